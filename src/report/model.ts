@@ -1,0 +1,63 @@
+// The report of one run: written as JSON (output `report-json`), rendered as job summary and PR
+// comment. Pure data, no I/O.
+
+export interface VersionFigures {
+  requests: number;
+  good: number;
+  bad: number;
+  p50Ms?: number;
+  p95Ms?: number;
+}
+
+export type Verdict = 'passed' | 'failed' | 'running' | 'skipped';
+
+export interface StepReport {
+  index: number;
+  weight: number;
+  bakeMs: number;
+  startedAt: string; // ISO
+  endedAt?: string; // ISO
+  /** All probe responses of the step. */
+  total: VersionFigures;
+  /** Per version, when canary-match is set. */
+  stable?: VersionFigures;
+  canary?: VersionFigures;
+  /** Observed canary share of responses (0..1), when canary-match is set. */
+  observedCanaryShare?: number;
+  /** Binomial tolerance interval for the canary share, [low, high] in 0..1. */
+  expectedShareRange?: [number, number];
+  verdict: Verdict;
+  reason?: string;
+  /** Progress samples for the chart: elapsed seconds since run start, canary success 0..1. */
+  samples?: Array<{ t: number; weight: number; canarySuccess?: number }>;
+}
+
+export type Outcome = 'promoted' | 'paused' | 'rolled-back' | 'failed' | 'unchanged' | 'running';
+
+export interface ReleaseInfo {
+  release?: string;
+  chart?: string;
+  chartVersion?: string;
+  appVersion?: string;
+  service?: string;
+}
+
+export interface RunReport {
+  command: string;
+  namespace: string;
+  virtualService: string;
+  route?: string;
+  stable: ReleaseInfo;
+  canary: ReleaseInfo;
+  outcome: Outcome;
+  /** One sentence. */
+  reason: string;
+  startedAt: string;
+  endedAt?: string;
+  steps: StepReport[];
+  warnings: string[];
+  runUrl?: string;
+  dryRun: boolean;
+  helmVersion?: string;
+  kubectlVersion?: string;
+}

@@ -1,0 +1,71 @@
+// The one typed settings object that input-helper.ts builds from the action inputs.
+// Everything else in the action reads from it; nothing else calls core.getInput.
+
+export type Command = 'rollout' | 'promote' | 'rollback' | 'status';
+
+export interface Step {
+  /** Canary weight in percent, 1..100. */
+  weight: number;
+  /** Bake time of this step in milliseconds. */
+  bakeMs: number;
+}
+
+/** How a response is recognised as coming from the canary. */
+export type CanaryMatch =
+  | { kind: 'header'; name: string; value: string }
+  | { kind: 'body'; pattern: RegExp };
+
+/** Accepted HTTP statuses: inclusive ranges. */
+export type StatusRanges = Array<[number, number]>;
+
+export interface VerifySettings {
+  url?: string;
+  host?: string;
+  headers: Record<string, string>;
+  statuses: StatusRanges;
+  body?: RegExp;
+  rps: number;
+  timeoutMs: number;
+  /** Minimum fraction (0..1) of good responses. */
+  successRate: number;
+  /** Maximum p95 latency in ms, if set. */
+  maxLatencyMs?: number;
+  command?: string;
+  canaryMatch?: CanaryMatch;
+}
+
+export interface Settings {
+  command: Command;
+  chart?: string;
+  chartVersion?: string;
+  /** Base name of the app. */
+  release: string;
+  /** Version being rolled out (tag name or short SHA). */
+  version: string;
+  /** The new Helm release name: `<release>-<slug of version>`, valid Helm name, <= 53 chars. */
+  canaryRelease: string;
+  namespace: string;
+  valuesFiles: string[];
+  /** Secret: never log. key=value pairs for `helm --set`. */
+  set: string[];
+  helmArgs: string[];
+  virtualService: string;
+  route?: string;
+  service?: string;
+  steps: Step[];
+  intervalMs: number;
+  verify: VerifySettings;
+  onFailure: 'rollback' | 'pause';
+  promotion: 'auto' | 'manual';
+  cleanup: boolean;
+  helmTimeoutMs: number;
+  timeoutMs: number;
+  /** Secret: kubeconfig content. */
+  kubeconfig?: string;
+  context?: string;
+  dryRun: boolean;
+  githubToken?: string;
+  /** Post/update a pull-request comment (reports issue). */
+  comment: boolean;
+  prNumber?: number;
+}
