@@ -1,10 +1,115 @@
 import * as core from '@actions/core';
+import * as github from '@actions/github';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getInputs } from './input-helper.js';
+import { createHelm } from './kube/helm-helper.js';
+import { createKubectl, type KubeOptions } from './kube/kubectl-helper.js';
+import { IstioRouter } from './router/istio-router.js';
+import { runRollout, type Logger, type RolloutResult } from './rollout/rollout.js';
+import { createVerifier } from './verify/verifier-adapter.js';
+import { Reporter } from './report/reporter.js';
+import type { Settings } from './settings.js';
 
 /** Entry point of the action. Never throws: every failure ends in core.setFailed. */
 export async function run(): Promise<void> {
+  let kubeconfigFile: string | undefined;
+  const cleanups: Array<() => void> = [];
   try {
-    core.info('helm-canary');
+    const settings = await getInputs();
+    const log: Logger = {
+      info: (m) => core.info(m),
+      warning: (m) => core.warning(m),
+      startGroup: (n) => core.startGroup(n),
+      endGroup: () => core.endGroup(),
+    };
+
+    kubeconfigFile = writeKubeconfig(settings);
+    const kubeOpts: KubeOptions = {
+      kubeconfigPath: kubeconfigFile ?? undefined,
+      context: settings.context,
+      namespace: settings.namespace,
+    };
+    const [helm, kubectl] = await Promise.all([createHelm(kubeOpts), createKubectl(kubeOpts)]);
+
+    // Cancellation (the runner sends SIGINT, then SIGTERM) and the overall timeout abort the run;
+    // the rollout loop then puts all traffic back on stable before anything else.
+    const controller = new AbortController();
+    const onSignal = (sig: string) => () => {
+      core.warning(`Received ${sig}: the run was cancelled; restoring traffic to the stable release.`);
+      controller.abort(new Error(`The run was cancelled (${sig}).`));
+    };
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const h = onSignal(sig);
+      process.on(sig, h);
+      cleanups.push(() => process.off(sig, h));
+    }
+    const timer = setTimeout(
+      () => controller.abort(new Error(`The run exceeded its timeout of ${settings.timeoutMs / 1000}s.`)),
+      settings.timeoutMs,
+    );
+    cleanups.push(() => clearTimeout(timer));
+
+    const reporter = await Reporter.create(settings, github.context, log);
+    const result = await runRollout({
+      settings,
+      helm,
+      kubectl,
+      createRouter: ({ stableHostHint }) =>
+        new IstioRouter(kubectl, settings.virtualService, settings.namespace, {
+          route: settings.route,
+          stableHostHint,
+          logger: log,
+        }),
+      verify: createVerifier(settings),
+      log,
+      signal: controller.signal,
+      runUrl: reporter.runUrl,
+      onUpdate: (report, final) => reporter.update(report, final),
+    });
+    await finish(result, reporter);
   } catch (err) {
-    core.setFailed(err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    core.setOutput('status', 'failed');
+    // Only errors before the rollout starts land here (inputs, missing binaries): nothing changed.
+    core.setFailed(message);
+    await writeErrorSummary(message);
+  } finally {
+    for (const c of cleanups) c();
+    if (kubeconfigFile) fs.rmSync(kubeconfigFile, { force: true });
+  }
+}
+
+async function finish(result: RolloutResult, reporter: Reporter): Promise<void> {
+  core.setOutput('status', result.status);
+  core.setOutput('stable-release', result.stableRelease ?? '');
+  core.setOutput('canary-release', result.canaryRelease);
+  core.setOutput('weight', String(result.weight));
+  const { jsonPath, markdown } = await reporter.finish(result.report);
+  core.setOutput('report-json', jsonPath);
+  core.setOutput('summary', markdown);
+  if (result.status === 'promoted' || result.status === 'unchanged') core.info(result.reason);
+  else core.setFailed(result.reason);
+}
+
+/** The `kubeconfig` input goes to a private temp file (mode 600), removed at the end. */
+function writeKubeconfig(s: Settings): string | undefined {
+  if (!s.kubeconfig) return undefined;
+  const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'helm-canary-'));
+  const file = path.join(dir, 'kubeconfig');
+  fs.writeFileSync(file, s.kubeconfig, { mode: 0o600 });
+  return file;
+}
+
+async function writeErrorSummary(message: string): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  try {
+    const lines = message.split('\n').map((l) => `> ${l.replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'))}`);
+    await core.summary
+      .addRaw(`### ❌ helm-canary did not start\n\n${lines.join('\n')}\n\nNothing in the cluster was changed.\n`, true)
+      .write();
+  } catch {
+    // The failure itself is already reported by setFailed.
   }
 }

@@ -68,4 +68,6 @@ export interface Settings {
   /** Post/update a pull-request comment (reports issue). */
   comment: boolean;
   prNumber?: number;
+  /** Non-fatal input problems found by input-helper (already emitted as core.warning by getInputs). */
+  warnings?: string[];
 }

@@ -45,6 +45,8 @@ export interface ReleaseInfo {
 export interface RunReport {
   command: string;
   namespace: string;
+  /** Base release name (settings.release): keys the PR comment marker, stable across versions. */
+  release?: string;
   virtualService: string;
   route?: string;
   stable: ReleaseInfo;

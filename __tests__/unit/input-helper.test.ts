@@ -1,0 +1,701 @@
+import { describe, it, expect, beforeAll, afterAll, beforeEach, jest } from '@jest/globals';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { InputEnv } from '../../src/input-helper.js';
+
+// getInputs() reads the runner through @actions/core: mock it (ESM) before importing the module.
+const runnerInputs: Record<string, string> = {};
+const core = {
+  getInput: jest.fn((name: string) => (runnerInputs[name] ?? '').trim()),
+  getMultilineInput: jest.fn((name: string) =>
+    (runnerInputs[name] ?? '')
+      .split('\n')
+      .filter((x) => x !== '')
+      .map((x) => x.trim()),
+  ),
+  getBooleanInput: jest.fn(),
+  setSecret: jest.fn(),
+  warning: jest.fn(),
+  info: jest.fn(),
+};
+jest.unstable_mockModule('@actions/core', () => core);
+const { INPUT_DEFAULTS, INPUT_NAMES, InputError, getInputs, parseInputs, secretsOf } =
+  await import('../../src/input-helper.js');
+type InputError = InstanceType<typeof InputError>;
+
+let dir: string;
+let env: InputEnv;
+const SECRET = 'hunter2-SECRET';
+const KUBECONFIG = [
+  'apiVersion: v1',
+  'kind: Config',
+  'clusters:',
+  '- name: c1',
+  '  cluster: { server: "https://127.0.0.1:6443" }',
+  'users:',
+  '- name: u1',
+  `  user: { token: "kube-${SECRET}" }`,
+  'contexts:',
+  '- name: ctx-a',
+  '  context: { cluster: c1, user: u1 }',
+  '- name: ctx-b',
+  '  context: { cluster: c1, user: u1 }',
+  'current-context: ctx-a',
+].join('\n');
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hc-inputs-'));
+  fs.mkdirSync(path.join(dir, 'chart'));
+  fs.writeFileSync(path.join(dir, 'chart', 'Chart.yaml'), 'name: app\nversion: 1.0.0\n');
+  fs.mkdirSync(path.join(dir, 'charts', 'app'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'charts', 'app', 'Chart.yaml'), 'name: app\n');
+  fs.mkdirSync(path.join(dir, 'nochart'));
+  fs.writeFileSync(path.join(dir, 'app-1.0.0.tgz'), 'x');
+  fs.writeFileSync(path.join(dir, 'values.yaml'), 'a: 1\n');
+  fs.writeFileSync(path.join(dir, 'prod.yaml'), 'b: 2\n');
+  fs.writeFileSync(path.join(dir, 'kubeconfig.yaml'), KUBECONFIG);
+  env = { sha: '0123456789abcdef', refType: 'branch', refName: 'main', eventName: 'push', cwd: dir };
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const base = (): Record<string, string> => ({
+  chart: './chart',
+  release: 'my-app',
+  'virtual-service': 'my-app',
+  'verify-url': 'https://my-app.example.com/healthz',
+});
+
+function errorOf(raw: Record<string, string>, e: InputEnv = env): InputError {
+  try {
+    parseInputs(raw, e);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return err as InputError;
+  }
+  throw new Error('expected an InputError');
+}
+
+describe('parseInputs: defaults and valid values', () => {
+  it('builds Settings with the documented defaults', () => {
+    const s = parseInputs(base(), env);
+    expect(s).toMatchObject({
+      command: 'rollout',
+      chart: './chart',
+      release: 'my-app',
+      version: '0123456',
+      canaryRelease: 'my-app-0123456',
+      namespace: 'default',
+      valuesFiles: [],
+      set: [],
+      helmArgs: [],
+      virtualService: 'my-app',
+      intervalMs: 60_000,
+      onFailure: 'rollback',
+      promotion: 'auto',
+      cleanup: true,
+      helmTimeoutMs: 300_000,
+      timeoutMs: 1_800_000,
+      dryRun: false,
+      comment: true,
+      warnings: [expect.stringContaining("'github-token' is empty")],
+    });
+    expect(s.steps.map((x) => x.weight)).toEqual([10, 25, 50, 100]);
+    expect(s.steps.every((x) => x.bakeMs === 60_000)).toBe(true);
+    expect(s.verify).toEqual({
+      url: 'https://my-app.example.com/healthz',
+      host: undefined,
+      headers: {},
+      statuses: [[200, 399]],
+      body: undefined,
+      rps: 5,
+      timeoutMs: 5000,
+      successRate: 0.99,
+      maxLatencyMs: undefined,
+      command: undefined,
+      canaryMatch: undefined,
+    });
+    expect(s.route).toBeUndefined();
+    expect(s.kubeconfig).toBeUndefined();
+    expect(s.prNumber).toBeUndefined();
+  });
+
+  it('treats blank inputs as defaults (as the runner passes them)', () => {
+    const raw: Record<string, string> = {};
+    for (const n of INPUT_NAMES) raw[n] = '';
+    Object.assign(raw, base(), { steps: '  ', interval: '' });
+    expect(parseInputs(raw, env).steps).toHaveLength(4);
+  });
+
+  it('parses every input when all are given', () => {
+    const s = parseInputs(
+      {
+        ...base(),
+        command: 'Rollout',
+        chart: 'oci://registry.example.com/charts/app',
+        'chart-version': '^1.4',
+        version: 'v1.2.3',
+        namespace: 'prod',
+        'values-files': 'values.yaml\n\n prod.yaml \nhttps://example.com/v.yaml',
+        set: 'image.tag=v1.2.3\ndb.password=p=w,d',
+        'helm-args': '--create-namespace\n--labels team=a\n--set-string x=1\n-f values.yaml',
+        route: 'primary',
+        service: 'my-app-web',
+        steps: '5@30s, 50, 100@0s',
+        interval: '2m',
+        'verify-host': 'my-app.example.com:8443',
+        'verify-headers': 'Authorization: Bearer abc\nX-Test:  1 ',
+        'verify-status': '200,204,3xx',
+        'verify-body': '"status":\\s*"ok"',
+        'verify-rps': '0.5',
+        'verify-timeout': '1500ms',
+        'success-rate': '99.5%',
+        'max-latency': '300ms',
+        'verify-command': 'curl -fsS "$CANARY_URL"',
+        'canary-match': 'header:x-version=v1.2.3',
+        'on-failure': 'PAUSE',
+        promotion: 'auto',
+        cleanup: 'False',
+        'helm-timeout': '10m',
+        timeout: '1h',
+        kubeconfig: KUBECONFIG,
+        context: 'ctx-b',
+        'dry-run': 'TRUE',
+        'github-token': 'ghs_abc',
+        comment: 'false',
+        'pr-number': '#42',
+      },
+      env,
+    );
+    expect(s).toMatchObject({
+      command: 'rollout',
+      chartVersion: '^1.4',
+      version: 'v1.2.3',
+      canaryRelease: 'my-app-v1-2-3',
+      namespace: 'prod',
+      valuesFiles: ['values.yaml', 'prod.yaml', 'https://example.com/v.yaml'],
+      set: ['image.tag=v1.2.3', 'db.password=p=w,d'],
+      helmArgs: ['--create-namespace', '--labels', 'team=a', '--set-string', 'x=1', '-f', 'values.yaml'],
+      route: 'primary',
+      service: 'my-app-web',
+      steps: [
+        { weight: 5, bakeMs: 30_000 },
+        { weight: 50, bakeMs: 120_000 },
+        { weight: 100, bakeMs: 0 },
+      ],
+      intervalMs: 120_000,
+      onFailure: 'pause',
+      cleanup: false,
+      helmTimeoutMs: 600_000,
+      timeoutMs: 3_600_000,
+      kubeconfig: KUBECONFIG,
+      context: 'ctx-b',
+      dryRun: true,
+      githubToken: 'ghs_abc',
+      comment: false,
+      prNumber: 42,
+      warnings: [],
+    });
+    expect(s.verify).toMatchObject({
+      host: 'my-app.example.com:8443',
+      headers: { Authorization: 'Bearer abc', 'X-Test': '1' },
+      statuses: [
+        [200, 200],
+        [204, 204],
+        [300, 399],
+      ],
+      rps: 0.5,
+      timeoutMs: 1500,
+      successRate: 0.995,
+      maxLatencyMs: 300,
+      command: 'curl -fsS "$CANARY_URL"',
+      canaryMatch: { kind: 'header', name: 'x-version', value: 'v1.2.3' },
+    });
+    expect(s.verify.body?.test('{"status": "ok"}')).toBe(true);
+  });
+
+  it('accepts the chart forms: directory, .tgz, repo/chart, https URL', () => {
+    for (const chart of [
+      'chart',
+      './charts/app',
+      'app-1.0.0.tgz',
+      path.join(dir, 'chart'),
+      'bitnami/nginx',
+      'https://x.example/app-1.tgz',
+    ]) {
+      expect(parseInputs({ ...base(), chart }, env).chart).toBe(chart);
+    }
+  });
+
+  it('accepts a base64 kubeconfig and stores the decoded YAML', () => {
+    const s = parseInputs(
+      { ...base(), kubeconfig: Buffer.from(KUBECONFIG).toString('base64'), context: 'ctx-a' },
+      env,
+    );
+    expect(s.kubeconfig).toBe(KUBECONFIG);
+  });
+
+  it('accepts a body canary-match and a plain-number max-latency', () => {
+    const s = parseInputs({ ...base(), 'canary-match': 'body:version.*v2', 'max-latency': '250' }, env);
+    expect(s.verify.canaryMatch).toEqual({ kind: 'body', pattern: /version.*v2/ });
+    expect(s.verify.maxLatencyMs).toBe(250);
+    expect(parseInputs({ ...base(), 'max-latency': '1.5s' }, env).verify.maxLatencyMs).toBe(1500);
+  });
+});
+
+describe('parseInputs: version and release name', () => {
+  it('uses the tag name on a tag push', () => {
+    const s = parseInputs(base(), { ...env, refType: 'tag', refName: 'v2.0.0' });
+    expect(s.version).toBe('v2.0.0');
+    expect(s.canaryRelease).toBe('my-app-v2-0-0');
+  });
+
+  it('counts GITHUB_REF refs/tags/ as a tag', () => {
+    const s = parseInputs(base(), { sha: 'ffffffffff', ref: 'refs/tags/release/1.2', cwd: dir });
+    expect(s.version).toBe('release/1.2');
+    expect(s.canaryRelease).toBe('my-app-release-1-2');
+  });
+
+  it('uses the short SHA otherwise, with a warning on pull_request', () => {
+    const s = parseInputs(base(), { ...env, eventName: 'pull_request' });
+    expect(s.version).toBe('0123456');
+    expect(s.warnings?.join('\n')).toContain('pull_request');
+  });
+
+  it('an explicit version wins over the tag', () => {
+    expect(parseInputs({ ...base(), version: 'v9' }, { ...env, refType: 'tag', refName: 'v1' }).version).toBe(
+      'v9',
+    );
+  });
+
+  it('errors when no version can be derived', () => {
+    const e = errorOf(base(), { cwd: dir });
+    expect(e.message).toContain("Input 'version': is empty and neither a tag");
+    expect(e.message).toContain("set 'version'");
+  });
+
+  it('truncates the slug to keep the name within 53 characters, with a warning', () => {
+    const release = 'r'.repeat(45);
+    const s = parseInputs({ ...base(), release, version: 'v1.2.3-rc.10' }, env);
+    expect(s.canaryRelease).toBe(`${release}-v1-2-3`);
+    expect(s.canaryRelease.length).toBeLessThanOrEqual(53);
+    expect(s.warnings?.join('\n')).toContain('only part of version');
+  });
+});
+
+// Each case: input name, raw overrides, fragments that must appear in that input's error line.
+const BAD: Array<[string, Record<string, string>, string[]]> = [
+  ['command', { command: 'deploy' }, ['"deploy" is not a command', 'use "rollout"']],
+  [
+    'command',
+    { command: 'promote' },
+    ['"promote" is not available in this release', 'later release', 'use "rollout"'],
+  ],
+  ['command', { command: 'status' }, ['"status" is not available in this release', 'later release']],
+  ['chart', { chart: '' }, ['is required for command "rollout"', 'chart directory']],
+  ['release', { release: '' }, ['is required for command "rollout"', 'lowercase letters']],
+  ['virtual-service', { 'virtual-service': '' }, ['is required', 'VirtualService']],
+  ['chart', { chart: './missing' }, ['"./missing" does not exist', 'packaged .tgz']],
+  ['chart', { chart: 'nochart' }, ['"nochart" is a directory without Chart.yaml', 'chart directory']],
+  [
+    'chart',
+    { chart: 'charts/ap' },
+    ['"charts/ap" does not exist although directory "charts" does', 'oci://'],
+  ],
+  ['chart', { chart: 'values.yaml' }, ['"values.yaml" is a file but not a packaged chart', '.tgz']],
+  ['chart', { chart: 'nginx' }, ['"nginx" is neither an existing chart', 'repo/chart']],
+  ['chart', { chart: 'oci://' }, ['"oci://" is not a complete oci:// reference', 'oci://']],
+  ['release', { release: 'My-App' }, ['"My-App" has uppercase letters', "lowercase letters, digits and '-'"]],
+  ['release', { release: 'my_app' }, ['"my_app" is not a valid Helm release name', 'e.g. "my-app"']],
+  ['release', { release: 'a'.repeat(52) }, ['is 52 characters, leaving no room', 'at most 51 characters']],
+  ['version', { version: '...' }, ['"..." has no letters or digits', 'e.g. "v1.2.3"']],
+  ['version', { version: 'v1 beta' }, ['"v1 beta" contains whitespace', 'e.g. "v1.2.3"']],
+  [
+    'namespace',
+    { namespace: 'Prod_NS' },
+    ['"Prod_NS" is not a valid namespace name', 'at most 63 characters'],
+  ],
+  ['namespace', { namespace: 'n'.repeat(64) }, ['is longer than 63 characters', 'e.g. "prod"']],
+  [
+    'virtual-service',
+    { 'virtual-service': 'My VS' },
+    ['"My VS" is not a valid Kubernetes resource name', 'VirtualService'],
+  ],
+  ['service', { service: '1-web' }, ['"1-web" is not a valid Service name', 'starting with a letter']],
+  [
+    'steps',
+    { steps: '10,5,100' },
+    ['"10,5,100" is not strictly ascending', 'each optionally with @duration', '"10@2m,50@5m,100"'],
+  ],
+  ['steps', { steps: '10,50' }, ['"10,50" ends at 50, not 100', 'ascending order']],
+  ['steps', { steps: '0,100' }, ['has 0 which is outside 1-100', 'percentages 1-100']],
+  ['steps', { steps: '10@soon,100' }, ['bake time "soon"', '@duration']],
+  ['interval', { interval: '30' }, ['"30" has no unit', 'unit ms, s, m or h']],
+  ['interval', { interval: 'often' }, ['"often" is not a duration', '"1m30s"']],
+  ['verify-timeout', { 'verify-timeout': '0s' }, ['"0s" must be above zero', 'unit ms, s, m or h']],
+  ['helm-timeout', { 'helm-timeout': '5 min' }, ['"5 min" is not a duration', 'unit ms, s, m or h']],
+  ['timeout', { timeout: '-1m' }, ['"-1m" is negative', 'unit ms, s, m or h']],
+  [
+    'timeout',
+    { timeout: '3m', steps: '50@2m,100@2m' },
+    ['"3m" is not longer than the total bake time of the steps (240s)', 'unit ms'],
+  ],
+  [
+    'values-files',
+    { 'values-files': 'values.yaml\nmissing.yaml' },
+    ['"missing.yaml" does not exist', 'one values file path'],
+  ],
+  ['values-files', { 'values-files': 'chart' }, ['"chart" is not a file', 'one values file path']],
+  [
+    'helm-args',
+    { 'helm-args': '--namespace=other' },
+    [
+      '"--namespace=other" uses --namespace, which the action controls',
+      "use the 'namespace' input",
+      'one helm install flag per line',
+    ],
+  ],
+  ['helm-args', { 'helm-args': '-n other' }, ['"-n other" uses -n', "'namespace' input"]],
+  ['helm-args', { 'helm-args': '--wait' }, ['uses --wait', 'one helm install flag per line']],
+  ['helm-args', { 'helm-args': '--atomic' }, ['uses --atomic', "'on-failure'"]],
+  ['helm-args', { 'helm-args': '--rollback-on-failure' }, ['uses --rollback-on-failure', "'on-failure'"]],
+  ['helm-args', { 'helm-args': '--dry-run=server' }, ['uses --dry-run', "'dry-run' input"]],
+  ['helm-args', { 'helm-args': '--kubeconfig /tmp/k' }, ['uses --kubeconfig', "'kubeconfig' input"]],
+  ['helm-args', { 'helm-args': '--kube-context=x' }, ['uses --kube-context', "'context' input"]],
+  ['helm-args', { 'helm-args': '--kube-apiserver https://x' }, ['uses --kube-apiserver', 'same cluster']],
+  ['helm-args', { 'helm-args': '--timeout 10m' }, ['uses --timeout', "'helm-timeout'"]],
+  [
+    'helm-args',
+    { 'helm-args': 'create-namespace' },
+    ["line 1 is not a flag starting with '-'", 'one helm install flag per line'],
+  ],
+  ['verify-url', { 'verify-url': 'not a url' }, ['"not a url" is not a URL', 'http:// or https://']],
+  [
+    'verify-url',
+    { 'verify-url': 'ftp://x.example/' },
+    ['has scheme "ftp", not http or https', 'https://my-app'],
+  ],
+  [
+    'verify-host',
+    { 'verify-host': 'bad host:99999' },
+    ['"bad host:99999" is not a host name with optional port', 'e.g. "my-app.example.com"'],
+  ],
+  [
+    'verify-headers',
+    { 'verify-headers': 'X-Ok: 1\nBad Name: 2' },
+    ['"Bad Name" (line 2) is not a valid header name', '"Name: value"'],
+  ],
+  ['verify-headers', { 'verify-headers': 'just-a-line' }, ["line 1 has no ':'", '"Name: value"']],
+  [
+    'verify-headers',
+    { 'verify-headers': 'Host: x' },
+    ['"Host" (line 1) is set by the \'verify-host\' input', "use 'verify-host'"],
+  ],
+  [
+    'verify-headers',
+    { 'verify-headers': 'X-A: 1\nx-a: 2' },
+    ['"x-a" (line 2) is given more than once', '"Name: value"'],
+  ],
+  [
+    'verify-status',
+    { 'verify-status': '399-200' },
+    ['"399-200" has range "399-200" whose low end is above its high end', 'ranges low-high'],
+  ],
+  ['verify-status', { 'verify-status': '200,700' }, ['has 700 which is outside 100-599', 'codes 100-599']],
+  [
+    'verify-body',
+    { 'verify-body': '(unclosed' },
+    [
+      '"(unclosed" is not a valid regular expression (Invalid regular expression',
+      'JavaScript regular expression',
+    ],
+  ],
+  ['verify-rps', { 'verify-rps': '0' }, ['"0" is not above 0 and at most 100', 'requests per second']],
+  ['verify-rps', { 'verify-rps': '500' }, ['"500" is not above 0 and at most 100', 'requests per second']],
+  ['verify-rps', { 'verify-rps': 'fast' }, ['"fast" is not a number', 'requests per second']],
+  ['success-rate', { 'success-rate': '120' }, ['"120" is not above 0 and at most 100', 'percentage']],
+  ['success-rate', { 'success-rate': '0' }, ['"0" is not above 0', 'e.g. "99"']],
+  ['max-latency', { 'max-latency': 'quick' }, ['"quick" is not a number of milliseconds', 'p95 latency']],
+  ['max-latency', { 'max-latency': '0' }, ['"0" must be above zero', 'p95 latency']],
+  [
+    'canary-match',
+    { 'canary-match': 'cookie:x=1' },
+    ['"cookie:x=1" is neither header:NAME=VALUE nor body:REGEX', '"header:x-version=v2"'],
+  ],
+  [
+    'canary-match',
+    { 'canary-match': 'header:x-version' },
+    ['is neither header:NAME=VALUE nor body:REGEX', '"body:REGEX"'],
+  ],
+  [
+    'canary-match',
+    { 'canary-match': 'header:x-version=' },
+    ['has an empty header value', 'header:NAME=VALUE'],
+  ],
+  [
+    'canary-match',
+    { 'canary-match': 'header:bad name=1' },
+    ['has "bad name" which is not a valid header name', 'header:NAME=VALUE'],
+  ],
+  [
+    'canary-match',
+    { 'canary-match': 'body:[' },
+    ['"body:[" is not a valid regular expression', 'body:REGEX'],
+  ],
+  [
+    'on-failure',
+    { 'on-failure': 'ignore' },
+    ['"ignore" is not a failure action', 'use "rollback" or "pause"'],
+  ],
+  [
+    'promotion',
+    { promotion: 'manual' },
+    ['"manual" is not available in this release', 'later release', 'use "auto"'],
+  ],
+  ['promotion', { promotion: 'yolo' }, ['"yolo" is not a promotion mode', 'use "auto"']],
+  ['cleanup', { cleanup: 'yes' }, ['"yes" is not a boolean', 'use true or false']],
+  ['dry-run', { 'dry-run': '1' }, ['"1" is not a boolean', 'use true or false']],
+  ['comment', { comment: 'on' }, ['"on" is not a boolean', 'use true or false']],
+  ['pr-number', { 'pr-number': '0' }, ['"0" is not a positive whole number', 'e.g. "42"']],
+  ['pr-number', { 'pr-number': '12abc' }, ['"12abc" is not a positive whole number', 'e.g. "42"']],
+  ['context', { context: 'my context' }, ['"my context" contains whitespace', 'context in the kubeconfig']],
+  [
+    'context',
+    { context: 'ctx-z', kubeconfig: KUBECONFIG },
+    [
+      '"ctx-z" is not a context of the given kubeconfig (it has 2 contexts: ctx-a, ctx-b)',
+      'context in the kubeconfig',
+    ],
+  ],
+  ['route', { route: 'a\u0001b' }, ['must be a single line', 'http route']],
+  ['chart-version', { 'chart-version': '1.0\u0007' }, ['must be a single line', 'e.g. "1.4.2"']],
+];
+
+describe('parseInputs: bad inputs', () => {
+  it.each(BAD)('%s %j', (name, overrides, fragments) => {
+    const e = errorOf({ ...base(), ...overrides });
+    const line = e.problems.find(
+      (p) => p.startsWith(`Input '${name}':`) && fragments.every((f) => p.includes(f)),
+    );
+    if (!line)
+      throw new Error(
+        `no error line for '${name}' containing ${JSON.stringify(fragments)}; got:\n${e.message}`,
+      );
+    // "names the input ... what is wrong; allowed form"
+    expect(line).toMatch(new RegExp(`^Input '${name}': .+; .+`));
+  });
+
+  it('covers many distinct inputs', () => {
+    expect(new Set(BAD.map(([n]) => n)).size).toBeGreaterThanOrEqual(25);
+    expect(BAD.length).toBeGreaterThanOrEqual(60);
+  });
+
+  it('matches the example message of the brief', () => {
+    expect(errorOf({ ...base(), steps: '10,5,100' }).message).toBe(
+      `Input 'steps': "10,5,100" is not strictly ascending (5 after 10); use comma-separated percentages 1-100 in ascending order, each optionally with @duration, ending at 100, e.g. "10,25,50,100" or "10@2m,50@5m,100"`,
+    );
+  });
+
+  it('collects every problem into one InputError, one per line', () => {
+    const e = errorOf({
+      command: 'promote',
+      steps: '50,10',
+      interval: '5',
+      namespace: 'BAD',
+      'verify-rps': '-1',
+      cleanup: 'maybe',
+      'pr-number': 'x',
+    });
+    const names = e.problems.map((p) => /^Input '([^']+)'/.exec(p)?.[1]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'command',
+        'release',
+        'virtual-service',
+        'steps',
+        'interval',
+        'namespace',
+        'verify-rps',
+        'cleanup',
+        'pr-number',
+      ]),
+    );
+    expect(e.message.split('\n')).toEqual(e.problems);
+    expect(e.name).toBe('InputError');
+    expect(e).toBeInstanceOf(Error);
+  });
+});
+
+describe('secrets never appear in error messages', () => {
+  const setCases = [
+    `db.password=${SECRET}`, // valid line next to bad ones
+    SECRET, // no '='
+    `=${SECRET}`, // empty key
+    `db pass=${SECRET}`, // whitespace in key
+    `${SECRET}  x=1`,
+  ];
+
+  it.each(setCases)('set line %#', (line) => {
+    let message = '';
+    try {
+      parseInputs({ ...base(), set: `a=1\n${line}\nbroken`, steps: 'bad' }, env);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain("Input 'set': line");
+    expect(message).toContain('key=value');
+    expect(message).not.toContain(SECRET);
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('does not echo --set values in helm-args', () => {
+    const e = errorOf({
+      ...base(),
+      'helm-args': `--set\n${SECRET}\n--set-string=db.pw=${SECRET} --wait\n--set-json x=${SECRET}`,
+    });
+    expect(e.message).toContain("Input 'helm-args'");
+    expect(e.message).not.toContain(SECRET);
+  });
+
+  it('does not echo the kubeconfig or the token', () => {
+    const e = errorOf({ ...base(), kubeconfig: `- ${SECRET}\n- x`, 'github-token': `ghp ${SECRET}` });
+    expect(e.message).toContain("Input 'kubeconfig': is neither kubeconfig YAML nor base64");
+    expect(e.message).toContain("Input 'github-token': contains whitespace");
+    expect(e.message).not.toContain(SECRET);
+  });
+
+  it('rejects a kubeconfig file path without echoing it', () => {
+    const e = errorOf({ ...base(), kubeconfig: './kubeconfig.yaml' });
+    expect(e.message).toContain('is a file path');
+    expect(e.message).toContain('KUBECONFIG environment variable');
+    expect(e.message).not.toContain('kubeconfig.yaml');
+  });
+
+  it('does not echo header values', () => {
+    const e = errorOf({
+      ...base(),
+      'verify-headers': `Authorization Bearer ${SECRET}\nX-A: 1\nx-a: ${SECRET}`,
+    });
+    expect(e.message).toContain("Input 'verify-headers'");
+    expect(e.message).not.toContain(SECRET);
+  });
+
+  it('secretsOf lists set values, --set args, kubeconfig credentials and the token', () => {
+    const s = secretsOf({
+      set: `db.password=${SECRET}\nimage.tag=v1`,
+      'helm-args': `--set-string api.key=k-${SECRET}\n--wait`,
+      kubeconfig: Buffer.from(KUBECONFIG).toString('base64'),
+      'github-token': 'ghs_token',
+    });
+    expect(s).toEqual(
+      expect.arrayContaining([
+        SECRET,
+        `db.password=${SECRET}`,
+        `k-${SECRET}`,
+        KUBECONFIG,
+        `kube-${SECRET}`,
+        'ghs_token',
+      ]),
+    );
+  });
+});
+
+describe('parseInputs: warnings', () => {
+  it('warns about verify-* inputs without verify-url, and about no verification at all', () => {
+    const raw = { ...base(), 'verify-url': '', 'verify-rps': '10', 'verify-status': '200-399' };
+    const w = parseInputs(raw, env).warnings?.join('\n') ?? '';
+    expect(w).toContain("Inputs 'verify-rps' have no effect without 'verify-url'");
+    expect(w).not.toContain("'verify-status'"); // equal to the default
+    expect(w).toContain('nothing is verified');
+  });
+
+  it('warns about a fraction-looking success-rate, chart-version on a local chart and helm-timeout >= timeout', () => {
+    const w = parseInputs(
+      { ...base(), 'success-rate': '0.99', 'chart-version': '1.0.0', 'helm-timeout': '1h', timeout: '1h' },
+      env,
+    ).warnings?.join('\n');
+    expect(w).toContain('0.99 means 0.99%');
+    expect(w).toContain("'chart-version' (1.0.0) is ignored for a local chart");
+    expect(w).toContain("'helm-timeout' (1h) is not shorter than 'timeout' (1h)");
+  });
+});
+
+describe('action.yml', () => {
+  const action = parseYaml(fs.readFileSync(new URL('../../action.yml', import.meta.url), 'utf8'));
+
+  it('declares exactly the inputs the code reads, with the same defaults', () => {
+    expect(Object.keys(action.inputs)).toEqual([...INPUT_NAMES]);
+    for (const name of INPUT_NAMES) {
+      const declared = action.inputs[name].default;
+      const expected = name === 'github-token' ? '${{ github.token }}' : INPUT_DEFAULTS[name] || undefined;
+      expect([name, declared === undefined ? undefined : String(declared)]).toEqual([name, expected]);
+      expect(typeof action.inputs[name].description).toBe('string');
+    }
+  });
+
+  it('declares the outputs and the runtime', () => {
+    expect(action.name).toBe('helm-canary');
+    expect(action.branding).toBeDefined();
+    expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+    expect(Object.keys(action.outputs)).toEqual([
+      'status',
+      'stable-release',
+      'canary-release',
+      'weight',
+      'report-json',
+      'summary',
+    ]);
+  });
+});
+
+describe('getInputs', () => {
+  const saved = { ...process.env };
+  const savedCwd = process.cwd();
+  beforeEach(() => {
+    for (const k of Object.keys(runnerInputs)) delete runnerInputs[k];
+    jest.clearAllMocks();
+  });
+  afterAll(() => {
+    process.env = saved;
+    process.chdir(savedCwd);
+  });
+
+  it('reads every input, masks secrets before validating, emits warnings and uses the GITHUB_* env', async () => {
+    // What the runner passes: action.yml defaults filled in.
+    for (const n of INPUT_NAMES) runnerInputs[n] = INPUT_DEFAULTS[n];
+    Object.assign(runnerInputs, base(), {
+      'verify-url': '',
+      set: `db.password=${SECRET}\nimage.tag=v1`,
+      kubeconfig: KUBECONFIG,
+      'github-token': 'ghs_runner_token',
+    });
+    process.env.GITHUB_REF = 'refs/tags/v3.1.0';
+    delete process.env.GITHUB_REF_TYPE;
+    delete process.env.GITHUB_REF_NAME;
+    process.env.GITHUB_SHA = 'abcdef0123456789';
+    process.env.GITHUB_EVENT_NAME = 'push';
+    process.chdir(dir);
+
+    const s = await getInputs();
+    expect(s.version).toBe('v3.1.0');
+    expect(s.canaryRelease).toBe('my-app-v3-1-0');
+    expect(s.set).toEqual([`db.password=${SECRET}`, 'image.tag=v1']);
+    const asked = new Set(
+      [...core.getInput.mock.calls, ...core.getMultilineInput.mock.calls].map((c) => c[0]),
+    );
+    expect([...asked].sort()).toEqual([...INPUT_NAMES].sort());
+    const masked = core.setSecret.mock.calls.map((c) => c[0]);
+    expect(masked).toEqual(
+      expect.arrayContaining([SECRET, KUBECONFIG, `kube-${SECRET}`, 'ghs_runner_token']),
+    );
+    expect(core.warning).toHaveBeenCalledWith(expect.stringContaining('nothing is verified'));
+  });
+
+  it('masks secrets even when validation fails, and throws InputError', async () => {
+    Object.assign(runnerInputs, base(), { set: SECRET, steps: '1,2' });
+    process.chdir(dir);
+    await expect(getInputs()).rejects.toThrow(InputError);
+    expect(core.setSecret).toHaveBeenCalledWith(SECRET);
+  });
+});

@@ -1,0 +1,442 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- fixtures are loose Kubernetes objects */
+import { jest, describe, it, expect, beforeEach } from '@jest/globals';
+
+type Call = { tool: string; args: string[]; options: any };
+type Reply = { exitCode?: number; stdout?: string; stderr?: string };
+let calls: Call[] = [];
+let handler: (args: string[]) => Reply = () => ({});
+const logged: string[] = [];
+
+jest.unstable_mockModule('@actions/exec', () => ({
+  getExecOutput: jest.fn(async (tool: string, args: string[] = [], options: any = {}) => {
+    calls.push({ tool, args: [...args], options });
+    const r = handler(args);
+    return { exitCode: r.exitCode ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }),
+  exec: jest.fn(),
+}));
+jest.unstable_mockModule('@actions/io', () => ({ which: jest.fn(async (t: string) => `/opt/bin/${t}`) }));
+jest.unstable_mockModule('@actions/core', () => ({
+  info: (s: string) => logged.push(s),
+  debug: (s: string) => logged.push(s),
+  warning: (s: string) => logged.push(s),
+  error: (s: string) => logged.push(s),
+}));
+
+const { createHelm, helmFlags, redactArgs, redactText, servicesInManifest, goDuration, parseHelmMajor } =
+  await import('../../src/kube/helm-helper.js');
+
+const KUBE = { kubeconfigPath: '/tmp/kc.yaml', context: 'prod-ctx', namespace: 'shop' };
+const SECRET = 's3cr3t-db-password';
+
+function versionOf(v: string): (args: string[]) => Reply | undefined {
+  return (args) => (args[0] === 'version' ? { stdout: `${v}\n` } : undefined);
+}
+
+async function helmOf(v: string, rest: (args: string[]) => Reply = () => ({})) {
+  const ver = versionOf(v);
+  handler = (args) => ver(args) ?? rest(args);
+  const helm = await createHelm(KUBE);
+  calls = [];
+  logged.length = 0;
+  return helm;
+}
+
+const install = {
+  release: 'shop-v2',
+  chart: './chart',
+  chartVersion: '1.2.3',
+  namespace: 'shop',
+  valuesFiles: ['values.yaml', 'prod.yaml'],
+  set: [`db.password=${SECRET}`, 'image.tag=v2'],
+  extraArgs: ['--create-namespace', '--set-string', `token=${SECRET}x`],
+  timeoutMs: 300_000,
+  labels: { 'helm-canary.io/base': 'shop' },
+};
+
+const MANIFEST = `---
+# Source: chart/templates/service.yaml
+apiVersion: v1
+kind: Service
+metadata:
+  name: shop-v2-web
+  labels:
+    app.kubernetes.io/instance: shop-v2
+spec:
+  ports:
+    - port: 80
+      name: http
+    - port: 9090
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop-v2-web
+`;
+
+beforeEach(() => {
+  calls = [];
+  logged.length = 0;
+});
+
+describe('helmFlags', () => {
+  it('uses each major its own names', () => {
+    expect(helmFlags(3)).toEqual({
+      wait: ['--wait'],
+      rollbackOnFailure: ['--atomic'],
+      uninstallWait: ['--wait'],
+      listAll: ['--all'],
+    });
+    expect(helmFlags(4)).toEqual({
+      wait: ['--wait=watcher'],
+      rollbackOnFailure: ['--rollback-on-failure'],
+      uninstallWait: ['--wait=watcher'],
+      listAll: [],
+    });
+  });
+});
+
+describe('redactArgs', () => {
+  it('hides every --set-like value in both spellings', () => {
+    expect(
+      redactArgs([
+        'install',
+        'r',
+        'c',
+        '--set',
+        'a=1',
+        '--set-string',
+        'b=2',
+        '--set-file',
+        'c=f.txt',
+        '--set-json',
+        'd={"x":1}',
+        '--set-literal',
+        'e=5',
+        '--set=f=6',
+        '--set-string=g=7',
+        '-f',
+        'values.yaml',
+        '--timeout',
+        '300s',
+      ]),
+    ).toEqual([
+      'install',
+      'r',
+      'c',
+      '--set',
+      '***',
+      '--set-string',
+      '***',
+      '--set-file',
+      '***',
+      '--set-json',
+      '***',
+      '--set-literal',
+      '***',
+      '--set=***',
+      '--set-string=***',
+      '-f',
+      'values.yaml',
+      '--timeout',
+      '300s',
+    ]);
+  });
+  it('hides bare key=value args that follow a --set flag, but not positionals or other flags', () => {
+    expect(redactArgs(['--set', 'a=1', 'b=2', 'c=3', 'chart', '--wait', 'x=y'])).toEqual([
+      '--set',
+      '***',
+      '***',
+      '***',
+      'chart',
+      '--wait',
+      'x=y',
+    ]);
+  });
+  it('hides credential flags', () => {
+    expect(redactArgs(['--kube-token', 'tok', '--password=pw'])).toEqual([
+      '--kube-token',
+      '***',
+      '--password=***',
+    ]);
+  });
+  it('does not change a --set at the very end', () => {
+    expect(redactArgs(['--set'])).toEqual(['--set']);
+  });
+});
+
+describe('redactText', () => {
+  it('removes whole items and values', () => {
+    expect(redactText(`Error: bad value ${SECRET} in db.password=${SECRET}`, [`db.password=${SECRET}`])).toBe(
+      'Error: bad value *** in ***',
+    );
+    expect(redactText('a=xyz,b=uvw', ['k=xyz,j=uvw'])).toBe('a=***,b=***');
+  });
+});
+
+describe('goDuration / parseHelmMajor', () => {
+  it('rounds up to seconds', () => {
+    expect(goDuration(300_000)).toBe('300s');
+    expect(goDuration(1)).toBe('1s');
+    expect(goDuration(1500)).toBe('2s');
+  });
+  it('reads the major', () => {
+    expect(parseHelmMajor('v3.17.3+ge4da497')).toBe(3);
+    expect(parseHelmMajor('v4.1.4+g05fa379')).toBe(4);
+    expect(() => parseHelmMajor('v2.16.0')).toThrow(/not supported/);
+    expect(() => parseHelmMajor('garbage')).toThrow(/cannot read/);
+  });
+});
+
+describe('servicesInManifest', () => {
+  it('finds Services with ports and labels in a multi-document manifest', () => {
+    expect(servicesInManifest(MANIFEST)).toEqual([
+      { name: 'shop-v2-web', ports: [80, 9090], labels: { 'app.kubernetes.io/instance': 'shop-v2' } },
+    ]);
+  });
+  it('keeps namespaces, handles List, empty docs and skips broken docs and non-core Service kinds', () => {
+    const m = `---\n---\napiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Service\n    metadata: {name: a, namespace: other}\n    spec: {ports: [{port: 8080}]}\n---\nkind: Service\napiVersion: serving.knative.dev/v1\nmetadata: {name: kn}\n---\nkind: Service\nmetadata: {name: [unclosed\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n`;
+    expect(servicesInManifest(m)).toEqual([
+      { name: 'a', namespace: 'other', ports: [8080], labels: {} },
+      { name: 'b', ports: [], labels: {} },
+    ]);
+  });
+  it('returns [] for an empty manifest', () => {
+    expect(servicesInManifest('')).toEqual([]);
+  });
+});
+
+describe('createHelm', () => {
+  it('detects the major and version with `helm version --short`', async () => {
+    handler = versionOf('v4.1.4+g05fa379') as any;
+    const h = await createHelm(KUBE);
+    expect(h).toMatchObject({ path: '/opt/bin/helm', version: 'v4.1.4', major: 4 });
+    expect(calls[0].args).toEqual(['version', '--short']);
+    expect(calls[0].options.silent).toBe(true);
+  });
+});
+
+describe.each([
+  [3, 'v3.17.3+ge4da497', ['--wait', '--atomic']],
+  [4, 'v4.1.4+g05fa379', ['--wait=watcher', '--rollback-on-failure']],
+] as const)('helm %i install', (major, version, flags) => {
+  it('builds the exact argv, runs silently, logs a redacted line, returns the manifest', async () => {
+    const helm = await helmOf(version, () => ({
+      stdout: JSON.stringify({ name: 'shop-v2', manifest: MANIFEST, config: { db: { password: SECRET } } }),
+    }));
+    expect(helm.major).toBe(major);
+    const r = await helm.install(install);
+    expect(r.manifest).toBe(MANIFEST);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].tool).toBe('/opt/bin/helm');
+    expect(calls[0].args).toEqual([
+      'install',
+      'shop-v2',
+      './chart',
+      '-n',
+      'shop',
+      '--version',
+      '1.2.3',
+      '-f',
+      'values.yaml',
+      '-f',
+      'prod.yaml',
+      '--set',
+      `db.password=${SECRET}`,
+      '--set',
+      'image.tag=v2',
+      ...flags,
+      '--timeout',
+      '300s',
+      '--labels',
+      'helm-canary.io/base=shop',
+      '--create-namespace',
+      '--set-string',
+      `token=${SECRET}x`,
+      '-o',
+      'json',
+      '--kubeconfig',
+      '/tmp/kc.yaml',
+      '--kube-context',
+      'prod-ctx',
+    ]);
+    expect(calls[0].options).toMatchObject({ silent: true, ignoreReturnCode: true });
+    expect(logged.join('\n')).not.toContain(SECRET);
+    expect(logged.join('\n')).not.toContain('image.tag=v2');
+    expect(
+      logged.some((l) => l.includes('install shop-v2 ./chart') && l.includes('--set *** --set ***')),
+    ).toBe(true);
+  });
+
+  it('dry-run: --dry-run=server, no wait/rollback flags', async () => {
+    const helm = await helmOf(version, () => ({ stdout: JSON.stringify({ manifest: MANIFEST }) }));
+    await helm.install({ ...install, dryRun: true, labels: undefined, extraArgs: [] });
+    const a = calls[0].args;
+    expect(a).toContain('--dry-run=server');
+    for (const f of flags) expect(a).not.toContain(f);
+  });
+
+  it('falls back to `helm get manifest` when stdout is not the release JSON', async () => {
+    const helm = await helmOf(version, (args) =>
+      args[0] === 'get' ? { stdout: MANIFEST } : { stdout: 'NAME: shop-v2\nSTATUS: deployed\n' },
+    );
+    const r = await helm.install({ ...install, extraArgs: ['-o', 'table'] });
+    expect(r.manifest).toBe(MANIFEST);
+    expect(calls[1].args).toEqual([
+      'get',
+      'manifest',
+      'shop-v2',
+      '-n',
+      'shop',
+      '--kubeconfig',
+      '/tmp/kc.yaml',
+      '--kube-context',
+      'prod-ctx',
+    ]);
+  });
+
+  it('throws with helm stderr, redacted', async () => {
+    const helm = await helmOf(version, () => ({
+      exitCode: 1,
+      stderr: `Error: INSTALLATION FAILED: template: bad value "${SECRET}"; token=${SECRET}x\n`,
+    }));
+    const err = (await helm.install(install).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toContain('helm install shop-v2 failed (exit 1)');
+    expect(err.message).toContain('INSTALLATION FAILED');
+    expect(err.message).not.toContain(SECRET);
+  });
+});
+
+describe.each([
+  [3, 'v3.17.3', ['--wait'], ['--all']],
+  [4, 'v4.1.4', ['--wait=watcher'], []],
+] as const)('helm %i other commands', (_major, version, wait, listAll) => {
+  const kube = ['--kubeconfig', '/tmp/kc.yaml', '--kube-context', 'prod-ctx'];
+
+  it('template', async () => {
+    const helm = await helmOf(version, () => ({ stdout: MANIFEST }));
+    expect(await helm.template({ ...install, labels: undefined })).toBe(MANIFEST);
+    expect(calls[0].args).toEqual([
+      'template',
+      'shop-v2',
+      './chart',
+      '-n',
+      'shop',
+      '--version',
+      '1.2.3',
+      '-f',
+      'values.yaml',
+      '-f',
+      'prod.yaml',
+      '--set',
+      `db.password=${SECRET}`,
+      '--set',
+      'image.tag=v2',
+      '--create-namespace',
+      '--set-string',
+      `token=${SECRET}x`,
+      ...kube,
+    ]);
+    expect(logged.join('\n')).not.toContain(SECRET);
+  });
+
+  it('uninstall waits and tolerates "not found"', async () => {
+    const helm = await helmOf(version, () => ({
+      exitCode: 1,
+      stderr: 'Error: uninstall: Release not loaded: shop-v2: release: not found',
+    }));
+    await expect(helm.uninstall('shop-v2', 'shop', 60_000)).resolves.toBeUndefined();
+    expect(calls[0].args).toEqual([
+      'uninstall',
+      'shop-v2',
+      '-n',
+      'shop',
+      ...wait,
+      '--timeout',
+      '60s',
+      ...kube,
+    ]);
+  });
+
+  it('uninstall fails on other errors', async () => {
+    const helm = await helmOf(version, () => ({
+      exitCode: 1,
+      stderr: 'Error: Kubernetes cluster unreachable',
+    }));
+    await expect(helm.uninstall('shop-v2', 'shop')).rejects.toThrow(/cluster unreachable/);
+    expect(calls[0].args).toEqual(['uninstall', 'shop-v2', '-n', 'shop', ...wait, ...kube]);
+  });
+
+  it('status → info, or undefined when not found', async () => {
+    const rel = {
+      name: 'shop-v1',
+      namespace: 'shop',
+      version: 3,
+      info: { status: 'deployed', last_deployed: '2025-01-01T00:00:00Z' },
+      chart: { metadata: { name: 'web', version: '0.4.0', appVersion: '1.0.0' } },
+    };
+    let helm = await helmOf(version, () => ({ stdout: JSON.stringify(rel) }));
+    expect(await helm.status('shop-v1', 'shop')).toEqual({
+      name: 'shop-v1',
+      namespace: 'shop',
+      revision: 3,
+      status: 'deployed',
+      chart: 'web-0.4.0',
+      appVersion: '1.0.0',
+      updated: '2025-01-01T00:00:00Z',
+    });
+    expect(calls[0].args).toEqual(['status', 'shop-v1', '-n', 'shop', '-o', 'json', ...kube]);
+    helm = await helmOf(version, () => ({ exitCode: 1, stderr: 'Error: release: not found' }));
+    expect(await helm.status('nope', 'shop')).toBeUndefined();
+    helm = await helmOf(version, () => ({ exitCode: 1, stderr: 'Error: Kubernetes cluster unreachable' }));
+    await expect(helm.status('x', 'shop')).rejects.toThrow(/unreachable/);
+  });
+
+  it('list (with the major\'s "all statuses" flag)', async () => {
+    const rows = [
+      {
+        name: 'a',
+        namespace: 'shop',
+        revision: '2',
+        updated: '2025-01-01 00:00:00 +0000 UTC',
+        status: 'failed',
+        chart: 'web-0.4.0',
+        app_version: '1.0',
+      },
+    ];
+    let helm = await helmOf(version, () => ({ stdout: JSON.stringify(rows) }));
+    expect(await helm.list('shop')).toEqual([
+      {
+        name: 'a',
+        namespace: 'shop',
+        revision: 2,
+        status: 'failed',
+        chart: 'web-0.4.0',
+        appVersion: '1.0',
+        updated: '2025-01-01 00:00:00 +0000 UTC',
+      },
+    ]);
+    expect(calls[0].args).toEqual(['list', '-n', 'shop', '-o', 'json', ...listAll, ...kube]);
+    helm = await helmOf(version, () => ({ stdout: '[]\n' }));
+    expect(await helm.list('shop')).toEqual([]);
+  });
+
+  it('getManifest', async () => {
+    const helm = await helmOf(version, () => ({ stdout: MANIFEST }));
+    expect(await helm.getManifest('shop-v1', 'shop')).toBe(MANIFEST);
+    expect(calls[0].args).toEqual(['get', 'manifest', 'shop-v1', '-n', 'shop', ...kube]);
+  });
+});
+
+describe('no kubeconfig/context given', () => {
+  it('adds no kube flags', async () => {
+    handler = (args) => (args[0] === 'version' ? { stdout: 'v3.17.3' } : { stdout: '[]' });
+    const helm = await createHelm({ namespace: 'shop', env: { HELM_DEBUG: 'false' } });
+    calls = [];
+    await helm.list('shop');
+    expect(calls[0].args).toEqual(['list', '-n', 'shop', '-o', 'json', '--all']);
+    expect(calls[0].options.env.HELM_DEBUG).toBe('false');
+    expect(calls[0].options.env.PATH).toBe(process.env.PATH);
+  });
+});

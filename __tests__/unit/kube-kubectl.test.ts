@@ -1,0 +1,248 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- fixtures are loose Kubernetes objects */
+import { jest, describe, it, expect, beforeEach } from '@jest/globals';
+
+type Call = { tool: string; args: string[]; options: any };
+type Reply = { exitCode?: number; stdout?: string; stderr?: string };
+let calls: Call[] = [];
+let handler: (args: string[]) => Reply = () => ({});
+const logged: string[] = [];
+
+jest.unstable_mockModule('@actions/exec', () => ({
+  getExecOutput: jest.fn(async (tool: string, args: string[] = [], options: any = {}) => {
+    calls.push({ tool, args: [...args], options });
+    const r = handler(args);
+    return { exitCode: r.exitCode ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }),
+  exec: jest.fn(),
+}));
+let whichResult = '/opt/bin/kubectl';
+jest.unstable_mockModule('@actions/io', () => ({ which: jest.fn(async () => whichResult) }));
+jest.unstable_mockModule('@actions/core', () => ({
+  info: (s: string) => logged.push(s),
+  debug: (s: string) => logged.push(s),
+  warning: (s: string) => logged.push(s),
+  error: (s: string) => logged.push(s),
+}));
+
+const { createKubectl, KubeConflictError, KubeNotFoundError, FIELD_MANAGER } =
+  await import('../../src/kube/kubectl-helper.js');
+
+const VERSION_JSON = JSON.stringify({ clientVersion: { major: '1', minor: '35', gitVersion: 'v1.35.2' } });
+const KUBE = ['--kubeconfig', '/tmp/kc.yaml', '--context', 'prod-ctx'];
+const VS = 'virtualservices.networking.istio.io';
+
+async function kubectlWith(rest: (args: string[]) => Reply) {
+  handler = (args) => (args[0] === 'version' ? { stdout: VERSION_JSON } : rest(args));
+  const k = await createKubectl({ kubeconfigPath: '/tmp/kc.yaml', context: 'prod-ctx', namespace: 'shop' });
+  calls = [];
+  logged.length = 0;
+  return k;
+}
+
+beforeEach(() => {
+  calls = [];
+  logged.length = 0;
+  whichResult = '/opt/bin/kubectl';
+});
+
+describe('createKubectl', () => {
+  it('finds kubectl and reads its client version', async () => {
+    handler = () => ({ stdout: VERSION_JSON });
+    const k = await createKubectl({ namespace: 'shop' });
+    expect(k.path).toBe('/opt/bin/kubectl');
+    expect(k.version).toBe('v1.35.2');
+    expect(calls[0].args).toEqual(['version', '--client', '-o', 'json']);
+    expect(calls[0].options.silent).toBe(true);
+  });
+  it('explains a missing kubectl', async () => {
+    whichResult = '';
+    await expect(createKubectl({ namespace: 'shop' })).rejects.toThrow(/kubectl not found on PATH/);
+  });
+});
+
+describe('get', () => {
+  it('builds the argv with managed fields, namespace and kube flags', async () => {
+    const k = await kubectlWith(() => ({ stdout: '{"kind":"VirtualService","metadata":{"name":"web"}}' }));
+    expect(await k.get(VS, 'web')).toEqual({ kind: 'VirtualService', metadata: { name: 'web' } });
+    expect(calls[0].args).toEqual([
+      'get',
+      VS,
+      'web',
+      '-n',
+      'shop',
+      '-o',
+      'json',
+      '--ignore-not-found',
+      '--show-managed-fields',
+      ...KUBE,
+    ]);
+    expect(calls[0].options).toMatchObject({ silent: true, ignoreReturnCode: true });
+  });
+  it('uses the namespace given per call', async () => {
+    const k = await kubectlWith(() => ({ stdout: '{}' }));
+    await k.get('services', 'x', 'other');
+    expect(calls[0].args.slice(0, 5)).toEqual(['get', 'services', 'x', '-n', 'other']);
+  });
+  it('returns undefined when not found (empty output or NotFound)', async () => {
+    let k = await kubectlWith(() => ({ stdout: '' }));
+    expect(await k.get(VS, 'nope')).toBeUndefined();
+    k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr: `Error from server (NotFound): virtualservices.networking.istio.io "nope" not found`,
+    }));
+    expect(await k.get(VS, 'nope')).toBeUndefined();
+  });
+  it('throws KubeNotFoundError when the resource type is unknown (Istio CRDs missing)', async () => {
+    const k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr: 'error: the server doesn\'t have a resource type "virtualservices"',
+    }));
+    await expect(k.get(VS, 'web')).rejects.toBeInstanceOf(KubeNotFoundError);
+  });
+  it('throws a plain Error with stderr on other failures', async () => {
+    const k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr: 'Error from server (Forbidden): virtualservices is forbidden: User "ci" cannot get resource',
+    }));
+    const e = (await k.get(VS, 'web').catch((x: unknown) => x)) as Error;
+    expect(e.constructor).toBe(Error);
+    expect(e.message).toMatch(/Forbidden/);
+  });
+});
+
+describe('list', () => {
+  it('returns items and passes the label selector', async () => {
+    const k = await kubectlWith(() => ({ stdout: JSON.stringify({ items: [{ a: 1 }, { a: 2 }] }) }));
+    expect(await k.list('services', undefined, 'app=web')).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(calls[0].args).toEqual(['get', 'services', '-n', 'shop', '-o', 'json', '-l', 'app=web', ...KUBE]);
+  });
+});
+
+describe('patchJson', () => {
+  const ops = [
+    { op: 'test' as const, path: '/metadata/resourceVersion', value: '42' },
+    {
+      op: 'replace' as const,
+      path: '/spec/http/0/route',
+      value: [{ destination: { host: 'a' }, weight: 100 }],
+    },
+  ];
+  it('builds the argv with our field manager and returns the patched object', async () => {
+    const k = await kubectlWith(() => ({ stdout: '{"metadata":{"resourceVersion":"43"}}' }));
+    expect(await k.patchJson(VS, 'web', ops)).toEqual({ metadata: { resourceVersion: '43' } });
+    expect(calls[0].args).toEqual([
+      'patch',
+      VS,
+      'web',
+      '-n',
+      'shop',
+      '--type=json',
+      `--field-manager=${FIELD_MANAGER}`,
+      '-p',
+      JSON.stringify(ops),
+      '-o',
+      'json',
+      ...KUBE,
+    ]);
+    expect(FIELD_MANAGER).toBe('helm-canary');
+    expect(logged.some((l) => l.includes('patch') && l.includes('--type=json'))).toBe(true);
+    expect(logged.join('\n')).not.toContain('kc.yaml\n'); // path only, never content
+  });
+  it.each([
+    [
+      'Error from server (Conflict): Operation cannot be fulfilled on virtualservices.networking.istio.io "web": the object has been modified; please apply your changes to the latest version and try again',
+    ],
+    ['Error from server (Invalid): the server rejected our request due to an error in our request'],
+    ['The request is invalid: \n* : testing value /metadata/resourceVersion failed: test failed'],
+    ['The VirtualService "web" is invalid: <nil>: Invalid value: "": test failed'],
+  ])('maps a failed guard to KubeConflictError: %s', async (stderr) => {
+    const k = await kubectlWith(() => ({ exitCode: 1, stderr }));
+    await expect(k.patchJson(VS, 'web', ops)).rejects.toBeInstanceOf(KubeConflictError);
+  });
+  it('does not map 422 to a conflict when the patch has no test op', async () => {
+    const k = await kubectlWith(() => ({ exitCode: 1, stderr: 'Error from server (Invalid): bad' }));
+    const e = (await k.patchJson(VS, 'web', [ops[1]]).catch((x: unknown) => x)) as Error;
+    expect(e).not.toBeInstanceOf(KubeConflictError);
+    expect(e.message).toMatch(/Invalid/);
+  });
+  it('maps a 409 without test ops to KubeConflictError too', async () => {
+    const k = await kubectlWith(() => ({ exitCode: 1, stderr: 'Error from server (Conflict): x' }));
+    await expect(k.patchJson(VS, 'web', [ops[1]])).rejects.toBeInstanceOf(KubeConflictError);
+  });
+  it('maps NotFound to KubeNotFoundError', async () => {
+    const k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr: 'Error from server (NotFound): virtualservices.networking.istio.io "web" not found',
+    }));
+    await expect(k.patchJson(VS, 'web', ops)).rejects.toBeInstanceOf(KubeNotFoundError);
+  });
+  it('keeps other errors plain (webhook denial)', async () => {
+    const k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr:
+        'Error from server (BadRequest): admission webhook "validation.istio.io" denied the request: total destination weight 90 != 100',
+    }));
+    const e = (await k.patchJson(VS, 'web', ops).catch((x: unknown) => x)) as Error;
+    expect(e.constructor).toBe(Error);
+    expect(e.message).toMatch(/total destination weight 90/);
+  });
+});
+
+describe('annotate', () => {
+  it('sets, removes, overwrites with our field manager', async () => {
+    const k = await kubectlWith(() => ({}));
+    await k.annotate(
+      VS,
+      'web',
+      { 'helm-canary.io/status': 'progressing', 'helm-canary.io/run-url': null },
+      'shop',
+    );
+    expect(calls[0].args).toEqual([
+      'annotate',
+      VS,
+      'web',
+      'helm-canary.io/status=progressing',
+      'helm-canary.io/run-url-',
+      '-n',
+      'shop',
+      '--overwrite',
+      `--field-manager=${FIELD_MANAGER}`,
+      ...KUBE,
+    ]);
+  });
+  it('does nothing for no annotations', async () => {
+    const k = await kubectlWith(() => ({}));
+    await k.annotate(VS, 'web', {});
+    expect(calls).toHaveLength(0);
+  });
+  it('throws on failure', async () => {
+    const k = await kubectlWith(() => ({ exitCode: 1, stderr: 'Error from server (Forbidden): nope' }));
+    await expect(k.annotate(VS, 'web', { a: 'b' })).rejects.toThrow(/Forbidden/);
+  });
+});
+
+describe('namespaceLabels', () => {
+  it('returns labels, {} without labels, undefined when missing', async () => {
+    let k = await kubectlWith(() => ({
+      stdout: JSON.stringify({ metadata: { labels: { 'istio-injection': 'enabled' } } }),
+    }));
+    expect(await k.namespaceLabels('shop')).toEqual({ 'istio-injection': 'enabled' });
+    expect(calls[0].args.slice(0, 3)).toEqual(['get', 'namespace', 'shop']);
+    k = await kubectlWith(() => ({ stdout: JSON.stringify({ metadata: {} }) }));
+    expect(await k.namespaceLabels('shop')).toEqual({});
+    k = await kubectlWith(() => ({ stdout: '' }));
+    expect(await k.namespaceLabels('nope')).toBeUndefined();
+  });
+});
+
+describe('canI', () => {
+  it('yes / no / error', async () => {
+    let k = await kubectlWith(() => ({ stdout: 'yes\n' }));
+    expect(await k.canI!('patch', VS)).toBe(true);
+    expect(calls[0].args).toEqual(['auth', 'can-i', 'patch', VS, '-n', 'shop', ...KUBE]);
+    k = await kubectlWith(() => ({ exitCode: 1, stdout: 'no\n' }));
+    expect(await k.canI!('patch', VS)).toBe(false);
+    k = await kubectlWith(() => ({ exitCode: 1, stderr: 'error: You must be logged in' }));
+    await expect(k.canI!('patch', VS)).rejects.toThrow(/logged in/);
+  });
+});

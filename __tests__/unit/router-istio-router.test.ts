@@ -1,0 +1,264 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- fixtures are loose Kubernetes objects */
+import { describe, it, expect } from '@jest/globals';
+import { IstioRouter, compareDestinations } from '../../src/router/istio-router.js';
+import { KubeConflictError, type IKubectl, type JsonPatchOp } from '../../src/kube/kubectl-helper.js';
+
+const clone = <T>(x: T): T => structuredClone(x);
+const isDeepStrictEqual = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+function pointer(obj: any, path: string): { parent: any; key: string } {
+  const parts = path
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) cur = cur?.[p];
+  return { parent: cur, key: parts[parts.length - 1] };
+}
+
+/** In-memory IKubectl holding one VirtualService; applies JSON patches like the apiserver. */
+class FakeKube implements IKubectl {
+  readonly path = '/fake/kubectl';
+  readonly version = 'v1.35.2';
+  obj: any;
+  patches: JsonPatchOp[][] = [];
+  annotations: Array<Record<string, string | null>> = [];
+  /** Called before each patch is applied: may change the object concurrently. */
+  beforePatch?: (n: number) => void;
+  /** Called after a successful patch (e.g. a controller reverting it). */
+  afterPatch?: () => void;
+  rejectAll?: string;
+  constructor(obj: any) {
+    this.obj = obj;
+  }
+  bump() {
+    this.obj.metadata.resourceVersion = String(Number(this.obj.metadata.resourceVersion) + 1);
+  }
+  async get<T = any>(_r: string, name: string): Promise<T | undefined> {
+    return name === this.obj.metadata.name ? (clone(this.obj) as T) : undefined;
+  }
+  async list<T = any>(): Promise<T[]> {
+    return [clone(this.obj)];
+  }
+  async patchJson(_r: string, _n: string, ops: JsonPatchOp[]): Promise<any> {
+    this.patches.push(clone(ops));
+    this.beforePatch?.(this.patches.length);
+    if (this.rejectAll) throw new KubeConflictError(this.rejectAll);
+    const next = clone(this.obj);
+    for (const op of ops) {
+      const { parent, key } = pointer(next, op.path);
+      if (op.op === 'test') {
+        if (!isDeepStrictEqual(parent?.[key], op.value))
+          throw new KubeConflictError('Error from server (Invalid): test failed');
+      } else if (op.op === 'replace' || op.op === 'add') parent[key] = clone(op.value);
+      else if (op.op === 'remove') delete parent[key];
+    }
+    this.obj = next;
+    this.bump();
+    this.afterPatch?.();
+    return clone(this.obj);
+  }
+  async annotate(_r: string, _n: string, a: Record<string, string | null>): Promise<void> {
+    this.annotations.push(a);
+    const ann = (this.obj.metadata.annotations ??= {});
+    for (const [k, v] of Object.entries(a))
+      if (v === null) delete ann[k];
+      else ann[k] = v;
+    this.bump();
+  }
+  async namespaceLabels(): Promise<Record<string, string> | undefined> {
+    return {};
+  }
+}
+
+function vs(): any {
+  return {
+    metadata: {
+      name: 'web',
+      namespace: 'shop',
+      resourceVersion: '100',
+      annotations: { 'meta.helm.sh/release-name': 'gateway', 'meta.helm.sh/release-namespace': 'shop' },
+      managedFields: [{ manager: 'helm', operation: 'Apply', fieldsV1: { 'f:spec': { 'f:http': {} } } }],
+    },
+    spec: {
+      hosts: ['shop.example.com'],
+      http: [
+        { name: 'admin', route: [{ destination: { host: 'admin' } }] },
+        {
+          name: 'primary',
+          route: [{ destination: { host: 'shop-v1-web', port: { number: 80 } }, weight: 100 }],
+        },
+      ],
+    },
+  };
+}
+
+const noSleep = async () => undefined;
+const want = [
+  { host: 'shop-v1-web', port: 80, weight: 75 },
+  { host: 'shop-v2-web', port: 80, weight: 25 },
+];
+
+describe('IstioRouter', () => {
+  it('getRoutes reads the managed route', async () => {
+    const k = new FakeKube(vs());
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary' });
+    expect(r.kind).toBe('VirtualService');
+    expect(await r.getRoutes()).toEqual({
+      routeIndex: 1,
+      routeName: 'primary',
+      destinations: [{ host: 'shop-v1-web', port: 80, weight: 100 }],
+      resourceVersion: '100',
+      annotations: vs().metadata.annotations,
+    });
+  });
+
+  it('getRoutes: missing VirtualService is a clear error', async () => {
+    const r = new IstioRouter(new FakeKube(vs()), 'nope', 'shop', {});
+    await expect(r.getRoutes()).rejects.toThrow(/VirtualService "nope" was not found in namespace "shop"/);
+  });
+
+  it('setRoutes patches only the route and returns the read-back', async () => {
+    const k = new FakeKube(vs());
+    const r = new IstioRouter(k, 'web', 'shop', { stableHostHint: 'shop-v1-web', sleep: noSleep });
+    const snap = await r.setRoutes(want);
+    expect(snap.destinations).toEqual(want);
+    expect(snap.resourceVersion).toBe('101');
+    expect(k.patches).toHaveLength(1);
+    const expected = vs();
+    expected.spec.http[1].route = [
+      { destination: { host: 'shop-v1-web', port: { number: 80 } }, weight: 75 },
+      { destination: { host: 'shop-v2-web', port: { number: 80 } }, weight: 25 },
+    ];
+    expected.metadata.resourceVersion = '101';
+    expect(k.obj).toEqual(expected);
+  });
+
+  it('rejects weights that do not sum to 100 before touching the cluster', async () => {
+    const k = new FakeKube(vs());
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary' });
+    await expect(r.setRoutes([{ host: 'a', weight: 50 }])).rejects.toThrow(/sum to 100/);
+    expect(k.patches).toHaveLength(0);
+  });
+
+  it('on a concurrent change re-reads, re-derives the patch and keeps the other change', async () => {
+    const k = new FakeKube(vs());
+    const infos: string[] = [];
+    const r = new IstioRouter(k, 'web', 'shop', {
+      route: 'primary',
+      sleep: noSleep,
+      logger: { info: (s) => infos.push(s), warning: (s) => infos.push(s) },
+    });
+    k.beforePatch = (n) => {
+      if (n === 1) {
+        // someone inserts a route before ours and edits hosts
+        k.obj.spec.http.unshift({ name: 'canary-header', route: [{ destination: { host: 'x' } }] });
+        k.obj.spec.hosts.push('www.example.com');
+        k.bump();
+      }
+    };
+    const snap = await r.setRoutes(want);
+    expect(k.patches).toHaveLength(2);
+    expect(k.patches[1][0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '101' });
+    expect(k.patches[1][2].path).toBe('/spec/http/2/route'); // found by name at its new index
+    expect(snap.routeIndex).toBe(2);
+    expect(k.obj.spec.hosts).toEqual(['shop.example.com', 'www.example.com']);
+    expect(k.obj.spec.http[0].name).toBe('canary-header');
+    expect(infos.join('\n')).toMatch(/changed while setting weights \(attempt 1\/5\)/);
+  });
+
+  it('gives up after 5 conflicts with a KubeConflictError', async () => {
+    const k = new FakeKube(vs());
+    const sleeps: number[] = [];
+    const r = new IstioRouter(k, 'web', 'shop', {
+      route: 'primary',
+      sleep: async (ms) => void sleeps.push(ms),
+    });
+    k.beforePatch = () => k.bump();
+    await expect(r.setRoutes(want)).rejects.toThrow(KubeConflictError);
+    expect(k.patches).toHaveLength(5);
+    expect(sleeps).toHaveLength(4);
+    expect(sleeps[0]).toBeGreaterThanOrEqual(100);
+    expect(sleeps[3]).toBeGreaterThanOrEqual(800);
+  });
+
+  it('a 422 on an unchanged object is a rejected patch, not a conflict: no retry', async () => {
+    const k = new FakeKube(vs());
+    k.rejectAll = 'Error from server (Invalid): spec.http[1].route[0].weight: Invalid value';
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    const e = (await r.setRoutes(want).catch((x: unknown) => x)) as Error;
+    expect(e).not.toBeInstanceOf(KubeConflictError);
+    expect(e.message).toMatch(/weight patch was rejected.*Invalid value/);
+    expect(k.patches).toHaveLength(1);
+  });
+
+  it('detects a revert right after the patch (read-back verification)', async () => {
+    const k = new FakeKube(vs());
+    k.afterPatch = () => {
+      k.obj.spec.http[1].route = vs().spec.http[1].route;
+      k.bump();
+    };
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    await expect(r.setRoutes(want)).rejects.toThrow(
+      /reads shop-v1-web 100% instead of shop-v1-web 75%, shop-v2-web 25%/,
+    );
+  });
+
+  it('an unnamed route stays the one first resolved; a reshaped route is an error', async () => {
+    const v = vs();
+    delete v.spec.http[1].name;
+    const k = new FakeKube(v);
+    const r = new IstioRouter(k, 'web', 'shop', { stableHostHint: 'shop-v1-web', sleep: noSleep });
+    expect((await r.getRoutes()).routeIndex).toBe(1);
+    const snap = await r.setRoutes(want);
+    expect(snap.routeName).toBeUndefined();
+    expect(k.patches[0][1]).toEqual({ op: 'test', path: '/spec/http/1/route', value: v.spec.http[1].route });
+    // later the hint host is gone (promotion): still the same route
+    const snap2 = await r.setRoutes([{ host: 'shop-v2-web', port: 80, weight: 100 }]);
+    expect(snap2.routeIndex).toBe(1);
+    k.obj.spec.http.splice(1, 1);
+    k.bump();
+    await expect(r.getRoutes()).rejects.toThrow(/changed shape/);
+  });
+
+  it('setState prefixes bare keys, keeps prefixed ones, refuses foreign ones', async () => {
+    const k = new FakeKube(vs());
+    const r = new IstioRouter(k, 'web', 'shop', {});
+    await r.setState({
+      status: 'progressing',
+      'helm-canary.io/canary-weight': '25',
+      'helm-canary.io/run-url': null,
+    });
+    expect(k.annotations[0]).toEqual({
+      'helm-canary.io/status': 'progressing',
+      'helm-canary.io/canary-weight': '25',
+      'helm-canary.io/run-url': null,
+    });
+    await expect(r.setState({ 'meta.helm.sh/release-name': 'x' })).rejects.toThrow(/refusing/);
+    expect(k.annotations).toHaveLength(1);
+  });
+
+  it('owners() reports the Helm 4 server-side owner', async () => {
+    const r = new IstioRouter(new FakeKube(vs()), 'web', 'shop', { helmMajor: 4 });
+    const f = await r.owners();
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ manager: 'helm', severity: 'warning' });
+    expect(f[0].consequence).toMatch(/will fail with a field conflict on .spec.http/);
+  });
+});
+
+describe('compareDestinations', () => {
+  it('checks count, order, host, subset, weight and asked ports', () => {
+    expect(compareDestinations(want, want)).toBeUndefined();
+    expect(compareDestinations(want, want.slice(0, 1))).toMatch(/1 destinations instead of 2/);
+    expect(
+      compareDestinations([{ host: 'a', weight: 100 }], [{ host: 'a', port: 80, weight: 100 }]),
+    ).toBeUndefined();
+    expect(
+      compareDestinations([{ host: 'a', port: 81, weight: 100 }], [{ host: 'a', port: 80, weight: 100 }]),
+    ).toMatch(/port 80/);
+    expect(compareDestinations([{ host: 'a', weight: 100 }], [{ host: 'a', weight: 90 }])).toMatch(
+      /weight 90/,
+    );
+  });
+});

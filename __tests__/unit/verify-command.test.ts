@@ -1,0 +1,71 @@
+import { describe, it, expect } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runVerifyCommand, tail } from '../../src/verify/verify-command.js';
+
+const facts = { CANARY_WEIGHT: '25', CANARY_RELEASE: 'web-v2', STABLE_RELEASE: 'web-v1', NAMESPACE: 'shop' };
+
+describe('runVerifyCommand (real bash)', () => {
+  it('passes the facts as environment variables', async () => {
+    const r = await runVerifyCommand(
+      'printf "%s|%s|%s|%s\\n" "$CANARY_WEIGHT" "$CANARY_RELEASE" "$STABLE_RELEASE" "$NAMESPACE"',
+      facts,
+    );
+    expect(r).toMatchObject({ exitCode: 0, outputTail: '25|web-v2|web-v1|shop', timedOut: false });
+  });
+
+  it('keeps the rest of the environment', async () => {
+    process.env.HELM_CANARY_TEST_VAR = 'kept';
+    const r = await runVerifyCommand('echo "$HELM_CANARY_TEST_VAR"', facts);
+    delete process.env.HELM_CANARY_TEST_VAR;
+    expect(r.outputTail).toBe('kept');
+  });
+
+  it('never splices the facts into the command text', async () => {
+    const marker = path.join(os.tmpdir(), `helm-canary-injection-${process.pid}`);
+    fs.rmSync(marker, { force: true });
+    const evil = { ...facts, CANARY_RELEASE: `$(touch ${marker})`, NAMESPACE: `"; touch ${marker}; "` };
+    const r = await runVerifyCommand('echo "$CANARY_RELEASE" && echo "$NAMESPACE"', evil);
+    expect(r.exitCode).toBe(0);
+    expect(r.outputTail).toBe(`$(touch ${marker})\n"; touch ${marker}; "`);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('reports a non-zero exit code and the output tail (stdout and stderr)', async () => {
+    const r = await runVerifyCommand(
+      'for i in $(seq 1 30); do echo "line $i"; done; echo "oops" >&2; exit 7',
+      facts,
+    );
+    expect(r.exitCode).toBe(7);
+    expect(r.timedOut).toBe(false);
+    const lines = r.outputTail.split('\n');
+    expect(lines.length).toBeLessThanOrEqual(20);
+    expect(lines.at(-1)).toBe('oops');
+    expect(lines).toContain('line 30');
+    expect(lines).not.toContain('line 1');
+  });
+
+  it('stops a command that runs past the timeout, including its children', async () => {
+    const t0 = Date.now();
+    const r = await runVerifyCommand('sleep 30; echo never', facts, 500);
+    expect(r.timedOut).toBe(true);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.outputTail).not.toContain('never');
+    expect(Date.now() - t0).toBeLessThan(15000);
+  });
+
+  it('passes the exit code through the timeout wrapper', async () => {
+    const r = await runVerifyCommand('echo "$CANARY_WEIGHT"; exit 4', facts, 10000);
+    expect(r).toMatchObject({ exitCode: 4, outputTail: '25', timedOut: false });
+  });
+});
+
+describe('tail', () => {
+  it('keeps the last 20 lines, at most ~2000 characters', () => {
+    expect(tail('a\nb\n\n')).toBe('a\nb');
+    const long = tail('x'.repeat(5000));
+    expect(long.length).toBeLessThanOrEqual(2001);
+    expect(long.startsWith('…')).toBe(true);
+  });
+});

@@ -1,0 +1,248 @@
+// IKubectl: the few kubectl calls helm-canary needs, behind a small interface (faked in tests).
+// Every call is an argument array run silently; the logged line never holds kubeconfig content.
+import * as core from '@actions/core';
+import * as io from '@actions/io';
+import { displayCommand, runTool, tail, type RunResult } from './exec-util.js';
+
+export interface KubeOptions {
+  kubeconfigPath?: string;
+  context?: string;
+  namespace: string;
+  env?: Record<string, string>;
+}
+
+/** 409 Conflict, or 422 (Invalid) answering a guarded JSON patch whose `test` op failed. */
+export class KubeConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KubeConflictError';
+  }
+}
+
+export class KubeNotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KubeNotFoundError';
+  }
+}
+
+export type JsonPatchOp = { op: 'test' | 'replace' | 'add' | 'remove'; path: string; value?: unknown };
+
+/** One metadata.managedFields entry (as read with --show-managed-fields). */
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  apiVersion?: string;
+  fieldsType?: string;
+  fieldsV1?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+/** The metadata fields helm-canary reads; everything else passes through untouched. */
+export interface KubeMetadata {
+  name?: string;
+  namespace?: string;
+  resourceVersion?: string;
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  managedFields?: ManagedFieldsEntry[];
+  [k: string]: unknown;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the agreed interface returns untyped objects */
+export interface IKubectl {
+  readonly path: string;
+  /** e.g. v1.35.2 */
+  readonly version: string;
+  /** undefined when the object does not exist. */
+  get<T = any>(resource: string, name: string, namespace?: string): Promise<T | undefined>;
+  list<T = any>(resource: string, namespace?: string, labelSelector?: string): Promise<T[]>;
+  /** Returns the patched object; throws KubeConflictError on 409, or on 422 when ops hold a `test`. */
+  patchJson(resource: string, name: string, ops: JsonPatchOp[], namespace?: string): Promise<any>;
+  /** null removes the annotation; existing values are overwritten. */
+  annotate(
+    resource: string,
+    name: string,
+    annotations: Record<string, string | null>,
+    namespace?: string,
+  ): Promise<void>;
+  namespaceLabels(namespace: string): Promise<Record<string, string> | undefined>;
+  canI?(verb: string, resource: string, namespace?: string): Promise<boolean>;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/**
+ * Field manager for our writes. kubectl 1.31 and 1.35 both accept `--field-manager` on `patch`
+ * and `annotate` (the flag exists since kubectl 1.19/1.20), so managedFields and Helm 4's
+ * conflict message name "helm-canary" instead of the anonymous "kubectl-patch".
+ */
+export const FIELD_MANAGER = 'helm-canary';
+
+/** kubectl's way of saying "the object changed under you". */
+const CONFLICT_RE =
+  /\(Conflict\)|the object has been modified|please apply your changes to the latest version/i;
+/** 422: `Error from server (Invalid)`, `The request is invalid`, `The VirtualService "x" is invalid`. */
+const INVALID_RE =
+  /\(Invalid\)|the request is invalid|is invalid:|is invalid$|testing value .* failed|test failed|unprocessable/im;
+const NO_RESOURCE_TYPE_RE = /doesn't have a resource type|the server could not find the requested resource/i;
+
+export function kubeGlobalArgs(o: Pick<KubeOptions, 'kubeconfigPath' | 'context'>): string[] {
+  const a: string[] = [];
+  if (o.kubeconfigPath) a.push('--kubeconfig', o.kubeconfigPath);
+  if (o.context) a.push('--context', o.context);
+  return a;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- implements the interface above */
+class Kubectl implements IKubectl {
+  constructor(
+    readonly path: string,
+    readonly version: string,
+    private readonly o: KubeOptions,
+  ) {}
+
+  private async run(args: string[], log: 'info' | 'debug'): Promise<RunResult> {
+    const full = [...args, ...kubeGlobalArgs(this.o)];
+    core[log](`[command]${displayCommand(this.path, full)}`);
+    return runTool(this.path, full, { env: this.o.env });
+  }
+
+  private fail(what: string, r: RunResult): Error {
+    const msg = `kubectl ${what} failed (exit ${r.exitCode}): ${tail(r.stderr) || tail(r.stdout) || 'no output'}`;
+    if (NO_RESOURCE_TYPE_RE.test(r.stderr)) return new KubeNotFoundError(msg);
+    if (CONFLICT_RE.test(r.stderr)) return new KubeConflictError(msg);
+    if (/\(NotFound\)/.test(r.stderr)) return new KubeNotFoundError(msg);
+    return new Error(msg);
+  }
+
+  async get<T = any>(resource: string, name: string, namespace?: string): Promise<T | undefined> {
+    const ns = namespace ?? this.o.namespace;
+    // managedFields are hidden by default since kubectl 1.21; ownership findings need them
+    const r = await this.run(
+      ['get', resource, name, '-n', ns, '-o', 'json', '--ignore-not-found', '--show-managed-fields'],
+      'debug',
+    );
+    if (r.exitCode !== 0) {
+      if (/\(NotFound\)/.test(r.stderr) && !NO_RESOURCE_TYPE_RE.test(r.stderr)) return undefined;
+      throw this.fail(`get ${resource} ${name} -n ${ns}`, r);
+    }
+    if (r.stdout.trim() === '') return undefined; // --ignore-not-found prints nothing
+    return parseJson(r.stdout, `kubectl get ${resource} ${name}`) as T;
+  }
+
+  async list<T = any>(resource: string, namespace?: string, labelSelector?: string): Promise<T[]> {
+    const ns = namespace ?? this.o.namespace;
+    const args = ['get', resource, '-n', ns, '-o', 'json'];
+    if (labelSelector) args.push('-l', labelSelector);
+    const r = await this.run(args, 'debug');
+    if (r.exitCode !== 0) throw this.fail(`get ${resource} -n ${ns}`, r);
+    if (r.stdout.trim() === '') return [];
+    const out = parseJson(r.stdout, `kubectl get ${resource}`) as { items?: T[] };
+    return out.items ?? [];
+  }
+
+  async patchJson(resource: string, name: string, ops: JsonPatchOp[], namespace?: string): Promise<any> {
+    const ns = namespace ?? this.o.namespace;
+    const args = [
+      'patch',
+      resource,
+      name,
+      '-n',
+      ns,
+      '--type=json',
+      `--field-manager=${FIELD_MANAGER}`,
+      '-p',
+      JSON.stringify(ops),
+      '-o',
+      'json',
+    ];
+    const r = await this.run(args, 'info');
+    if (r.exitCode !== 0) {
+      const what = `patch ${resource} ${name} -n ${ns}`;
+      const guarded = ops.some((op) => op.op === 'test');
+      if (guarded && !CONFLICT_RE.test(r.stderr) && INVALID_RE.test(r.stderr)) {
+        throw new KubeConflictError(
+          `kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`,
+        );
+      }
+      if (/\(NotFound\)/.test(r.stderr)) {
+        throw new KubeNotFoundError(`kubectl ${what} failed: ${tail(r.stderr)}`);
+      }
+      throw this.fail(what, r);
+    }
+    return parseJson(r.stdout, `kubectl patch ${resource} ${name}`);
+  }
+
+  async annotate(
+    resource: string,
+    name: string,
+    annotations: Record<string, string | null>,
+    namespace?: string,
+  ): Promise<void> {
+    const ns = namespace ?? this.o.namespace;
+    const pairs = Object.entries(annotations).map(([k, v]) => (v === null ? `${k}-` : `${k}=${v}`));
+    if (pairs.length === 0) return;
+    const args = [
+      'annotate',
+      resource,
+      name,
+      ...pairs,
+      '-n',
+      ns,
+      '--overwrite',
+      `--field-manager=${FIELD_MANAGER}`,
+    ];
+    const r = await this.run(args, 'info');
+    if (r.exitCode !== 0) throw this.fail(`annotate ${resource} ${name} -n ${ns}`, r);
+  }
+
+  async namespaceLabels(namespace: string): Promise<Record<string, string> | undefined> {
+    const ns = await this.get<{ metadata?: { labels?: Record<string, string> } }>(
+      'namespace',
+      namespace,
+      namespace,
+    );
+    if (!ns) return undefined;
+    return ns.metadata?.labels ?? {};
+  }
+
+  async canI(verb: string, resource: string, namespace?: string): Promise<boolean> {
+    const ns = namespace ?? this.o.namespace;
+    const r = await this.run(['auth', 'can-i', verb, resource, '-n', ns], 'debug');
+    // exit 0 + "yes" when allowed; exit 1 + "no" when denied; anything else is an error
+    const answer = r.stdout.trim().split(/\s+/)[0];
+    if (answer === 'yes') return true;
+    if (answer === 'no') return false;
+    throw this.fail(`auth can-i ${verb} ${resource} -n ${ns}`, r);
+  }
+}
+
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${what}: expected JSON output, got: ${text.slice(0, 200)}`);
+  }
+}
+
+/** Finds kubectl on PATH and reads its client version. */
+export async function createKubectl(o: KubeOptions): Promise<IKubectl> {
+  const path = await io.which('kubectl', false);
+  if (!path)
+    throw new Error('kubectl not found on PATH: install it (e.g. azure/setup-kubectl) before helm-canary');
+  core.debug(`[command]${displayCommand(path, ['version', '--client', '-o', 'json'])}`);
+  const r = await runTool(path, ['version', '--client', '-o', 'json'], { env: o.env });
+  if (r.exitCode !== 0) throw new Error(`kubectl version --client failed: ${tail(r.stderr)}`);
+  let version = 'unknown';
+  try {
+    version =
+      (JSON.parse(r.stdout) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion ??
+      version;
+  } catch {
+    const m = /v\d+\.\d+\.\d+\S*/.exec(r.stdout);
+    if (m) version = m[0];
+  }
+  return new Kubectl(path, version, o);
+}

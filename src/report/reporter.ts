@@ -1,0 +1,74 @@
+// Writes what the rollout did where people look: the job summary, one pull-request comment kept up
+// to date, the `report-json` file and the `summary` output. Everything passes through redact().
+import * as core from '@actions/core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Settings } from '../settings.js';
+import type { RunReport } from './model.js';
+import { collectSecrets, redact, renderSummary } from './summary.js';
+import { createCommentPublisher, type CommentPublisher } from './comment-helper.js';
+import type { PullRequestContext } from './pull-request.js';
+
+interface Logger {
+  info(m: string): void;
+  warning(m: string): void;
+}
+
+interface RunContext extends PullRequestContext {
+  serverUrl?: string;
+  runId?: number;
+}
+
+export class Reporter {
+  private constructor(
+    private readonly settings: Settings,
+    private readonly secrets: string[],
+    private readonly comment: CommentPublisher | undefined,
+    readonly runUrl: string | undefined,
+  ) {}
+
+  static async create(settings: Settings, context: RunContext, log: Logger): Promise<Reporter> {
+    const repo = process.env.GITHUB_REPOSITORY;
+    const runUrl =
+      repo && context.runId ? `${context.serverUrl ?? 'https://github.com'}/${repo}/actions/runs/${context.runId}` : undefined;
+    const comment = await createCommentPublisher(
+      {
+        githubToken: settings.githubToken,
+        comment: settings.comment && !settings.dryRun,
+        prNumber: settings.prNumber,
+        namespace: settings.namespace,
+        release: settings.release,
+      },
+      context,
+      log,
+    );
+    return new Reporter(settings, collectSecrets(settings), comment, runUrl);
+  }
+
+  /** Called after every state change; the comment publisher throttles the writes. */
+  async update(report: RunReport, final: boolean): Promise<void> {
+    report.release = this.settings.release;
+    if (!this.comment) return;
+    const body = redact(renderSummary(report, { forComment: true }), this.secrets);
+    await this.comment.publish(body, final);
+  }
+
+  /** The end of the run: JSON file, job summary, final comment. */
+  async finish(report: RunReport): Promise<{ jsonPath: string; markdown: string }> {
+    report.release = this.settings.release;
+    const markdown = redact(renderSummary(report), this.secrets);
+    const dir = process.env.RUNNER_TEMP || os.tmpdir();
+    const jsonPath = path.join(dir, `helm-canary-${this.settings.namespace}-${this.settings.canaryRelease}.json`);
+    fs.writeFileSync(jsonPath, redact(JSON.stringify(report, null, 2), this.secrets) + '\n');
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      try {
+        await core.summary.addRaw(markdown, true).write();
+      } catch (err) {
+        core.warning(`Could not write the job summary: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    await this.comment?.publish(redact(renderSummary(report, { forComment: true }), this.secrets), true);
+    return { jsonPath, markdown };
+  }
+}

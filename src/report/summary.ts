@@ -1,0 +1,509 @@
+// Markdown rendering of a RunReport for the job summary and the pull-request comment, a one-line
+// form for the log, and redaction of secrets. Pure: no I/O (the clock is read only for a running
+// report's elapsed time, and `opts.now` overrides it).
+
+import type { Outcome, RunReport, StepReport, Verdict, VersionFigures } from './model.js';
+
+export interface RenderOptions {
+  /** Start with the hidden comment marker (for the pull-request comment). */
+  forComment?: boolean;
+  /** Marker to start the comment with; default commentMarker(namespace, release). */
+  marker?: string;
+  /** "Now" for the elapsed time of a report that has not ended; default the current time. */
+  now?: Date | string;
+}
+
+const OUTCOME: Record<Outcome, { emoji: string; title: string; word: string }> = {
+  promoted: { emoji: '✅', title: 'Canary promoted', word: 'Promoted' },
+  paused: { emoji: '⏸️', title: 'Rollout paused', word: 'Paused' },
+  'rolled-back': { emoji: '⏪', title: 'Canary rolled back', word: 'Rolled back' },
+  failed: { emoji: '❌', title: 'Rollout failed', word: 'Failed' },
+  unchanged: { emoji: '➖', title: 'No change', word: 'Unchanged' },
+  running: { emoji: '🔄', title: 'Rollout in progress', word: 'In progress' },
+};
+
+const VERDICT: Record<Verdict, string> = {
+  passed: '✅ passed',
+  failed: '❌ failed',
+  running: '⏳ running',
+  skipped: '⏭️ skipped',
+};
+
+const DASH = '—';
+// Mermaid draws every band label; more than ~24 "m:ss" labels overlap at the default width.
+const MAX_CHART_POINTS = 24;
+
+// ---------------------------------------------------------------------------------------------
+// Marker
+
+const MARKER_PREFIX = '<!-- helm-canary:';
+
+/** Hidden marker the pull-request comment starts with; one comment per namespace/release. */
+export function commentMarker(namespace: string, release: string): string {
+  // `--` would end the HTML comment early; namespaces and release names never contain it.
+  const clean = (s: string): string => oneLine(s).replace(/-{2,}/g, '-').replace(/>/g, '');
+  return `${MARKER_PREFIX}${clean(namespace)}/${clean(release)} -->`;
+}
+
+/** True when `body` starts with a helm-canary marker (any namespace/release). */
+export function startsWithMarker(body: string): boolean {
+  return body.trimStart().startsWith(MARKER_PREFIX);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Escaping
+
+/** Collapse CR/LF (and other line separators) into single spaces. */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n\u2028\u2029]+/g, ' ').trim();
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/**
+ * Escape user-provided text for inline Markdown (also safe inside a table cell): newlines become
+ * spaces, and characters that start emphasis, links, code, HTML, strike-through or cell breaks are
+ * backslash-escaped.
+ */
+export function escapeMarkdown(text: string, max = 1000): string {
+  return escapeInline(clip(oneLine(String(text)), max));
+}
+
+/** Backslash-escape the characters that start emphasis, links, code, strike-through, cell breaks
+ * and HTML tags / autolinks (`<` only when a tag could follow, so "91% < 99%" stays readable). */
+function escapeInline(text: string): string {
+  return text.replace(/[\\`*_[\]|~]/g, '\\$&').replace(/<(?=[A-Za-z/!?])/g, '\\<');
+}
+
+/** Inline code for names; falls back to escaped text when a backtick or pipe would break it. */
+function code(text: string | undefined, max = 200): string {
+  if (text === undefined || text === '') return DASH;
+  const t = clip(oneLine(text), max);
+  return /[`|\\]/.test(t) ? escapeMarkdown(t, max) : `\`${t}\``;
+}
+
+/** Escape a line that becomes its own Markdown line (block quote content). */
+function escapeLine(line: string): string {
+  const inline = escapeInline(clip(line.trim(), 1000));
+  // A line starting with #, >, -, +, = or "1." would become a heading, quote, list or rule.
+  return inline.replace(/^([#>+=-]|\d+[.)])/, (m) =>
+    m.length === 1 ? `\\${m}` : m.replace(/([.)])$/, '\\$1'),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number formatting
+
+/** 150000 → "2m30s", 3600000 → "1h", 1500 → "1.5s", 250 → "250ms". */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return DASH;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 10_000 && ms % 1000 !== 0) return `${(Math.round(ms / 100) / 10).toString()}s`;
+  let s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  let out = '';
+  if (h) out += `${h}h`;
+  if (m) out += `${m}m`;
+  if (s || !out) out += `${s}s`;
+  return out;
+}
+
+/** Success rate in percent; floored to 0.1 so that 99.99% never shows as 100%. */
+function successPct(f: VersionFigures | undefined): string {
+  if (!f || !(f.requests > 0)) return DASH;
+  if (f.good >= f.requests) return '100%';
+  const v = Math.floor((f.good / f.requests) * 1000 + 1e-9) / 10;
+  return `${v.toFixed(1)}%`;
+}
+
+function pct1(fraction: number): string {
+  return (Math.round(fraction * 1000) / 10).toFixed(1);
+}
+
+function count(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : DASH;
+}
+
+function ms(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? DASH : `${Math.round(v)}`;
+}
+
+function timeOf(iso: string | undefined): number | undefined {
+  if (!iso) return undefined;
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function nowMs(now: Date | string | undefined): number {
+  if (now instanceof Date) return now.getTime();
+  return timeOf(now) ?? Date.now();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps table
+
+function requestsCell(s: StepReport): string {
+  const bad = s.total.bad > 0 ? ` (${count(s.total.bad)} bad)` : '';
+  return s.total.requests > 0 ? `${count(s.total.requests)}${bad}` : DASH;
+}
+
+function bakeCell(s: StepReport, end: number): string {
+  const planned = formatDuration(s.bakeMs);
+  const started = timeOf(s.startedAt);
+  const ended = timeOf(s.endedAt) ?? (s.verdict === 'running' ? end : undefined);
+  if (started !== undefined && ended !== undefined && (s.verdict === 'running' || s.verdict === 'failed')) {
+    const actual = Math.max(0, ended - started);
+    if (actual < s.bakeMs - 500) return `${formatDuration(actual)} of ${planned}`;
+  }
+  return planned;
+}
+
+function p95Cell(s: StepReport): string {
+  if (s.stable || s.canary) {
+    const a = ms(s.stable?.p95Ms);
+    const b = ms(s.canary?.p95Ms);
+    return a === DASH && b === DASH ? DASH : `${a} / ${b} ms`;
+  }
+  return s.total.p95Ms !== undefined ? `${ms(s.total.p95Ms)} ms (all)` : DASH;
+}
+
+function shareCell(s: StepReport): string {
+  if (s.observedCanaryShare === undefined || !Number.isFinite(s.observedCanaryShare)) return DASH;
+  const obs = `${pct1(s.observedCanaryShare)}%`;
+  const r = s.expectedShareRange;
+  return r ? `${obs} (exp. ${pct1(r[0])}–${pct1(r[1])}%)` : obs;
+}
+
+function verdictCell(s: StepReport): string {
+  const v = VERDICT[s.verdict] ?? escapeMarkdown(String(s.verdict));
+  return s.reason ? `${v}: ${escapeMarkdown(s.reason, 300)}` : v;
+}
+
+function stepsTable(steps: StepReport[], end: number): string[] {
+  const head =
+    '| # | Weight | Bake | Requests | Success stable | Success canary | p95 stable / canary | Canary share (expected) | Verdict |';
+  const sep = '|--:|--:|--:|--:|--:|--:|--:|--:|:--|';
+  const rows = steps.map((s) => {
+    const stable = s.stable ? successPct(s.stable) : DASH;
+    let canary: string;
+    if (s.canary) canary = successPct(s.canary);
+    else canary = s.total.requests > 0 ? `${successPct(s.total)} (all)` : DASH;
+    const cells = [
+      String(s.index + 1),
+      `${s.weight}%`,
+      bakeCell(s, end),
+      requestsCell(s),
+      stable,
+      canary,
+      p95Cell(s),
+      shareCell(s),
+      verdictCell(s),
+    ];
+    return `| ${cells.join(' | ')} |`;
+  });
+  return [head, sep, ...rows];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart
+
+export interface ChartPoint {
+  /** Elapsed seconds since run start. */
+  t: number;
+  /** Canary weight, percent. */
+  weight: number;
+  /** Canary success rate, percent, when known. */
+  success?: number;
+}
+
+function stepSuccess(s: StepReport): number | undefined {
+  const f = s.canary ?? s.total;
+  return f.requests > 0 ? (f.good / f.requests) * 100 : undefined;
+}
+
+/** Points for the chart: the steps' samples, else one point per step; at most `max` points. */
+export function chartPoints(r: RunReport, max = MAX_CHART_POINTS): ChartPoint[] {
+  const start = timeOf(r.startedAt) ?? 0;
+  let pts: ChartPoint[] = [];
+  for (const s of r.steps) {
+    for (const p of s.samples ?? []) {
+      if (!Number.isFinite(p.t) || !Number.isFinite(p.weight)) continue;
+      const success =
+        p.canarySuccess !== undefined && Number.isFinite(p.canarySuccess) ? p.canarySuccess * 100 : undefined;
+      pts.push({ t: p.t, weight: p.weight, success });
+    }
+  }
+  if (pts.length === 0) {
+    pts = r.steps.map((s) => {
+      const at = timeOf(s.endedAt) ?? timeOf(s.startedAt) ?? start;
+      return { t: Math.max(0, (at - start) / 1000), weight: s.weight, success: stepSuccess(s) };
+    });
+  }
+  pts.sort((a, b) => a.t - b.t);
+
+  // Merge points that share an x-axis label (mermaid's band axis drops duplicate categories).
+  const merged: ChartPoint[] = [];
+  for (const p of pts) {
+    const last = merged[merged.length - 1];
+    if (last && chartLabel(last.t) === chartLabel(p.t)) merged[merged.length - 1] = combine([last, p]);
+    else merged.push({ ...p });
+  }
+  if (merged.length <= max) return merged;
+
+  // Downsample into `max` buckets; keep the lowest success of a bucket so that dips stay visible.
+  const out: ChartPoint[] = [];
+  for (let i = 0; i < max; i++) {
+    const from = Math.floor((i * merged.length) / max);
+    const to = Math.floor(((i + 1) * merged.length) / max);
+    if (to > from) out.push(combine(merged.slice(from, to)));
+  }
+  return out;
+}
+
+function combine(ps: ChartPoint[]): ChartPoint {
+  const last = ps[ps.length - 1];
+  const successes = ps.map((p) => p.success).filter((v): v is number => v !== undefined);
+  return { t: last.t, weight: last.weight, success: successes.length ? Math.min(...successes) : undefined };
+}
+
+/** Compact elapsed-time label, "m:ss" (or "h:mm:ss"), so ~24 labels fit under the chart. */
+function chartLabel(t: number): string {
+  const total = Math.max(0, Math.round(t));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = String(total % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+function num(v: number): string {
+  const c = Math.min(100, Math.max(0, v));
+  return String(Math.round(c * 10) / 10);
+}
+
+/** A mermaid xychart-beta block (fenced), or undefined when there is nothing to draw. */
+export function renderChart(r: RunReport): string | undefined {
+  const pts = chartPoints(r);
+  if (pts.length === 0) return undefined;
+  const labels = pts.map((p) => `"${chartLabel(p.t)}"`);
+  const weights = pts.map((p) => num(p.weight));
+  const lines = [
+    '```mermaid',
+    '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#1f6feb, #2da44e"}}}}%%',
+    'xychart-beta',
+    '  title "Canary weight and success rate"',
+    `  x-axis "elapsed (m:ss)" [${labels.join(', ')}]`,
+    '  y-axis "percent" 0 --> 100',
+    `  line "Canary weight %" [${weights.join(', ')}]`,
+  ];
+  const known = pts.map((p) => p.success);
+  const hasSuccess = known.some((v) => v !== undefined);
+  if (hasSuccess) {
+    // Carry the last known value forward (and the first one backward) so arrays stay equal length.
+    let prev = known.find((v) => v !== undefined) as number;
+    const filled = known.map((v) => (v === undefined ? prev : (prev = v)));
+    lines.push(`  line "Canary success %" [${filled.map(num).join(', ')}]`);
+  }
+  lines.push('```');
+  lines.push(
+    hasSuccess
+      ? '<sub>Blue: canary weight %. Green: canary success rate %.</sub>'
+      : '<sub>Blue: canary weight %. No success-rate samples.</sub>',
+  );
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary
+
+function releaseText(label: string, info: RunReport['stable']): string {
+  if (!info.release && !info.chart && !info.service) return `**${label}:** none`;
+  const parts: string[] = [];
+  if (info.chart)
+    parts.push(
+      `chart ${code(info.chart)}${info.chartVersion ? ` ${escapeMarkdown(info.chartVersion, 100)}` : ''}`,
+    );
+  else if (info.chartVersion) parts.push(`chart ${escapeMarkdown(info.chartVersion, 100)}`);
+  if (info.appVersion) parts.push(`app ${escapeMarkdown(info.appVersion, 100)}`);
+  if (info.service) parts.push(`Service ${code(info.service)}`);
+  return `**${label}:** ${code(info.release)}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
+
+/** The step that decided a non-promoted outcome (the failed one, else the last one). */
+function decidingStep(r: RunReport): StepReport | undefined {
+  if (r.outcome === 'promoted' || r.outcome === 'unchanged') return undefined;
+  return (
+    r.steps.find((s) => s.verdict === 'failed') ??
+    (r.outcome === 'running' ? r.steps[r.steps.length - 1] : undefined)
+  );
+}
+
+/** "**Rolled back** at step 2 (25%): canary success rate 91.0% is below 99%." — one sentence. */
+export function outcomeSentence(r: RunReport): string {
+  const o = OUTCOME[r.outcome] ?? { word: escapeMarkdown(String(r.outcome)) };
+  const step = decidingStep(r);
+  const at = step ? ` at step ${step.index + 1} (${step.weight}%)` : '';
+  const reason = escapeMarkdown(r.reason ?? '', 600).replace(/[\s.]+$/, '');
+  return `**${o.word}**${at}${reason ? `: ${reason}` : ''}.`;
+}
+
+function safeUrl(url: string | undefined): string | undefined {
+  if (!url || !/^https?:\/\/[^\s]+$/i.test(url.trim())) return undefined;
+  return url
+    .trim()
+    .replace(/[()<>[\]"'`|]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** The Markdown job summary / pull-request comment for one run. */
+export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
+  const end = timeOf(r.endedAt) ?? nowMs(opts.now);
+  const o = OUTCOME[r.outcome] ?? { emoji: '❔', title: escapeMarkdown(String(r.outcome)) };
+  const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
+  const out: string[] = [];
+
+  if (opts.forComment) out.push(opts.marker ?? commentMarker(r.namespace, app));
+  out.push(`### ${o.emoji} ${o.title}: ${code(app)} in ${code(r.namespace)}${r.dryRun ? ' (dry run)' : ''}`);
+  out.push('');
+  if (r.dryRun) {
+    out.push('> ℹ️ **Dry run:** nothing was installed and no traffic weight was changed.');
+    out.push('');
+  }
+  out.push(outcomeSentence(r));
+  out.push('');
+  out.push(`${releaseText('Stable', r.stable)} → ${releaseText('Canary', r.canary)}`);
+  out.push('');
+  out.push(`**VirtualService:** ${code(r.virtualService)}${r.route ? `, route ${code(r.route)}` : ''}`);
+  out.push('');
+
+  const warnings = (r.warnings ?? []).filter((w) => w && w.trim());
+  if (warnings.length) {
+    warnings.forEach((w, i) => {
+      if (i > 0) out.push('>');
+      const lines = w.split(/\r\n|\r|\n/).filter((l) => l.trim());
+      // A trailing backslash is a hard line break, so a multi-line warning keeps its lines.
+      lines.forEach((l, j) =>
+        out.push(`> ${j === 0 ? '⚠️ ' : ''}${escapeLine(l)}${j < lines.length - 1 ? '\\' : ''}`),
+      );
+    });
+    out.push('');
+  }
+
+  if (r.steps.length) {
+    out.push(...stepsTable(r.steps, end));
+    out.push('');
+  }
+
+  const start = timeOf(r.startedAt);
+  const total = start !== undefined ? formatDuration(Math.max(0, end - start)) : DASH;
+  out.push(
+    r.endedAt || r.outcome !== 'running'
+      ? `**Total time:** ${total}`
+      : `**Elapsed:** ${total} (still running)`,
+  );
+  out.push('');
+
+  const chart = r.steps.length ? renderChart(r) : undefined;
+  if (chart) {
+    out.push(chart);
+    out.push('');
+  }
+
+  const footer: string[] = [];
+  const url = safeUrl(r.runUrl);
+  if (url) footer.push(`[Workflow run](${url})`);
+  footer.push(`command ${code(r.command)}`);
+  if (r.helmVersion) footer.push(`helm ${escapeMarkdown(r.helmVersion, 50)}`);
+  if (r.kubectlVersion) footer.push(`kubectl ${escapeMarkdown(r.kubectlVersion, 50)}`);
+  out.push(`<sub>${footer.join(' · ')}</sub>`);
+  return out.join('\n') + '\n';
+}
+
+/** One plain-text line for the log. */
+export function renderOneLine(r: RunReport): string {
+  const o = OUTCOME[r.outcome]?.word ?? String(r.outcome);
+  const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
+  const passed = r.steps.filter((s) => s.verdict === 'passed').length;
+  const last = r.steps[r.steps.length - 1];
+  const start = timeOf(r.startedAt);
+  const end = timeOf(r.endedAt);
+  const parts = [
+    `helm-canary ${o.toLowerCase()}${r.dryRun ? ' (dry run)' : ''}: ${r.namespace}/${app}`,
+    `${r.stable.release ?? 'none'} -> ${r.canary.release ?? 'none'}`,
+    `${passed}/${r.steps.length} steps passed${last ? `, last weight ${last.weight}%` : ''}`,
+  ];
+  if (start !== undefined && end !== undefined) parts.push(formatDuration(end - start));
+  const reason = r.reason ? `: ${r.reason.replace(/[\s.]+$/, '')}` : '';
+  return oneLine(`${parts.join(', ')}${reason}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+const REDACTED = '***';
+const MIN_SECRET = 4;
+
+/**
+ * Replace every occurrence of each secret in `text` with `***`: the raw value and the forms it
+ * takes after rendering (Markdown-escaped, JSON-escaped, URL-encoded), and each line of a
+ * multi-line secret (kubeconfig). Values shorter than 4 characters are ignored (they would
+ * destroy the text and are not secret-like).
+ */
+export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  const needles = new Set<string>();
+  const add = (v: string): void => {
+    if (v.length >= MIN_SECRET) needles.add(v);
+  };
+  for (const s of secrets) {
+    if (!s) continue;
+    const variants = [s];
+    const lines = s.split(/\r\n|\r|\n/).map((l) => l.trim());
+    if (lines.length > 1) {
+      // Multi-line (kubeconfig): each line, and the value of each `key: value` line.
+      for (const l of lines) {
+        variants.push(l);
+        const m = /^-?\s*[\w.-]+:\s+(.+)$/.exec(l);
+        if (m) variants.push(m[1].replace(/^["']|["']$/g, ''));
+      }
+    }
+    for (const v of variants) {
+      if (v !== s && v.length < 8) continue;
+      add(v);
+      add(escapeInline(v));
+      add(JSON.stringify(v).slice(1, -1));
+      add(encodeURIComponent(v));
+    }
+  }
+  let out = text;
+  for (const n of [...needles].sort((a, b) => b.length - a.length)) out = out.split(n).join(REDACTED);
+  return out;
+}
+
+/** The secret values in settings, for redact(): --set values, kubeconfig, token, header values. */
+export function collectSecrets(s: {
+  set?: string[];
+  kubeconfig?: string;
+  githubToken?: string;
+  verify?: { headers?: Record<string, string> };
+}): string[] {
+  const out: string[] = [];
+  for (const entry of s.set ?? []) {
+    out.push(entry);
+    // helm --set accepts "a=1,b=2"; commas escaped as "\," belong to the value.
+    for (const pair of entry.split(/(?<!\\),/)) {
+      const eq = pair.indexOf('=');
+      if (eq >= 0) out.push(pair.slice(eq + 1));
+    }
+  }
+  if (s.kubeconfig) out.push(s.kubeconfig);
+  if (s.githubToken) out.push(s.githubToken);
+  for (const v of Object.values(s.verify?.headers ?? {})) {
+    out.push(v);
+    const sp = v.indexOf(' ');
+    if (sp > 0) out.push(v.slice(sp + 1)); // "Bearer <token>"
+  }
+  return out.filter((v) => v.length > 0);
+}

@@ -1,0 +1,27 @@
+// Pure helpers that map between a route destination host and the Kubernetes Service behind it.
+
+export interface ServiceRef {
+  name: string;
+  namespace: string;
+}
+
+/** "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local" -> Service; anything else (an external
+ *  host such as "api.example.com" with a non-cluster suffix) still maps by its first two labels,
+ *  which is what Istio does for short names relative to the VirtualService's namespace. */
+export function serviceOfHost(host: string, vsNamespace: string): ServiceRef {
+  const parts = host.split('.');
+  if (parts.length === 1) return { name: parts[0], namespace: vsNamespace };
+  return { name: parts[0], namespace: parts[1] };
+}
+
+/** The host to write in a route for a Service: short when it lives beside the VirtualService. */
+export function hostOfService(svc: ServiceRef, vsNamespace: string): string {
+  return svc.namespace === vsNamespace ? svc.name : `${svc.name}.${svc.namespace}.svc.cluster.local`;
+}
+
+/** Two hosts name the same Service. */
+export function sameService(a: string, b: string, vsNamespace: string): boolean {
+  const x = serviceOfHost(a, vsNamespace);
+  const y = serviceOfHost(b, vsNamespace);
+  return x.name === y.name && x.namespace === y.namespace;
+}

@@ -1,0 +1,177 @@
+// A local world for e2e tests, the demo and benchmarks: kube API + gateway + GitHub API stand-ins in
+// this process, the REAL helm and kubectl (pair chosen by HELM_CANARY_TOOLS), and dist/index.js
+// run as the GitHub runner runs it.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeApiServer } from './kube-api/index.js';
+import { GatewayServer } from './gateway/index.js';
+import { GitHubApiServer } from './github-api/index.js';
+
+/** The repository root, from src (standins/) or compiled (.build/standins/). */
+function findRoot(dir: string): string {
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'action.yml'))) return d;
+  }
+  return path.resolve(dir, '..');
+}
+
+export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
+export const TOOLS = (process.env.HELM_CANARY_TOOLS ?? 'helm4') as 'helm4' | 'helm3';
+export const TOOLS_DIR = path.join(ROOT, '.tools', TOOLS);
+export const CHARTS = path.join(ROOT, '__tests__', 'fixtures', 'charts');
+
+export interface Exec {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ActionRun extends Exec {
+  outputs: Record<string, string>;
+  summary: string;
+  ms: number;
+}
+
+export function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Exec> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.stdin.end(input ?? '');
+  });
+}
+
+/** Parses the GITHUB_OUTPUT file format (name<<DELIM ... DELIM, or name=value). */
+export function parseOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^=<]+)<<(.+)$/.exec(lines[i]);
+    if (m) {
+      const body: string[] = [];
+      for (i++; i < lines.length && lines[i] !== m[2]; i++) body.push(lines[i]);
+      out[m[1]] = body.join('\n');
+    } else if (lines[i].includes('=')) {
+      const k = lines[i].slice(0, lines[i].indexOf('='));
+      out[k] = lines[i].slice(k.length + 1);
+    }
+  }
+  return out;
+}
+
+export class World {
+  readonly dir: string;
+  readonly env: NodeJS.ProcessEnv;
+  private constructor(
+    readonly kube: KubeApiServer,
+    readonly gateway: GatewayServer,
+    readonly github: GitHubApiServer,
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'helm-canary-e2e-'));
+    this.env = {
+      PATH: `${TOOLS_DIR}:${process.env.PATH}`,
+      HOME: this.dir,
+      XDG_CACHE_HOME: path.join(this.dir, 'cache'),
+      XDG_CONFIG_HOME: path.join(this.dir, 'config'),
+      XDG_DATA_HOME: path.join(this.dir, 'data'),
+      KUBECONFIG: kube.kubeconfigPath,
+    };
+  }
+
+  static async start(): Promise<World> {
+    const kube = await KubeApiServer.start();
+    const gateway = await GatewayServer.start({ kubeApiUrl: kube.url });
+    const github = await GitHubApiServer.start();
+    return new World(kube, gateway, github);
+  }
+
+  async stop(): Promise<void> {
+    await this.gateway.stop();
+    await this.github.stop();
+    await this.kube.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  helm(...args: string[]): Promise<Exec> {
+    return exec(path.join(TOOLS_DIR, 'helm'), args, this.env);
+  }
+
+  kubectl(...args: string[]): Promise<Exec> {
+    return exec(path.join(TOOLS_DIR, 'kubectl'), args, this.env);
+  }
+
+  async must(p: Promise<Exec>): Promise<string> {
+    const r = await p;
+    if (r.code !== 0) throw new Error(`command failed (${r.code}): ${r.stderr || r.stdout}`);
+    return r.stdout;
+  }
+
+  /** The tutorial's world: stable `foolish-penguin` installed by hand from the sample chart and a
+   *  gateway chart `exciting-lemur` that owns the VirtualService routing 100% to it. */
+  async tutorial(text = 'hello world v1'): Promise<void> {
+    await this.must(
+      this.helm('install', 'foolish-penguin', path.join(CHARTS, 'sample'), '--set-string', `text=${text}`, '--wait', '--timeout', '60s'),
+    );
+    await this.must(this.helm('install', 'exciting-lemur', path.join(CHARTS, 'sample-gateway'), '--wait', '--timeout', '60s'));
+    await this.gateway.refresh();
+  }
+
+  /** Runs dist/index.js like the runner: inputs as INPUT_* variables, files for outputs and summary. */
+  async runAction(
+    inputs: Record<string, string>,
+    opts: { eventName?: string; payload?: unknown; env?: NodeJS.ProcessEnv; sha?: string; ref?: string } = {},
+  ): Promise<ActionRun> {
+    const run = fs.mkdtempSync(path.join(this.dir, 'run-'));
+    const outFile = path.join(run, 'output');
+    const summaryFile = path.join(run, 'summary.md');
+    const eventFile = path.join(run, 'event.json');
+    fs.writeFileSync(outFile, '');
+    fs.writeFileSync(summaryFile, '');
+    fs.writeFileSync(eventFile, JSON.stringify(opts.payload ?? {}));
+    const env: NodeJS.ProcessEnv = {
+      ...this.env,
+      GITHUB_ACTIONS: 'true',
+      GITHUB_OUTPUT: outFile,
+      GITHUB_STEP_SUMMARY: summaryFile,
+      GITHUB_EVENT_PATH: eventFile,
+      GITHUB_EVENT_NAME: opts.eventName ?? 'workflow_dispatch',
+      GITHUB_REPOSITORY: 'acme/shop',
+      GITHUB_SHA: opts.sha ?? '0123456789abcdef0123456789abcdef01234567',
+      GITHUB_REF: opts.ref ?? 'refs/heads/main',
+      GITHUB_SERVER_URL: 'https://github.example',
+      GITHUB_API_URL: this.github.url,
+      GITHUB_RUN_ID: '42',
+      GITHUB_RUN_ATTEMPT: '1',
+      RUNNER_TEMP: run,
+      'INPUT_GITHUB-TOKEN': 'ghs_e2eTokenValue000000000000000000000',
+      ...opts.env,
+    };
+    for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+    const t0 = Date.now();
+    const r = await exec(process.execPath, [path.join(ROOT, 'dist', 'index.js')], env);
+    return {
+      ...r,
+      ms: Date.now() - t0,
+      outputs: parseOutputs(fs.readFileSync(outFile, 'utf8')),
+      summary: fs.readFileSync(summaryFile, 'utf8'),
+    };
+  }
+
+  vs(name = 'sample-gateway', ns = 'default'): any {
+    return this.kube.getObject('networking.istio.io/v1', 'VirtualService', ns, name);
+  }
+
+  /** "host=weight,..." of the first http route. */
+  weights(name?: string, routeIndex = 0): string {
+    const vs = this.vs(name);
+    const route = vs?.spec?.http?.[routeIndex]?.route ?? [];
+    return route.map((d: any) => `${d.destination.host}=${d.weight ?? 100}`).join(',');
+  }
+}
