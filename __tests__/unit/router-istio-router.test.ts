@@ -43,13 +43,13 @@ class FakeKube implements IKubectl {
   async patchJson(_r: string, _n: string, ops: JsonPatchOp[]): Promise<any> {
     this.patches.push(clone(ops));
     this.beforePatch?.(this.patches.length);
-    if (this.rejectAll) throw new KubeConflictError(this.rejectAll);
+    if (this.rejectAll) throw new KubeConflictError(this.rejectAll, 'Invalid');
     const next = clone(this.obj);
     for (const op of ops) {
       const { parent, key } = pointer(next, op.path);
       if (op.op === 'test') {
         if (!isDeepStrictEqual(parent?.[key], op.value))
-          throw new KubeConflictError('Error from server (Invalid): test failed');
+          throw new KubeConflictError('Error from server (Invalid): test failed', 'Invalid');
       } else if (op.op === 'replace' || op.op === 'add') parent[key] = clone(op.value);
       else if (op.op === 'remove') delete parent[key];
     }
@@ -260,5 +260,28 @@ describe('compareDestinations', () => {
     expect(compareDestinations([{ host: 'a', weight: 100 }], [{ host: 'a', weight: 90 }])).toMatch(
       /weight 90/,
     );
+  });
+});
+
+describe('IstioRouter transient conflicts', () => {
+  it('retries a plain 409 even when the object did not change, and retries state annotations', async () => {
+    const k = new FakeKube(vs());
+    let failPatch = 1;
+    const patch = k.patchJson.bind(k);
+    k.patchJson = async (...a: Parameters<typeof k.patchJson>) => {
+      if (failPatch-- > 0) throw new KubeConflictError('Error from server (Conflict): etcd busy');
+      return patch(...a);
+    };
+    let failAnnotate = 2;
+    const annotate = k.annotate.bind(k);
+    k.annotate = async (...a: Parameters<typeof k.annotate>) => {
+      if (failAnnotate-- > 0) throw new KubeConflictError('Error from server (Conflict): busy');
+      return annotate(...a);
+    };
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    const snap = await r.setRoutes(want);
+    expect(snap.destinations.map((d) => d.weight)).toEqual(want.map((d) => d.weight));
+    await r.setState({ status: 'progressing' });
+    expect(failAnnotate).toBe(-1);
   });
 });

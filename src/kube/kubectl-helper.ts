@@ -13,7 +13,11 @@ export interface KubeOptions {
 
 /** 409 Conflict, or 422 (Invalid) answering a guarded JSON patch whose `test` op failed. */
 export class KubeConflictError extends Error {
-  constructor(message: string) {
+  /** 'Conflict' = 409 (retry as is); 'Invalid' = 422 on a guarded patch (a `test` op failed). */
+  constructor(
+    message: string,
+    readonly reason: 'Conflict' | 'Invalid' = 'Conflict',
+  ) {
     super(message);
     this.name = 'KubeConflictError';
   }
@@ -163,6 +167,7 @@ class Kubectl implements IKubectl {
       if (guarded && !CONFLICT_RE.test(r.stderr) && INVALID_RE.test(r.stderr)) {
         throw new KubeConflictError(
           `kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`,
+          'Invalid',
         );
       }
       if (/\(NotFound\)/.test(r.stderr)) {

@@ -12,6 +12,7 @@ export interface VersionFigures {
 export type Verdict = 'passed' | 'failed' | 'running' | 'skipped';
 
 export interface StepReport {
+  /** 0-based position in the step plan. */
   index: number;
   weight: number;
   bakeMs: number;

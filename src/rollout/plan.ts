@@ -59,3 +59,9 @@ export function chooseCanaryService(
   }
   return { name: svc.name, namespace: svc.namespace, port };
 }
+
+/** `helm list`'s "<chart>-<version>" (e.g. "sample-0.1.0", "my-app-1.2.3-rc.1") split in two. */
+export function chartOf(chartField: string): { chart: string; chartVersion?: string } {
+  const m = /^(.+?)-(v?\d+\.\d+.*)$/.exec(chartField);
+  return m ? { chart: m[1], chartVersion: m[2] } : { chart: chartField };
+}

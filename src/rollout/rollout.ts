@@ -8,7 +8,7 @@ import type { Settings } from '../settings.js';
 import type { Outcome, RunReport, StepReport, VersionFigures } from '../report/model.js';
 import { hostOfService, sameService, serviceOfHost } from './backends.js';
 import { readState, stateAnnotations, type RolloutState } from './state.js';
-import { chooseCanaryService, describeDestinations, stepDestinations } from './plan.js';
+import { chartOf, chooseCanaryService, describeDestinations, stepDestinations } from './plan.js';
 import { findOwners } from './ownership.js';
 
 export interface Logger {
@@ -203,12 +203,7 @@ class Rollout {
         this.report.stable = { release: this.stableRelease, service: this.stable.host };
         if (this.stableRelease) {
           const info = await helm.status(this.stableRelease, this.stableReleaseNamespace ?? s.namespace);
-          if (info) {
-            const m = /^(.*)-(v?\d[^-]*(?:-.*)?)$/.exec(info.chart);
-            this.report.stable.chart = m ? m[1] : info.chart;
-            this.report.stable.chartVersion = m ? m[2] : undefined;
-            this.report.stable.appVersion = info.appVersion;
-          }
+          if (info) Object.assign(this.report.stable, chartOf(info.chart), { appVersion: info.appVersion });
         }
       }
     }
@@ -306,6 +301,8 @@ class Rollout {
         this.s.namespace,
       );
       this.log.info(`Installed ${this.s.canaryRelease}; it serves ${this.canary.host}.`);
+      const info = await this.deps.helm.status(this.s.canaryRelease, this.s.namespace).catch(() => undefined);
+      if (info) Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
     } catch (err) {
       if (!this.installed) {
         // helm's rollback-on-failure already removes a failed install; make sure nothing is left.
@@ -342,7 +339,7 @@ class Rollout {
     const n = this.s.steps.length;
     this.checkAborted();
     const rep: StepReport = {
-      index: i + 1,
+      index: i,
       weight: st.weight,
       bakeMs: st.bakeMs,
       startedAt: new Date(this.now()).toISOString(),
@@ -359,7 +356,7 @@ class Rollout {
       await this.update(false);
 
       const v = await this.deps.verify({
-        step: i + 1,
+        step: i,
         weight: st.weight,
         bakeMs: st.bakeMs,
         signal: this.deps.signal,
@@ -406,11 +403,17 @@ class Rollout {
       canaryHost: undefined,
     });
     let cleanup = '';
+    let stillUsed: string[] = [];
     if (!s.cleanup) {
       cleanup = this.stableRelease ? ` The old release ${this.stableRelease} was kept (cleanup: false).` : '';
     } else if (!this.stableRelease) {
       this.warn(
         `The old stable Service "${this.stable?.host}" is not part of a Helm release, so it was left running; remove it by hand.`,
+      );
+    } else if ((stillUsed = await this.otherRoutesUsing(this.stable!.host)).length > 0) {
+      this.warn(
+        `The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of VirtualService ` +
+          `"${s.virtualService}" still send traffic to ${this.stable!.host}. Uninstall it once they no longer do.`,
       );
     } else if (this.ownsVirtualService(this.stableRelease)) {
       this.warn(
@@ -426,6 +429,17 @@ class Rollout {
       }
     }
     return this.finish('promoted', `${s.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`);
+  }
+
+  /** Routes other than the managed one whose destinations include `host`. */
+  private async otherRoutesUsing(host: string): Promise<string[]> {
+    const vs = await this.deps.kubectl.get('virtualservices.networking.istio.io', this.s.virtualService, this.s.namespace);
+    const http: Array<{ name?: string; route?: Array<{ destination?: { host?: string } }> }> = vs?.spec?.http ?? [];
+    const managed = (await this.router.getRoutes()).routeIndex;
+    return http
+      .map((r, i) => ({ r, i }))
+      .filter(({ r, i }) => i !== managed && (r.route ?? []).some((d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace)))
+      .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
   }
 
   private ownsVirtualService(release: string): boolean {
@@ -538,7 +552,7 @@ function pct(f?: VersionFigures): string {
 
 /** The one-line summary of a step for the log. */
 export function stepLine(r: StepReport): string {
-  const parts = [`step ${r.index} ${r.weight}%: ${r.verdict}`, `requests ${r.total.requests}`];
+  const parts = [`step ${r.index + 1} ${r.weight}%: ${r.verdict}`, `requests ${r.total.requests}`];
   if (r.stable || r.canary) parts.push(`stable ${pct(r.stable)}`, `canary ${pct(r.canary)}`);
   else parts.push(`success ${pct(r.total)}`);
   const p95 = r.canary?.p95Ms ?? r.total.p95Ms;

@@ -97,7 +97,6 @@ export class IstioRouter implements TrafficRouter {
   async setRoutes(destinations: Destination[]): Promise<RouteSnapshot> {
     validateDestinations(destinations);
     const max = this.opts.maxAttempts ?? 5;
-    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
     let lastConflict: Error | undefined;
     for (let attempt = 1; attempt <= max; attempt++) {
       const vs = await this.read(); // fresh object each attempt: the patch is re-derived from it
@@ -111,13 +110,13 @@ export class IstioRouter implements TrafficRouter {
         // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
         // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
         const now = await this.read();
-        if (String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
+        if (err.reason === 'Invalid' && String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
           throw new Error(`VirtualService "${this.name}": the weight patch was rejected: ${err.message}`);
         }
         this.opts.logger?.info(
           `VirtualService "${this.name}" changed while setting weights (attempt ${attempt}/${max}); re-reading and retrying.`,
         );
-        if (attempt < max) await sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
+        if (attempt < max) await this.backoff(attempt);
         continue;
       }
       // Read back and verify: a controller or webhook may have changed or reverted it.
@@ -149,7 +148,21 @@ export class IstioRouter implements TrafficRouter {
       out[key] = v;
     }
     if (Object.keys(out).length === 0) return;
-    await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
+    const max = this.opts.maxAttempts ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
+        return;
+      } catch (err) {
+        if (!(err instanceof KubeConflictError) || attempt >= max) throw err;
+        await this.backoff(attempt);
+      }
+    }
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
+    return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
   }
 
   async owners(): Promise<OwnerFinding[]> {

@@ -13,14 +13,18 @@ export function applyDefaults(def: ResourceDef, obj: Obj, old: Obj | undefined):
   const core = def.group === '';
   const spec = (): Obj => (isObj(obj.spec) ? obj.spec : (obj.spec = {}));
   if (core && def.resource === 'namespaces') {
-    obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
+    obj.metadata.labels = {
+      ...(obj.metadata.labels ?? {}),
+      'kubernetes.io/metadata.name': obj.metadata.name,
+    };
     spec().finalizers ??= ['kubernetes'];
     obj.status = old?.status ?? { phase: 'Active' };
   } else if (core && def.resource === 'secrets') {
     obj.type ??= 'Opaque';
     if (isObj(obj.stringData)) {
       obj.data = { ...(obj.data ?? {}) };
-      for (const [k, v] of Object.entries(obj.stringData)) obj.data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+      for (const [k, v] of Object.entries(obj.stringData))
+        obj.data[k] = Buffer.from(String(v), 'utf8').toString('base64');
       delete obj.stringData;
     }
   } else if (core && def.resource === 'services') {
@@ -41,11 +45,20 @@ export function applyDefaults(def: ResourceDef, obj: Obj, old: Obj | undefined):
         if (s.type !== 'ExternalName') p.targetPort ??= p.port;
       }
     obj.status ??= { loadBalancer: {} };
-    if (s.type === 'LoadBalancer' && !obj.status.loadBalancer?.ingress) obj.status.loadBalancer = { ingress: [{ ip: '127.0.0.1', ipMode: 'VIP' }] };
+    if (s.type === 'LoadBalancer' && !obj.status.loadBalancer?.ingress)
+      obj.status.loadBalancer = { ingress: [{ ip: '127.0.0.1', ipMode: 'VIP' }] };
   } else if (core && def.resource === 'persistentvolumeclaims') {
-    obj.status = { phase: 'Bound', accessModes: obj.spec?.accessModes ?? ['ReadWriteOnce'], capacity: obj.spec?.resources?.requests ?? {} };
+    obj.status = {
+      phase: 'Bound',
+      accessModes: obj.spec?.accessModes ?? ['ReadWriteOnce'],
+      capacity: obj.spec?.resources?.requests ?? {},
+    };
   } else if (core && def.resource === 'pods') {
-    obj.status ??= { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: nowTimestamp() }], podIP: '10.244.0.10' };
+    obj.status ??= {
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: nowTimestamp() }],
+      podIP: '10.244.0.10',
+    };
   } else if (def.group === 'apps' && ['deployments', 'statefulsets', 'daemonsets'].includes(def.resource)) {
     const s = spec();
     if (def.resource !== 'daemonsets') s.replicas ??= 1;
@@ -53,7 +66,12 @@ export function applyDefaults(def: ResourceDef, obj: Obj, old: Obj | undefined):
     if (def.resource === 'deployments') {
       s.progressDeadlineSeconds ??= 600;
       s.strategy ??= { type: 'RollingUpdate' };
-      if (s.strategy.type === 'RollingUpdate') s.strategy.rollingUpdate = { maxUnavailable: '25%', maxSurge: '25%', ...(s.strategy.rollingUpdate ?? {}) };
+      if (s.strategy.type === 'RollingUpdate')
+        s.strategy.rollingUpdate = {
+          maxUnavailable: '25%',
+          maxSurge: '25%',
+          ...(s.strategy.rollingUpdate ?? {}),
+        };
     } else if (def.resource === 'statefulsets') {
       s.podManagementPolicy ??= 'OrderedReady';
       s.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
@@ -70,8 +88,20 @@ export function applyDefaults(def: ResourceDef, obj: Obj, old: Obj | undefined):
     obj.status = {
       acceptedNames: obj.spec?.names ?? {},
       conditions: [
-        { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: now },
-        { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now },
+        {
+          type: 'NamesAccepted',
+          status: 'True',
+          reason: 'NoConflicts',
+          message: 'no conflicts found',
+          lastTransitionTime: now,
+        },
+        {
+          type: 'Established',
+          status: 'True',
+          reason: 'InitialNamesAccepted',
+          message: 'the initial names have been accepted',
+          lastTransitionTime: now,
+        },
       ],
       storedVersions: (obj.spec?.versions ?? []).filter((v: Obj) => v?.storage).map((v: Obj) => v.name),
     };

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 // Kubernetes API server stand-in that real helm 3/4 and kubectl accept (plain HTTP on 127.0.0.1).
 // See docs in /work/shared/kube-api-notes.md for what the clients need.
 import { randomUUID } from 'node:crypto';
@@ -13,10 +14,21 @@ import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError }
 import { decodeKubeProtobuf, ProtobufError } from './protobuf.js';
 import { gvString, Registry, splitApiVersion, type ResourceDef } from './resources.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
-import { conflictMessage, managedFieldsAfterUpdate, serverSideApply, type ManagedFieldsEntry } from './ssa.js';
+import {
+  conflictMessage,
+  managedFieldsAfterUpdate,
+  serverSideApply,
+  type ManagedFieldsEntry,
+} from './ssa.js';
 import { Store, storeKey, type StoredEvent } from './store.js';
 import { clone, deepEqual, isObj, nowTimestamp, type Obj } from './util.js';
-import { decodeCheck, httpRouteCauses, istioVirtualServiceDenial, validateMeta, type FieldCause } from './validation.js';
+import {
+  decodeCheck,
+  httpRouteCauses,
+  istioVirtualServiceDenial,
+  validateMeta,
+  type FieldCause,
+} from './validation.js';
 
 export { NEVER_READY } from './controller.js';
 
@@ -82,19 +94,39 @@ function statusBody(code: number, reason: string, message: string, details?: Obj
 }
 
 const qualified = (def: ResourceDef): string => (def.group ? `${def.resource}.${def.group}` : def.resource);
-const detailsOf = (def: ResourceDef, name: string, kind = def.resource): Obj => ({ name, ...(def.group ? { group: def.group } : {}), kind });
+const detailsOf = (def: ResourceDef, name: string, kind = def.resource): Obj => ({
+  name,
+  ...(def.group ? { group: def.group } : {}),
+  kind,
+});
 
-const notFound = (def: ResourceDef, name: string) => new ApiError(404, 'NotFound', `${qualified(def)} "${name}" not found`, detailsOf(def, name));
-const alreadyExists = (def: ResourceDef, name: string) => new ApiError(409, 'AlreadyExists', `${qualified(def)} "${name}" already exists`, detailsOf(def, name));
+const notFound = (def: ResourceDef, name: string) =>
+  new ApiError(404, 'NotFound', `${qualified(def)} "${name}" not found`, detailsOf(def, name));
+const alreadyExists = (def: ResourceDef, name: string) =>
+  new ApiError(409, 'AlreadyExists', `${qualified(def)} "${name}" already exists`, detailsOf(def, name));
 const conflict = (def: ResourceDef, name: string) =>
-  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(def)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, detailsOf(def, name));
+  new ApiError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${qualified(def)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    detailsOf(def, name),
+  );
 function invalid(def: ResourceDef, name: string, causes: FieldCause[]): ApiError {
   const what = causes.map((c) => `${c.field}: ${c.message}`);
   const text = what.length === 1 ? what[0] : `[${what.join(', ')}]`;
-  return new ApiError(422, 'Invalid', `${def.kind}${def.group ? `.${def.group}` : ''} "${name}" is invalid: ${text}`, {
-    ...detailsOf(def, name, def.kind),
-    causes: causes.map((c) => ({ reason: c.reason ?? 'FieldValueInvalid', message: c.message, field: c.field })),
-  });
+  return new ApiError(
+    422,
+    'Invalid',
+    `${def.kind}${def.group ? `.${def.group}` : ''} "${name}" is invalid: ${text}`,
+    {
+      ...detailsOf(def, name, def.kind),
+      causes: causes.map((c) => ({
+        reason: c.reason ?? 'FieldValueInvalid',
+        message: c.message,
+        field: c.field,
+      })),
+    },
+  );
 }
 const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
 
@@ -135,19 +167,41 @@ export class KubeApiServer {
     this.readyDelay = opts.deploymentReadyDelayMs ?? 300;
     this.controller = new Controller(this.store, this.registry, () => this.readyDelay);
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
-      const obj: Obj = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, uid: randomUUID(), creationTimestamp: nowTimestamp() } };
+      const obj: Obj = {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: ns, uid: randomUUID(), creationTimestamp: nowTimestamp() },
+      };
       applyDefaults(this.defFor('', 'namespaces'), obj, undefined);
       this.store.put(this.defFor('', 'namespaces'), obj);
     }
     const kubernetesSvc: Obj = {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: 'kubernetes', namespace: 'default', uid: randomUUID(), creationTimestamp: nowTimestamp(), labels: { component: 'apiserver', provider: 'kubernetes' } },
-      spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] },
+      metadata: {
+        name: 'kubernetes',
+        namespace: 'default',
+        uid: randomUUID(),
+        creationTimestamp: nowTimestamp(),
+        labels: { component: 'apiserver', provider: 'kubernetes' },
+      },
+      spec: {
+        clusterIP: '10.96.0.1',
+        ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }],
+      },
     };
     applyDefaults(this.defFor('', 'services'), kubernetesSvc, undefined);
     this.store.put(this.defFor('', 'services'), kubernetesSvc);
-    const sa: Obj = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: 'default', uid: randomUUID(), creationTimestamp: nowTimestamp() } };
+    const sa: Obj = {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: {
+        name: 'default',
+        namespace: 'default',
+        uid: randomUUID(),
+        creationTimestamp: nowTimestamp(),
+      },
+    };
     this.store.put(this.defFor('', 'serviceaccounts'), sa);
   }
 
@@ -160,7 +214,11 @@ export class KubeApiServer {
   private async listen(): Promise<void> {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.sendError(res, new ApiError(500, 'InternalError', `stand-in error: ${(err as Error)?.stack ?? String(err)}`));
+        if (!res.headersSent)
+          this.sendError(
+            res,
+            new ApiError(500, 'InternalError', `stand-in error: ${(err as Error)?.stack ?? String(err)}`),
+          );
         else res.end();
       });
     });
@@ -171,7 +229,8 @@ export class KubeApiServer {
     });
     const port = (this.server.address() as AddressInfo).port;
     this.url = `http://127.0.0.1:${port}`;
-    this.kubeconfigPath = this.opts.kubeconfigPath ?? join(mkdtempSync(join(tmpdir(), 'kube-api-standin-')), 'kubeconfig');
+    this.kubeconfigPath =
+      this.opts.kubeconfigPath ?? join(mkdtempSync(join(tmpdir(), 'kube-api-standin-')), 'kubeconfig');
     const kubeconfig = {
       apiVersion: 'v1',
       kind: 'Config',
@@ -222,7 +281,8 @@ export class KubeApiServer {
   private defForKind(apiVersion: string, kind: string): ResourceDef {
     const { group, version } = splitApiVersion(apiVersion);
     const def = this.registry.findByKind(group, kind);
-    if (!def || !def.versions.includes(version)) throw new Error(`the stand-in does not serve ${kind} in ${apiVersion}`);
+    if (!def || !def.versions.includes(version))
+      throw new Error(`the stand-in does not serve ${kind} in ${apiVersion}`);
     return def;
   }
 
@@ -234,7 +294,9 @@ export class KubeApiServer {
 
   listObjects(apiVersion: string, kind: string, namespace?: string): any[] {
     const def = this.defForKind(apiVersion, kind);
-    return this.store.list(def, namespace).map((o) => this.present(def, splitApiVersion(apiVersion).version, o));
+    return this.store
+      .list(def, namespace)
+      .map((o) => this.present(def, splitApiVersion(apiVersion).version, o));
   }
 
   /** Create-or-replace directly in storage (test setup). Skips validation and field tracking. */
@@ -247,7 +309,10 @@ export class KubeApiServer {
     const old = this.store.get(def, obj.metadata.namespace, obj.metadata.name);
     obj.metadata.uid ??= old?.metadata.uid ?? randomUUID();
     obj.metadata.creationTimestamp ??= old?.metadata.creationTimestamp ?? nowTimestamp();
-    if (obj.spec !== undefined || !def.builtin) obj.metadata.generation = old ? (old.metadata.generation ?? 1) + (this.specChanged(old, obj) ? 1 : 0) : 1;
+    if (obj.spec !== undefined || !def.builtin)
+      obj.metadata.generation = old
+        ? (old.metadata.generation ?? 1) + (this.specChanged(old, obj) ? 1 : 0)
+        : 1;
     obj.apiVersion = gvString(def.group, def.versions[0]);
     applyDefaults(def, obj, old);
     const stored = this.store.put(def, obj);
@@ -266,7 +331,11 @@ export class KubeApiServer {
 
   private send(res: ServerResponse, code: number, body: unknown): void {
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+    res.writeHead(code, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-cache, private',
+    });
     res.end(text);
   }
 
@@ -286,7 +355,13 @@ export class KubeApiServer {
     const method = (req.method ?? 'GET').toUpperCase();
     const contentType = req.headers['content-type'];
     const fieldManager = u.searchParams.get('fieldManager') ?? undefined;
-    const entry: LoggedRequest = { method, path: u.pathname, query: u.search.replace(/^\?/, ''), status: 0, at };
+    const entry: LoggedRequest = {
+      method,
+      path: u.pathname,
+      query: u.search.replace(/^\?/, ''),
+      status: 0,
+      at,
+    };
     if (contentType) entry.contentType = contentType;
     if (fieldManager) entry.fieldManager = fieldManager;
     let logged = false;
@@ -316,14 +391,22 @@ export class KubeApiServer {
       entry.body = text.length > 65536 ? text.slice(0, 65536) : text;
     }
 
-    const fault = this.faults.find((f) => (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? f.path === u.pathname : f.path.test(u.pathname)));
+    const fault = this.faults.find(
+      (f) =>
+        (!f.method || f.method.toUpperCase() === method) &&
+        (typeof f.path === 'string' ? f.path === u.pathname : f.path.test(u.pathname)),
+    );
     if (fault) {
       fault.remaining--;
       if (fault.remaining <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.status) {
         const reason = REASONS[fault.status] ?? 'Unknown';
-        this.send(res, fault.status, statusBody(fault.status, reason, fault.message ?? `injected fault: ${reason}`));
+        this.send(
+          res,
+          fault.status,
+          statusBody(fault.status, reason, fault.message ?? `injected fault: ${reason}`),
+        );
         return;
       }
     }
@@ -337,36 +420,77 @@ export class KubeApiServer {
     }
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, method: string, u: URL, body: Buffer): Promise<void> {
+  private async route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    u: URL,
+    body: Buffer,
+  ): Promise<void> {
     const p = u.pathname.replace(/\/+$/, '') || '/';
     const segs = p.split('/').filter(Boolean);
     if (method === 'GET') {
-      if (p === '/version') return this.send(res, 200, { major: '1', minor: '33', gitVersion: 'v1.33.0', gitCommit: 'standin', gitTreeState: 'clean', buildDate: '2025-01-01T00:00:00Z', goVersion: 'go1.24.0', compiler: 'gc', platform: 'linux/amd64' });
+      if (p === '/version')
+        return this.send(res, 200, {
+          major: '1',
+          minor: '33',
+          gitVersion: 'v1.33.0',
+          gitCommit: 'standin',
+          gitTreeState: 'clean',
+          buildDate: '2025-01-01T00:00:00Z',
+          goVersion: 'go1.24.0',
+          compiler: 'gc',
+          platform: 'linux/amd64',
+        });
       if (p === '/healthz' || p === '/readyz' || p === '/livez') {
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         return void res.end('ok');
       }
-      if (p === '/api') return this.send(res, 200, this.registry.apiVersions(this.url.replace('http://', '')));
+      if (p === '/api')
+        return this.send(res, 200, this.registry.apiVersions(this.url.replace('http://', '')));
       if (p === '/apis') return this.send(res, 200, this.registry.apiGroupList());
       if (p === '/api/v1') return this.send(res, 200, this.registry.resourceList('', 'v1'));
       if (segs[0] === 'apis' && segs.length === 2) {
         const g = this.registry.apiGroup(segs[1]);
-        return g ? this.send(res, 200, g) : this.sendError(res, new ApiError(404, 'NotFound', 'the server could not find the requested resource'));
+        return g
+          ? this.send(res, 200, g)
+          : this.sendError(
+              res,
+              new ApiError(404, 'NotFound', 'the server could not find the requested resource'),
+            );
       }
       if (segs[0] === 'apis' && segs.length === 3) {
         const l = this.registry.resourceList(segs[1], segs[2]);
-        return l ? this.send(res, 200, l) : this.sendError(res, new ApiError(404, 'NotFound', 'the server could not find the requested resource'));
+        return l
+          ? this.send(res, 200, l)
+          : this.sendError(
+              res,
+              new ApiError(404, 'NotFound', 'the server could not find the requested resource'),
+            );
       }
       if (p === '/openapi/v2') {
         // An empty OpenAPI v2 document; the clients use the v3 documents below.
-        res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': 0 });
+        res.writeHead(200, {
+          'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+          'Content-Length': 0,
+        });
         return void res.end();
       }
       if (p === '/openapi/v3') return this.send(res, 200, this.registry.openapiV3Root());
       if (segs[0] === 'openapi' && segs[1] === 'v3') {
         const rest = segs.slice(2);
-        const doc = rest[0] === 'api' && rest[1] === 'v1' ? this.registry.openapiV3Doc('', 'v1') : rest[0] === 'apis' && rest.length === 3 ? this.registry.openapiV3Doc(rest[1], rest[2]) : undefined;
-        return doc ? this.send(res, 200, doc) : this.sendError(res, new ApiError(404, 'NotFound', 'the server could not find the requested resource'));
+        const doc =
+          rest[0] === 'api' && rest[1] === 'v1'
+            ? this.registry.openapiV3Doc('', 'v1')
+            : rest[0] === 'apis' && rest.length === 3
+              ? this.registry.openapiV3Doc(rest[1], rest[2])
+              : undefined;
+        return doc
+          ? this.send(res, 200, doc)
+          : this.sendError(
+              res,
+              new ApiError(404, 'NotFound', 'the server could not find the requested resource'),
+            );
       }
     }
     const target = this.parseTarget(segs);
@@ -375,8 +499,10 @@ export class KubeApiServer {
     const manager = q.get('fieldManager') || String(req.headers['user-agent'] ?? 'unknown').split('/')[0];
     const dryRun = q.getAll('dryRun').includes('All');
     const { def, namespace, name, sub } = target;
-    if (sub && !def.subresources.includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
-    if (def.namespaced && !namespace && method !== 'GET') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (sub && !def.subresources.includes(sub))
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (def.namespaced && !namespace && method !== 'GET')
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
 
     switch (method) {
       case 'GET':
@@ -386,25 +512,57 @@ export class KubeApiServer {
         }
         return this.send(res, 200, this.getOne(target));
       case 'POST':
-        if (name) throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+        if (name)
+          throw new ApiError(
+            405,
+            'MethodNotAllowed',
+            'the server does not allow this method on the requested resource',
+          );
         return this.send(res, 201, this.create(target, this.decodeBody(req, body), { manager, dryRun }));
       case 'PUT':
-        if (!name) throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
-        return this.send(res, 200, this.update(target, this.decodeBody(req, body), { manager, dryRun, subresource: sub }));
+        if (!name)
+          throw new ApiError(
+            405,
+            'MethodNotAllowed',
+            'the server does not allow this method on the requested resource',
+          );
+        return this.send(
+          res,
+          200,
+          this.update(target, this.decodeBody(req, body), { manager, dryRun, subresource: sub }),
+        );
       case 'PATCH': {
-        if (!name) throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
-        const [code, obj] = this.patch(target, String(req.headers['content-type'] ?? ''), body, { manager, dryRun, subresource: sub }, q);
+        if (!name)
+          throw new ApiError(
+            405,
+            'MethodNotAllowed',
+            'the server does not allow this method on the requested resource',
+          );
+        const [code, obj] = this.patch(
+          target,
+          String(req.headers['content-type'] ?? ''),
+          body,
+          { manager, dryRun, subresource: sub },
+          q,
+        );
         return this.send(res, code, obj);
       }
       case 'DELETE': {
         let opts: Obj = {};
         if (body.length) opts = this.decodeBody(req, body);
-        const propagation = q.get('propagationPolicy') ?? opts.propagationPolicy ?? (opts.orphanDependents ? 'Orphan' : 'Background');
+        const propagation =
+          q.get('propagationPolicy') ??
+          opts.propagationPolicy ??
+          (opts.orphanDependents ? 'Orphan' : 'Background');
         if (!name) return this.send(res, 200, this.deleteCollection(target, q, propagation, dryRun));
         return this.send(res, 200, this.deleteOne(target, opts, propagation, dryRun));
       }
       default:
-        throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+        throw new ApiError(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        );
     }
   }
 
@@ -432,7 +590,9 @@ export class KubeApiServer {
   }
 
   private decodeBody(req: IncomingMessage, body: Buffer): Obj {
-    const ct = String(req.headers['content-type'] ?? 'application/json').split(';')[0].trim();
+    const ct = String(req.headers['content-type'] ?? 'application/json')
+      .split(';')[0]
+      .trim();
     if (ct === 'application/vnd.kubernetes.protobuf') {
       try {
         return decodeKubeProtobuf(body);
@@ -442,7 +602,8 @@ export class KubeApiServer {
       }
     }
     try {
-      const v = ct === 'application/yaml' ? YAML.parse(body.toString('utf8')) : JSON.parse(body.toString('utf8'));
+      const v =
+        ct === 'application/yaml' ? YAML.parse(body.toString('utf8')) : JSON.parse(body.toString('utf8'));
       if (!isObj(v)) throw new Error('the body is not an object');
       return v;
     } catch (e) {
@@ -484,45 +645,104 @@ export class KubeApiServer {
     const rvParam = q.get('resourceVersion') ?? '';
     if (sendInitial !== null) {
       if (q.get('resourceVersionMatch') !== 'NotOlderThan')
-        throw new ApiError(422, 'Invalid', 'Invalid value: "": sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan', { causes: [{ reason: 'FieldValueForbidden', field: 'resourceVersionMatch', message: 'sendInitialEvents requires resourceVersionMatch=NotOlderThan' }] });
+        throw new ApiError(
+          422,
+          'Invalid',
+          'Invalid value: "": sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan',
+          {
+            causes: [
+              {
+                reason: 'FieldValueForbidden',
+                field: 'resourceVersionMatch',
+                message: 'sendInitialEvents requires resourceVersionMatch=NotOlderThan',
+              },
+            ],
+          },
+        );
       if (sendInitial === 'true' && q.get('allowWatchBookmarks') !== 'true')
-        throw new ApiError(422, 'Invalid', 'Invalid value: "": sendInitialEvents requires setting allowWatchBookmarks to true', { causes: [{ reason: 'FieldValueForbidden', field: 'allowWatchBookmarks', message: 'sendInitialEvents requires allowWatchBookmarks=true' }] });
+        throw new ApiError(
+          422,
+          'Invalid',
+          'Invalid value: "": sendInitialEvents requires setting allowWatchBookmarks to true',
+          {
+            causes: [
+              {
+                reason: 'FieldValueForbidden',
+                field: 'allowWatchBookmarks',
+                message: 'sendInitialEvents requires allowWatchBookmarks=true',
+              },
+            ],
+          },
+        );
     }
     let replay: StoredEvent[] | undefined = [];
     if (sendInitial === null && rvParam && rvParam !== '0') {
       replay = this.store.since(Number(rvParam));
-      if (replay === undefined) throw new ApiError(410, 'Expired', `too old resource version: ${rvParam} (${this.store.currentRv()})`);
+      if (replay === undefined)
+        throw new ApiError(
+          410,
+          'Expired',
+          `too old resource version: ${rvParam} (${this.store.currentRv()})`,
+        );
     }
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      'Transfer-Encoding': 'chunked',
+    });
     res.flushHeaders();
     this.watches.add(res);
     const key = storeKey(t.def);
     const inScope = (o: Obj) => !t.def.namespaced || !t.namespace || o.metadata?.namespace === t.namespace;
-    const write = (type: string, obj: Obj) => res.write(`${JSON.stringify({ type, object: type === 'BOOKMARK' ? obj : this.present(t.def, t.version, obj) })}\n`);
+    const write = (type: string, obj: Obj) =>
+      res.write(
+        `${JSON.stringify({ type, object: type === 'BOOKMARK' ? obj : this.present(t.def, t.version, obj) })}\n`,
+      );
     if (sendInitial === 'true' || (sendInitial === null && (!rvParam || rvParam === '0'))) {
       for (const o of this.store.list(t.def, t.namespace)) if (m(o)) write('ADDED', o);
       if (sendInitial === 'true') {
         write('BOOKMARK', {
           kind: t.def.kind,
           apiVersion: gvString(t.group, t.version),
-          metadata: { resourceVersion: this.store.currentRv(), annotations: { 'k8s.io/initial-events-end': 'true' } },
+          metadata: {
+            resourceVersion: this.store.currentRv(),
+            annotations: { 'k8s.io/initial-events-end': 'true' },
+          },
         });
       }
     } else {
-      for (const e of replay ?? []) if (storeKey(e.def) === key && inScope(e.obj) && m(e.obj)) write(e.type, e.obj);
+      for (const e of replay ?? [])
+        if (storeKey(e.def) === key && inScope(e.obj) && m(e.obj)) write(e.type, e.obj);
     }
+    // objects currently inside the selectors: leaving them is a DELETED event, entering an ADDED
+    const seen = new Set<string>(
+      this.store
+        .list(t.def, t.namespace)
+        .filter(m)
+        .map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+    );
     const unsubscribe = this.store.subscribe((e) => {
-      if (storeKey(e.def) !== key || !inScope(e.obj) || !m(e.obj)) return;
-      write(e.type, e.obj);
+      if (storeKey(e.def) !== key || !inScope(e.obj)) return;
+      const id = `${e.obj.metadata.namespace}/${e.obj.metadata.name}`;
+      const matches = m(e.obj);
+      if (e.type === 'DELETED') {
+        if (matches || seen.has(id)) write('DELETED', e.obj);
+        seen.delete(id);
+      } else if (matches) {
+        write(seen.has(id) ? e.type : 'ADDED', e.obj);
+        seen.add(id);
+      } else if (seen.has(id)) {
+        write('DELETED', e.obj);
+        seen.delete(id);
+      }
     });
-    let timer: NodeJS.Timeout | undefined;
+    const timeout = Number(q.get('timeoutSeconds') ?? '0');
+    const timer = setTimeout(() => res.end(), (timeout > 0 ? timeout : 1800) * 1000);
     const done = () => {
       unsubscribe();
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       this.watches.delete(res);
     };
-    const timeout = Number(q.get('timeoutSeconds') ?? '0');
-    timer = setTimeout(() => res.end(), (timeout > 0 ? timeout : 1800) * 1000);
     res.on('close', done);
     req.on('close', done);
   }
@@ -532,9 +752,20 @@ export class KubeApiServer {
     return {
       kind: 'Scale',
       apiVersion: 'autoscaling/v1',
-      metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, creationTimestamp: o.metadata.creationTimestamp },
+      metadata: {
+        name: o.metadata.name,
+        namespace: o.metadata.namespace,
+        uid: o.metadata.uid,
+        resourceVersion: o.metadata.resourceVersion,
+        creationTimestamp: o.metadata.creationTimestamp,
+      },
       spec: { replicas: o.spec?.replicas ?? 0 },
-      status: { replicas: o.status?.replicas ?? 0, selector: Object.entries(ml).map(([k, v]) => `${k}=${v}`).join(',') },
+      status: {
+        replicas: o.status?.replicas ?? 0,
+        selector: Object.entries(ml)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      },
     };
   }
 
@@ -585,7 +816,8 @@ export class KubeApiServer {
         else obj.status = clone(old.status);
       }
       if (old.metadata.generation !== undefined || obj.spec !== undefined || !def.builtin)
-        obj.metadata.generation = (old.metadata.generation ?? 1) + (w.subresource !== 'status' && this.specChanged(old, obj) ? 1 : 0);
+        obj.metadata.generation =
+          (old.metadata.generation ?? 1) + (w.subresource !== 'status' && this.specChanged(old, obj) ? 1 : 0);
       if (old.metadata.labels && w.subresource === 'status') obj.metadata.labels = old.metadata.labels;
     } else {
       obj.metadata.uid = randomUUID();
@@ -599,9 +831,14 @@ export class KubeApiServer {
     applyDefaults(def, obj, old);
 
     const causes = validateMeta(def, obj);
-    if (def.group === 'gateway.networking.k8s.io' && def.resource === 'httproutes') causes.push(...httpRouteCauses(obj));
+    if (def.group === 'gateway.networking.k8s.io' && def.resource === 'httproutes')
+      causes.push(...httpRouteCauses(obj));
     if (causes.length) throw invalid(def, obj.metadata.name ?? '', causes);
-    if (def.group === 'networking.istio.io' && def.resource === 'virtualservices' && w.subresource !== 'status') {
+    if (
+      def.group === 'networking.istio.io' &&
+      def.resource === 'virtualservices' &&
+      w.subresource !== 'status'
+    ) {
       const denial = istioVirtualServiceDenial(obj, this.requireWeightSum100);
       if (denial) throw new ApiError(400, 'BadRequest', denial);
     }
@@ -612,7 +849,13 @@ export class KubeApiServer {
       const userSet = candidate.metadata?.managedFields;
       const oldMf = old?.metadata?.managedFields;
       if (userSet !== undefined && old && !deepEqual(userSet, oldMf)) obj.metadata.managedFields = userSet;
-      else obj.metadata.managedFields = managedFieldsAfterUpdate(old && this.present(def, t.version, old), obj, { manager: w.manager, apiVersion, builtin: def.builtin, subresource: w.subresource });
+      else
+        obj.metadata.managedFields = managedFieldsAfterUpdate(old && this.present(def, t.version, old), obj, {
+          manager: w.manager,
+          apiVersion,
+          builtin: def.builtin,
+          subresource: w.subresource,
+        });
     }
     if (!obj.metadata.managedFields?.length) delete obj.metadata.managedFields;
 
@@ -626,26 +869,41 @@ export class KubeApiServer {
   }
 
   private afterWrite(def: ResourceDef, stored: Obj): void {
-    if (def.group === 'apiextensions.k8s.io' && def.resource === 'customresourcedefinitions') this.registry.registerCrd(stored);
+    if (def.group === 'apiextensions.k8s.io' && def.resource === 'customresourcedefinitions')
+      this.registry.registerCrd(stored);
   }
 
   private checkKind(t: Target, obj: Obj): void {
-    if (obj.kind !== undefined && obj.kind !== t.def.kind) throw badRequest(`the kind of the provided object (${obj.kind}) does not match the kind of the request (${t.def.kind})`);
+    if (obj.kind !== undefined && obj.kind !== t.def.kind)
+      throw badRequest(
+        `the kind of the provided object (${obj.kind}) does not match the kind of the request (${t.def.kind})`,
+      );
   }
 
   private create(t: Target, obj: Obj, w: WriteOptions): Obj {
     this.checkKind(t, obj);
     obj.metadata = isObj(obj.metadata) ? obj.metadata : {};
     if (t.def.namespaced) {
-      if (obj.metadata.namespace && obj.metadata.namespace !== t.namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      if (obj.metadata.namespace && obj.metadata.namespace !== t.namespace)
+        throw badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       if (!this.namespaceExists(t.namespace!)) throw notFound(this.defFor('', 'namespaces'), t.namespace!);
     }
     if (!obj.metadata.name && obj.metadata.generateName) {
       let suffix = '';
-      for (let i = 0; i < 5; i++) suffix += GENERATE_ALPHABET[Math.floor(Math.random() * GENERATE_ALPHABET.length)];
+      for (let i = 0; i < 5; i++)
+        suffix += GENERATE_ALPHABET[Math.floor(Math.random() * GENERATE_ALPHABET.length)];
       obj.metadata.name = `${obj.metadata.generateName}${suffix}`;
     }
-    if (!obj.metadata.name) throw invalid(t.def, '', [{ field: 'metadata.name', reason: 'FieldValueRequired', message: 'Required value: name or generateName is required' }]);
+    if (!obj.metadata.name)
+      throw invalid(t.def, '', [
+        {
+          field: 'metadata.name',
+          reason: 'FieldValueRequired',
+          message: 'Required value: name or generateName is required',
+        },
+      ]);
     if (this.store.get(t.def, t.namespace, obj.metadata.name)) throw alreadyExists(t.def, obj.metadata.name);
     delete obj.metadata.managedFields;
     return this.commit(t, undefined, obj, w);
@@ -654,26 +912,45 @@ export class KubeApiServer {
   private update(t: Target, obj: Obj, w: WriteOptions): Obj {
     this.checkKind(t, obj);
     obj.metadata = isObj(obj.metadata) ? obj.metadata : {};
-    if (obj.metadata.name && obj.metadata.name !== t.name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${t.name})`);
-    if (t.def.namespaced && obj.metadata.namespace && obj.metadata.namespace !== t.namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (obj.metadata.name && obj.metadata.name !== t.name)
+      throw badRequest(
+        `the name of the object (${obj.metadata.name}) does not match the name on the URL (${t.name})`,
+      );
+    if (t.def.namespaced && obj.metadata.namespace && obj.metadata.namespace !== t.namespace)
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
     const old = this.store.get(t.def, t.namespace, t.name!);
     if (!old) throw notFound(t.def, t.name!);
     if (t.sub === 'scale') return this.writeScale(t, old, obj, w);
-    if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(t.def, t.name!);
+    if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== old.metadata.resourceVersion)
+      throw conflict(t.def, t.name!);
     if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid) throw conflict(t.def, t.name!);
     return this.commit(t, old, obj, w);
   }
 
   private writeScale(t: Target, old: Obj, scale: Obj, w: WriteOptions): Obj {
     const replicas = scale.spec?.replicas;
-    if (typeof replicas !== 'number' || replicas < 0) throw invalid(t.def, t.name!, [{ field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` }]);
+    if (typeof replicas !== 'number' || replicas < 0)
+      throw invalid(t.def, t.name!, [
+        {
+          field: 'spec.replicas',
+          message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+        },
+      ]);
     const next = clone(old);
     next.spec = { ...(next.spec ?? {}), replicas };
     const stored = this.commit({ ...t, sub: undefined }, old, next, { ...w, subresource: 'scale' });
     return this.scaleOf(stored);
   }
 
-  private patch(t: Target, contentType: string, body: Buffer, w: WriteOptions, q: URLSearchParams): [number, Obj] {
+  private patch(
+    t: Target,
+    contentType: string,
+    body: Buffer,
+    w: WriteOptions,
+    q: URLSearchParams,
+  ): [number, Obj] {
     const ct = contentType.split(';')[0].trim();
     const old = this.store.get(t.def, t.namespace, t.name!);
     if (ct === 'application/apply-patch+yaml') return this.apply(t, old, body, w, q);
@@ -693,26 +970,52 @@ export class KubeApiServer {
         patched = applyMergePatch(current, patchDoc);
       } else if (ct === 'application/strategic-merge-patch+json') {
         if (!t.def.builtin)
-          throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
+          throw new ApiError(
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+          );
         if (!isObj(patchDoc)) throw new PatchError('strategic merge patch must be an object', 400);
         patched = applyStrategicMergePatch(current, patchDoc, true);
-      } else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
+      } else
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+        );
     } catch (e) {
       if (e instanceof PatchError) {
-        if (e.code === 422) throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', {});
+        if (e.code === 422)
+          throw new ApiError(
+            422,
+            'Invalid',
+            'the server rejected our request due to an error in our request',
+            {},
+          );
         throw badRequest(e.message);
       }
       throw e;
     }
     if (t.sub === 'scale') return [200, this.writeScale(t, old, patched, w)];
     if (!isObj(patched.metadata)) patched.metadata = {};
-    if (patched.metadata.resourceVersion && patched.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(t.def, t.name!);
-    if (patched.metadata.name && patched.metadata.name !== t.name) throw badRequest(`the name of the object (${patched.metadata.name}) does not match the name on the URL (${t.name})`);
+    if (patched.metadata.resourceVersion && patched.metadata.resourceVersion !== old.metadata.resourceVersion)
+      throw conflict(t.def, t.name!);
+    if (patched.metadata.name && patched.metadata.name !== t.name)
+      throw badRequest(
+        `the name of the object (${patched.metadata.name}) does not match the name on the URL (${t.name})`,
+      );
     return [200, this.commit(t, old, patched, w)];
   }
 
-  private apply(t: Target, old: Obj | undefined, body: Buffer, w: WriteOptions, q: URLSearchParams): [number, Obj] {
-    if (!q.get('fieldManager')) throw badRequest('PATCH, application/apply-patch+yaml requires fieldManager to be set');
+  private apply(
+    t: Target,
+    old: Obj | undefined,
+    body: Buffer,
+    w: WriteOptions,
+    q: URLSearchParams,
+  ): [number, Obj] {
+    if (!q.get('fieldManager'))
+      throw badRequest('PATCH, application/apply-patch+yaml requires fieldManager to be set');
     let applied: unknown;
     try {
       applied = YAML.parse(body.toString('utf8'));
@@ -720,16 +1023,29 @@ export class KubeApiServer {
       throw badRequest(`error decoding YAML: ${(e as Error).message}`);
     }
     if (!isObj(applied)) throw badRequest('the applied configuration must be an object');
-    if (!applied.apiVersion || !applied.kind) throw badRequest('apiVersion and kind must be set in the applied configuration');
+    if (!applied.apiVersion || !applied.kind)
+      throw badRequest('apiVersion and kind must be set in the applied configuration');
     this.checkKind(t, applied);
     const bad = decodeCheck(t.def, t.version, applied);
     if (bad) throw new ApiError(bad.code, bad.reason, bad.message);
     applied.metadata = isObj(applied.metadata) ? applied.metadata : {};
-    if (applied.metadata.name && applied.metadata.name !== t.name) throw badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${t.name})`);
-    if (t.def.namespaced && applied.metadata.namespace && applied.metadata.namespace !== t.namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (applied.metadata.name && applied.metadata.name !== t.name)
+      throw badRequest(
+        `the name of the object (${applied.metadata.name}) does not match the name on the URL (${t.name})`,
+      );
+    if (t.def.namespaced && applied.metadata.namespace && applied.metadata.namespace !== t.namespace)
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
     if (applied.metadata.managedFields !== undefined) throw badRequest('metadata.managedFields must be nil');
-    if (old && applied.metadata.resourceVersion && applied.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(t.def, t.name!);
-    if (!old && t.def.namespaced && !this.namespaceExists(t.namespace!)) throw notFound(this.defFor('', 'namespaces'), t.namespace!);
+    if (
+      old &&
+      applied.metadata.resourceVersion &&
+      applied.metadata.resourceVersion !== old.metadata.resourceVersion
+    )
+      throw conflict(t.def, t.name!);
+    if (!old && t.def.namespaced && !this.namespaceExists(t.namespace!))
+      throw notFound(this.defFor('', 'namespaces'), t.namespace!);
     applied.metadata.name = t.name;
     const force = q.get('force') === 'true';
     const result = serverSideApply(old ? this.present(t.def, t.version, old) : undefined, applied, {
@@ -740,7 +1056,11 @@ export class KubeApiServer {
     });
     if (!result.ok) {
       throw new ApiError(409, 'Conflict', conflictMessage(result.conflicts), {
-        causes: result.conflicts.map((c) => ({ type: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: conflictMessage([c]).replace(/^.*: /, '') })),
+        causes: result.conflicts.map((c) => ({
+          type: 'FieldManagerConflict',
+          message: `conflict with "${c.manager}" using ${c.apiVersion}`,
+          field: conflictMessage([c]).replace(/^.*: /, ''),
+        })),
       });
     }
     const mf = result.obj.metadata.managedFields as ManagedFieldsEntry[];
@@ -752,8 +1072,16 @@ export class KubeApiServer {
     const old = this.store.get(t.def, t.namespace, t.name!);
     if (!old) throw notFound(t.def, t.name!);
     const pre = opts.preconditions ?? {};
-    if ((pre.uid && pre.uid !== old.metadata.uid) || (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion))
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(t.def)} "${t.name}": the Precondition for the delete was not met`, detailsOf(t.def, t.name!));
+    if (
+      (pre.uid && pre.uid !== old.metadata.uid) ||
+      (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
+    )
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualified(t.def)} "${t.name}": the Precondition for the delete was not met`,
+        detailsOf(t.def, t.name!),
+      );
     if (dryRun) return this.present(t.def, t.version, old);
     const gone = this.removeCascading(t.def, old, propagation);
     return this.present(t.def, t.version, gone ?? old);
@@ -763,17 +1091,26 @@ export class KubeApiServer {
     const m = this.matchers(q);
     const items = this.store.list(t.def, t.namespace).filter(m);
     if (!dryRun) for (const o of items) this.removeCascading(t.def, o, propagation);
-    return { kind: `${t.def.kind}List`, apiVersion: gvString(t.group, t.version), metadata: { resourceVersion: this.store.currentRv() }, items: items.map((o) => this.present(t.def, t.version, o)) };
+    return {
+      kind: `${t.def.kind}List`,
+      apiVersion: gvString(t.group, t.version),
+      metadata: { resourceVersion: this.store.currentRv() },
+      items: items.map((o) => this.present(t.def, t.version, o)),
+    };
   }
 
   private removeCascading(def: ResourceDef, obj: Obj, propagation: string): Obj | undefined {
     const gone = this.store.remove(def, obj.metadata.namespace, obj.metadata.name);
     if (!gone) return undefined;
     if (storeKey(def) === NAMESPACES_DEF_KEY) {
-      for (const [d, o] of [...this.store.all(this.registry.defs)]) if (d.namespaced && o.metadata.namespace === obj.metadata.name) this.store.remove(d, o.metadata.namespace, o.metadata.name);
+      for (const [d, o] of [...this.store.all(this.registry.defs)])
+        if (d.namespaced && o.metadata.namespace === obj.metadata.name)
+          this.store.remove(d, o.metadata.namespace, o.metadata.name);
     }
     if (propagation !== 'Orphan') {
-      const dependents = [...this.store.all(this.registry.defs)].filter(([, o]) => (o.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === obj.metadata.uid));
+      const dependents = [...this.store.all(this.registry.defs)].filter(([, o]) =>
+        (o.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === obj.metadata.uid),
+      );
       for (const [d, o] of dependents) this.removeCascading(d, o, propagation);
     } else {
       for (const [d, o] of [...this.store.all(this.registry.defs)]) {

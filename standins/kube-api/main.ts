@@ -7,7 +7,9 @@ function parseArgs(argv: string[]): KubeApiOptions {
   const opts: KubeApiOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] = a.includes('=')
+      ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+      : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`${flag} needs a value`);
@@ -18,7 +20,9 @@ function parseArgs(argv: string[]): KubeApiOptions {
     else if (flag === '--require-weight-sum-100') opts.requireWeightSum100 = true;
     else if (flag === '--ready-delay-ms') opts.deploymentReadyDelayMs = Number(value());
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: main.ts [--port N] [--kubeconfig PATH] [--require-weight-sum-100] [--ready-delay-ms N]\n');
+      process.stdout.write(
+        'usage: main.ts [--port N] [--kubeconfig PATH] [--require-weight-sum-100] [--ready-delay-ms N]\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown flag ${a}`);
   }

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 // JSON patch (RFC 6902), JSON merge patch (RFC 7386) and a strategic merge patch good enough for
 // helm 3's three-way patches and kubectl.
 import { clone, deepEqual, isObj, type Obj } from './util.js';
@@ -87,7 +88,8 @@ function addAt(doc: any, path: string[], value: any): any {
   const [parent, last] = resolveParent(doc, path);
   if (Array.isArray(parent)) {
     const idx = last === '-' ? parent.length : Number(last);
-    if (!Number.isInteger(idx) || idx < 0 || idx > parent.length) throw new PatchError(`add operation index out of bounds: ${last}`);
+    if (!Number.isInteger(idx) || idx < 0 || idx > parent.length)
+      throw new PatchError(`add operation index out of bounds: ${last}`);
     parent.splice(idx, 0, value);
   } else if (isObj(parent)) parent[last] = value;
   else throw new PatchError('add operation on a non-container');
@@ -98,7 +100,8 @@ function removeAt(doc: any, path: string[]): any {
   const [parent, last] = resolveParent(doc, path);
   if (Array.isArray(parent)) {
     const idx = Number(last);
-    if (!Number.isInteger(idx) || idx < 0 || idx >= parent.length) throw new PatchError(`remove operation index out of bounds: ${last}`);
+    if (!Number.isInteger(idx) || idx < 0 || idx >= parent.length)
+      throw new PatchError(`remove operation index out of bounds: ${last}`);
     return parent.splice(idx, 1)[0];
   }
   if (isObj(parent) && last in parent) {
@@ -113,7 +116,8 @@ export function applyJsonPatch(target: Obj, ops: unknown): Obj {
   if (!Array.isArray(ops)) throw new PatchError('json patch must be an array of operations', 400);
   let doc: any = clone(target);
   for (const op of ops) {
-    if (!isObj(op) || typeof op.op !== 'string' || typeof op.path !== 'string') throw new PatchError('invalid json patch operation', 400);
+    if (!isObj(op) || typeof op.op !== 'string' || typeof op.path !== 'string')
+      throw new PatchError('invalid json patch operation', 400);
     const path = unescapePointer(op.path);
     switch (op.op) {
       case 'add':
@@ -127,7 +131,10 @@ export function applyJsonPatch(target: Obj, ops: unknown): Obj {
           doc = clone(op.value);
           break;
         }
-        if (getPointer(doc, path) === undefined) throw new PatchError(`replace operation does not apply: doc is missing key: /${path.join('/')}: missing value`);
+        if (getPointer(doc, path) === undefined)
+          throw new PatchError(
+            `replace operation does not apply: doc is missing key: /${path.join('/')}: missing value`,
+          );
         const [parent, last] = resolveParent(doc, path);
         if (Array.isArray(parent)) parent[Number(last)] = clone(op.value);
         else parent[last] = clone(op.value);
@@ -147,7 +154,8 @@ export function applyJsonPatch(target: Obj, ops: unknown): Obj {
       }
       case 'test': {
         const v = getPointer(doc, path);
-        if (!deepEqual(v === undefined ? null : v, op.value ?? null)) throw new PatchError('testing value failed');
+        if (!deepEqual(v === undefined ? null : v, op.value ?? null))
+          throw new PatchError('testing value failed');
         break;
       }
       default:
@@ -194,7 +202,8 @@ export function applyStrategicMergePatch(target: unknown, patch: unknown, builti
     }
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const f = k.slice('$deleteFromPrimitiveList/'.length);
-      if (Array.isArray(out[f]) && Array.isArray(v)) out[f] = out[f].filter((x: unknown) => !v.some((y) => deepEqual(x, y)));
+      if (Array.isArray(out[f]) && Array.isArray(v))
+        out[f] = out[f].filter((x: unknown) => !v.some((y) => deepEqual(x, y)));
       continue;
     }
     if (k.startsWith('$')) continue;

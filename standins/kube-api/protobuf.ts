@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 // A tiny, hand-written protobuf decoder for the few Kubernetes kinds that clients send as
 // `application/vnd.kubernetes.protobuf` (helm's release Secrets, `kubectl create` typed
 // commands, DeleteOptions). Field numbers follow k8s.io/api generated.proto.
@@ -88,18 +89,45 @@ export function decodeObjectMeta(buf: Buffer): Record<string, unknown> {
   const m: Record<string, any> = {};
   for (const f of readFields(buf)) {
     switch (f.no) {
-      case 1: m.name = str(f); break;
-      case 2: m.generateName = str(f); break;
-      case 3: m.namespace = str(f); break;
-      case 5: m.uid = str(f); break;
-      case 6: m.resourceVersion = str(f); break;
-      case 7: m.generation = num(f); break;
-      case 8: m.creationTimestamp = decodeTime(bytes(f)); break;
-      case 11: { const [k, v] = mapEntry(f); (m.labels ??= {})[k] = v ? str(v) : ''; break; }
-      case 12: { const [k, v] = mapEntry(f); (m.annotations ??= {})[k] = v ? str(v) : ''; break; }
-      case 13: (m.ownerReferences ??= []).push(decodeOwnerReference(bytes(f))); break;
-      case 14: (m.finalizers ??= []).push(str(f)); break;
-      default: break; // managedFields and the rest are not needed by the stand-in
+      case 1:
+        m.name = str(f);
+        break;
+      case 2:
+        m.generateName = str(f);
+        break;
+      case 3:
+        m.namespace = str(f);
+        break;
+      case 5:
+        m.uid = str(f);
+        break;
+      case 6:
+        m.resourceVersion = str(f);
+        break;
+      case 7:
+        m.generation = num(f);
+        break;
+      case 8:
+        m.creationTimestamp = decodeTime(bytes(f));
+        break;
+      case 11: {
+        const [k, v] = mapEntry(f);
+        (m.labels ??= {})[k] = v ? str(v) : '';
+        break;
+      }
+      case 12: {
+        const [k, v] = mapEntry(f);
+        (m.annotations ??= {})[k] = v ? str(v) : '';
+        break;
+      }
+      case 13:
+        (m.ownerReferences ??= []).push(decodeOwnerReference(bytes(f)));
+        break;
+      case 14:
+        (m.finalizers ??= []).push(str(f));
+        break;
+      default:
+        break; // managedFields and the rest are not needed by the stand-in
     }
   }
   return m;
@@ -109,10 +137,14 @@ function decodeSecret(buf: Buffer): Record<string, unknown> {
   const o: Record<string, any> = { apiVersion: 'v1', kind: 'Secret', metadata: {} };
   for (const f of readFields(buf)) {
     if (f.no === 1) o.metadata = decodeObjectMeta(bytes(f));
-    else if (f.no === 2) { const [k, v] = mapEntry(f); (o.data ??= {})[k] = v ? bytes(v).toString('base64') : ''; }
-    else if (f.no === 3) o.type = str(f);
-    else if (f.no === 4) { const [k, v] = mapEntry(f); (o.stringData ??= {})[k] = v ? str(v) : ''; }
-    else if (f.no === 5) o.immutable = num(f) !== 0;
+    else if (f.no === 2) {
+      const [k, v] = mapEntry(f);
+      (o.data ??= {})[k] = v ? bytes(v).toString('base64') : '';
+    } else if (f.no === 3) o.type = str(f);
+    else if (f.no === 4) {
+      const [k, v] = mapEntry(f);
+      (o.stringData ??= {})[k] = v ? str(v) : '';
+    } else if (f.no === 5) o.immutable = num(f) !== 0;
   }
   return o;
 }
@@ -121,9 +153,13 @@ function decodeConfigMap(buf: Buffer): Record<string, unknown> {
   const o: Record<string, any> = { apiVersion: 'v1', kind: 'ConfigMap', metadata: {} };
   for (const f of readFields(buf)) {
     if (f.no === 1) o.metadata = decodeObjectMeta(bytes(f));
-    else if (f.no === 2) { const [k, v] = mapEntry(f); (o.data ??= {})[k] = v ? str(v) : ''; }
-    else if (f.no === 3) { const [k, v] = mapEntry(f); (o.binaryData ??= {})[k] = v ? bytes(v).toString('base64') : ''; }
-    else if (f.no === 4) o.immutable = num(f) !== 0;
+    else if (f.no === 2) {
+      const [k, v] = mapEntry(f);
+      (o.data ??= {})[k] = v ? str(v) : '';
+    } else if (f.no === 3) {
+      const [k, v] = mapEntry(f);
+      (o.binaryData ??= {})[k] = v ? bytes(v).toString('base64') : '';
+    } else if (f.no === 4) o.immutable = num(f) !== 0;
   }
   return o;
 }
@@ -168,7 +204,8 @@ export class ProtobufError extends Error {}
 
 /** Decodes a `k8s\0` + runtime.Unknown envelope into a JSON-shaped object. */
 export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
-  if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw new ProtobufError('protobuf body without the k8s magic prefix');
+  if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC))
+    throw new ProtobufError('protobuf body without the k8s magic prefix');
   let apiVersion = '';
   let kind = '';
   let raw: Buffer = Buffer.alloc(0);
@@ -181,7 +218,10 @@ export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
     } else if (f.no === 2) raw = bytes(f);
   }
   const dec = decoders[kind];
-  if (!dec) throw new ProtobufError(`protobuf decoding of kind ${JSON.stringify(kind)} is not supported by the stand-in`);
+  if (!dec)
+    throw new ProtobufError(
+      `protobuf decoding of kind ${JSON.stringify(kind)} is not supported by the stand-in`,
+    );
   const obj = dec(raw);
   if (apiVersion) obj.apiVersion = apiVersion;
   obj.kind = kind;

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 // The resource registry: which group/version/resources the stand-in serves, discovery documents
 // and the minimal OpenAPI documents clients need.
 
@@ -26,7 +27,17 @@ function d(
   subresources: string[] = [],
   builtin = true,
 ): ResourceDef {
-  return { group, versions, resource, singular: kind.toLowerCase(), kind, namespaced, shortNames, builtin, subresources };
+  return {
+    group,
+    versions,
+    resource,
+    singular: kind.toLowerCase(),
+    kind,
+    namespaced,
+    shortNames,
+    builtin,
+    subresources,
+  };
 }
 
 export function builtinDefs(): ResourceDef[] {
@@ -52,7 +63,15 @@ export function builtinDefs(): ResourceDef[] {
     d('apps', ['v1'], 'controllerrevisions', 'ControllerRevision', true),
     d('batch', ['v1'], 'jobs', 'Job', true, [], ['status']),
     d('batch', ['v1'], 'cronjobs', 'CronJob', true, ['cj'], ['status']),
-    d('autoscaling', ['v2', 'v1'], 'horizontalpodautoscalers', 'HorizontalPodAutoscaler', true, ['hpa'], ['status']),
+    d(
+      'autoscaling',
+      ['v2', 'v1'],
+      'horizontalpodautoscalers',
+      'HorizontalPodAutoscaler',
+      true,
+      ['hpa'],
+      ['status'],
+    ),
     d('networking.k8s.io', ['v1'], 'ingresses', 'Ingress', true, ['ing'], ['status']),
     d('networking.k8s.io', ['v1'], 'ingressclasses', 'IngressClass', false),
     d('networking.k8s.io', ['v1'], 'networkpolicies', 'NetworkPolicy', true, ['netpol']),
@@ -62,14 +81,31 @@ export function builtinDefs(): ResourceDef[] {
     d('rbac.authorization.k8s.io', ['v1'], 'clusterroles', 'ClusterRole', false),
     d('rbac.authorization.k8s.io', ['v1'], 'clusterrolebindings', 'ClusterRoleBinding', false),
     d('storage.k8s.io', ['v1'], 'storageclasses', 'StorageClass', false, ['sc']),
-    d('apiextensions.k8s.io', ['v1'], 'customresourcedefinitions', 'CustomResourceDefinition', false, ['crd', 'crds'], ['status']),
+    d(
+      'apiextensions.k8s.io',
+      ['v1'],
+      'customresourcedefinitions',
+      'CustomResourceDefinition',
+      false,
+      ['crd', 'crds'],
+      ['status'],
+    ),
     d('networking.istio.io', istio, 'virtualservices', 'VirtualService', true, ['vs'], ['status'], false),
     d('networking.istio.io', istio, 'destinationrules', 'DestinationRule', true, ['dr'], ['status'], false),
     d('networking.istio.io', istio, 'gateways', 'Gateway', true, ['gw'], ['status'], false),
     d('networking.istio.io', istio, 'serviceentries', 'ServiceEntry', true, ['se'], ['status'], false),
     d('gateway.networking.k8s.io', ['v1'], 'gateways', 'Gateway', true, ['gtw'], ['status'], false),
     d('gateway.networking.k8s.io', ['v1'], 'httproutes', 'HTTPRoute', true, [], ['status'], false),
-    d('gateway.networking.k8s.io', ['v1'], 'gatewayclasses', 'GatewayClass', false, ['gc'], ['status'], false),
+    d(
+      'gateway.networking.k8s.io',
+      ['v1'],
+      'gatewayclasses',
+      'GatewayClass',
+      false,
+      ['gc'],
+      ['status'],
+      false,
+    ),
   ].map((r) => {
     if (r.group === 'networking.istio.io') r.categories = ['istio-io', 'networking-istio-io'];
     return r;
@@ -80,14 +116,18 @@ export const gvString = (group: string, version: string): string => (group ? `${
 
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {
   const i = apiVersion.lastIndexOf('/');
-  return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
+  return i < 0
+    ? { group: '', version: apiVersion }
+    : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
 }
 
 export class Registry {
   defs: ResourceDef[] = builtinDefs();
 
   find(group: string, version: string, resource: string): ResourceDef | undefined {
-    return this.defs.find((r) => r.group === group && r.resource === resource && r.versions.includes(version));
+    return this.defs.find(
+      (r) => r.group === group && r.resource === resource && r.versions.includes(version),
+    );
   }
 
   findByKind(group: string, kind: string): ResourceDef | undefined {
@@ -185,7 +225,22 @@ export class Registry {
       };
       if (r.shortNames.length) e.shortNames = r.shortNames;
       if (r.categories?.length) e.categories = r.categories;
-      else if (r.builtin && ['pods', 'services', 'deployments', 'replicasets', 'statefulsets', 'daemonsets', 'jobs', 'cronjobs', 'horizontalpodautoscalers', 'replicationcontrollers'].includes(r.resource)) e.categories = ['all'];
+      else if (
+        r.builtin &&
+        [
+          'pods',
+          'services',
+          'deployments',
+          'replicasets',
+          'statefulsets',
+          'daemonsets',
+          'jobs',
+          'cronjobs',
+          'horizontalpodautoscalers',
+          'replicationcontrollers',
+        ].includes(r.resource)
+      )
+        e.categories = ['all'];
       resources.push(e);
       for (const sub of r.subresources) {
         resources.push({
@@ -208,7 +263,9 @@ export class Registry {
     for (const g of this.groups()) for (const v of g.versions) gvs.push([g.name, v]);
     for (const [g, v] of gvs) {
       const key = g ? `apis/${g}/${v}` : 'api/v1';
-      paths[key] = { serverRelativeURL: `/openapi/v3/${key}?hash=${hashOf(JSON.stringify(this.resourceList(g, v)))}` };
+      paths[key] = {
+        serverRelativeURL: `/openapi/v3/${key}?hash=${hashOf(JSON.stringify(this.resourceList(g, v)))}`,
+      };
     }
     return { paths };
   }
@@ -224,38 +281,95 @@ export class Registry {
     if (!this.servesGroupVersion(group, version)) return undefined;
     const paths: Record<string, unknown> = {};
     const prefix = group ? `/apis/${group}/${version}` : '/api/v1';
-    const param = (name: string, inn: string) => ({ name, in: inn, schema: { type: 'string', uniqueItems: true } });
+    const param = (name: string, inn: string) => ({
+      name,
+      in: inn,
+      schema: { type: 'string', uniqueItems: true },
+    });
     for (const r of this.defs.filter((x) => x.group === group && x.versions.includes(version))) {
       const gvk = { group, version, kind: r.kind };
       const body = {
         content: Object.fromEntries(
-          ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json'].map((t) => [t, { schema: { type: 'object' } }]),
+          ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json'].map(
+            (t) => [t, { schema: { type: 'object' } }],
+          ),
         ),
         required: true,
       };
       const ok = { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } };
-      const base = r.namespaced ? `${prefix}/namespaces/{namespace}/${r.resource}` : `${prefix}/${r.resource}`;
+      const base = r.namespaced
+        ? `${prefix}/namespaces/{namespace}/${r.resource}`
+        : `${prefix}/${r.resource}`;
       const item = {
-        get: { operationId: `read${r.kind}`, 'x-kubernetes-action': 'get', 'x-kubernetes-group-version-kind': gvk, responses: { '200': ok } },
-        put: { operationId: `replace${r.kind}`, 'x-kubernetes-action': 'put', 'x-kubernetes-group-version-kind': gvk, parameters: [param('dryRun', 'query'), param('fieldManager', 'query'), param('fieldValidation', 'query')], responses: { '200': ok } },
-        delete: { operationId: `delete${r.kind}`, 'x-kubernetes-action': 'delete', 'x-kubernetes-group-version-kind': gvk, responses: { '200': ok } },
+        get: {
+          operationId: `read${r.kind}`,
+          'x-kubernetes-action': 'get',
+          'x-kubernetes-group-version-kind': gvk,
+          responses: { '200': ok },
+        },
+        put: {
+          operationId: `replace${r.kind}`,
+          'x-kubernetes-action': 'put',
+          'x-kubernetes-group-version-kind': gvk,
+          parameters: [
+            param('dryRun', 'query'),
+            param('fieldManager', 'query'),
+            param('fieldValidation', 'query'),
+          ],
+          responses: { '200': ok },
+        },
+        delete: {
+          operationId: `delete${r.kind}`,
+          'x-kubernetes-action': 'delete',
+          'x-kubernetes-group-version-kind': gvk,
+          responses: { '200': ok },
+        },
         patch: {
           operationId: `patch${r.kind}`,
           'x-kubernetes-action': 'patch',
           'x-kubernetes-group-version-kind': gvk,
-          parameters: [param('dryRun', 'query'), param('fieldManager', 'query'), param('fieldValidation', 'query'), { name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } }],
+          parameters: [
+            param('dryRun', 'query'),
+            param('fieldManager', 'query'),
+            param('fieldValidation', 'query'),
+            { name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } },
+          ],
           requestBody: body,
           responses: { '200': ok },
         },
         parameters: [
           { name: 'name', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } },
-          ...(r.namespaced ? [{ name: 'namespace', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } }] : []),
+          ...(r.namespaced
+            ? [
+                {
+                  name: 'namespace',
+                  in: 'path',
+                  required: true,
+                  schema: { type: 'string', uniqueItems: true },
+                },
+              ]
+            : []),
         ],
       };
       paths[`${base}/{name}`] = item;
       paths[base] = {
-        get: { operationId: `list${r.kind}`, 'x-kubernetes-action': 'list', 'x-kubernetes-group-version-kind': gvk, responses: { '200': ok } },
-        post: { operationId: `create${r.kind}`, 'x-kubernetes-action': 'post', 'x-kubernetes-group-version-kind': gvk, parameters: [param('dryRun', 'query'), param('fieldManager', 'query'), param('fieldValidation', 'query')], responses: { '201': ok } },
+        get: {
+          operationId: `list${r.kind}`,
+          'x-kubernetes-action': 'list',
+          'x-kubernetes-group-version-kind': gvk,
+          responses: { '200': ok },
+        },
+        post: {
+          operationId: `create${r.kind}`,
+          'x-kubernetes-action': 'post',
+          'x-kubernetes-group-version-kind': gvk,
+          parameters: [
+            param('dryRun', 'query'),
+            param('fieldManager', 'query'),
+            param('fieldValidation', 'query'),
+          ],
+          responses: { '201': ok },
+        },
       };
     }
     return {

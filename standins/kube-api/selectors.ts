@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 // Label selectors (=, ==, !=, in, notin, exists, !key) and field selectors (=, ==, != on dotted
 // paths such as metadata.name and metadata.namespace).
 import { getPath, type Obj } from './util.js';
@@ -29,7 +30,10 @@ export function parseLabelSelector(sel: string | null | undefined): Matcher {
     const labels = (o: Obj): Record<string, string> => o?.metadata?.labels ?? {};
     if ((m = req.match(/^([^\s!=()]+)\s+(in|notin)\s*\((.*)\)$/))) {
       const key = m[1];
-      const values = m[3].split(',').map((v) => v.trim()).filter((v) => v !== '' || m![3].trim() === '');
+      const values = m[3]
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '' || m![3].trim() === '');
       if (m[2] === 'in') return (o) => key in labels(o) && values.includes(labels(o)[key]);
       return (o) => !(key in labels(o)) || !values.includes(labels(o)[key]);
     }

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 // Field ownership (metadata.managedFields, FieldsV1) and server-side apply.
 //
 // A field set is a Set of paths; each path is the FieldsV1 keys from the root joined with SEP
@@ -9,7 +10,18 @@ import { clone, deepEqual, dropNulls, isObj, nowTimestamp, type Obj } from './ut
 
 const SEP = '\u0000';
 
-const IGNORED_META = ['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+const IGNORED_META = [
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'managedFields',
+  'selfLink',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+];
 
 export interface ManagedFieldsEntry {
   manager: string;
@@ -121,7 +133,9 @@ export function prettyPath(path: string): string {
     if (seg.startsWith('f:')) s += `.${seg.slice(2)}`;
     else if (seg.startsWith('k:')) {
       const key = JSON.parse(seg.slice(2)) as Obj;
-      s += `[${Object.entries(key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}]`;
+      s += `[${Object.entries(key)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(',')}]`;
     }
   }
   return s;
@@ -132,7 +146,8 @@ function entriesOf(obj: Obj | undefined): ManagedFieldsEntry[] {
   return Array.isArray(mf) ? clone(mf) : [];
 }
 
-const isSubresourceEntry = (e: ManagedFieldsEntry): boolean => !!e.subresource;
+/** Status is not tracked on the main resource; scale shares spec.replicas with it. */
+const isSubresourceEntry = (e: ManagedFieldsEntry): boolean => e.subresource === 'status';
 
 /** Ownership after a non-apply write (POST, PUT, PATCH) by `manager`. */
 export function managedFieldsAfterUpdate(
@@ -152,16 +167,24 @@ export function managedFieldsAfterUpdate(
   const out: ManagedFieldsEntry[] = [];
   let mine: ManagedFieldsEntry | undefined;
   for (const e of entries) {
-    if (isSubresourceEntry(e) && e.subresource !== opts.subresource) {
+    if (isSubresourceEntry(e) !== (opts.subresource === 'status')) {
       out.push(e);
       continue;
     }
     const set = flatten(e.fieldsV1);
     for (const p of removed) set.delete(p);
-    const isMine = e.manager === opts.manager && e.operation === 'Update' && (e.subresource ?? '') === (opts.subresource ?? '');
+    const isMine =
+      e.manager === opts.manager &&
+      e.operation === 'Update' &&
+      (e.subresource ?? '') === (opts.subresource ?? '');
     if (isMine) {
       for (const p of changed) set.add(p);
-      mine = { ...e, apiVersion: opts.apiVersion, time: changed.size ? nowTimestamp() : e.time, fieldsV1: unflatten(set) };
+      mine = {
+        ...e,
+        apiVersion: opts.apiVersion,
+        time: changed.size ? nowTimestamp() : e.time,
+        fieldsV1: unflatten(set),
+      };
       if (set.size) out.push(mine);
       continue;
     }
@@ -184,7 +207,9 @@ export function managedFieldsAfterUpdate(
 
 function mergeApplied(live: unknown, applied: unknown, builtin: boolean, field?: string): unknown {
   if (Array.isArray(applied)) {
-    const key = field ? listKeyFor(field, [...applied, ...(Array.isArray(live) ? live : [])], builtin) : undefined;
+    const key = field
+      ? listKeyFor(field, [...applied, ...(Array.isArray(live) ? live : [])], builtin)
+      : undefined;
     if (!key || !Array.isArray(live) || !applied.every(isObj)) return clone(applied);
     const out = clone(live) as unknown[];
     for (const item of applied) {
@@ -218,7 +243,8 @@ export function serverSideApply(
   const newSet = fieldSetOf(applied, opts.builtin);
   const entries = entriesOf(live);
   const conflicts: Conflict[] = [];
-  const isMe = (e: ManagedFieldsEntry) => e.manager === opts.manager && e.operation === 'Apply' && !e.subresource;
+  const isMe = (e: ManagedFieldsEntry) =>
+    e.manager === opts.manager && e.operation === 'Apply' && !isSubresourceEntry(e) && !e.subresource;
   const others = entries.filter((e) => !isMe(e));
   const otherSets = others.map((e) => (isSubresourceEntry(e) ? new Set<string>() : flatten(e.fieldsV1)));
   if (live) {
@@ -241,7 +267,9 @@ export function serverSideApply(
   for (const s of otherSets) for (const p of s) othersUnion.add(p);
   let obj: Obj = live ? clone(live) : {};
   // fields this manager applied before and no longer applies (and nobody else owns) go away
-  const toRemove = [...oldSet].filter((p) => !newSet.has(p) && !othersUnion.has(p)).sort((a, b) => b.length - a.length);
+  const toRemove = [...oldSet]
+    .filter((p) => !newSet.has(p) && !othersUnion.has(p))
+    .sort((a, b) => b.length - a.length);
   for (const p of toRemove) removeAt(obj, p);
   const metaKeep = isObj(obj.metadata) ? obj.metadata : {};
   obj = mergeApplied(obj, applied, opts.builtin) as Obj;
@@ -274,7 +302,8 @@ export function serverSideApply(
 
 function pickMeta(m: Obj): Obj {
   const o: Obj = {};
-  for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp']) if (m[k] !== undefined) o[k] = m[k];
+  for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp'])
+    if (m[k] !== undefined) o[k] = m[k];
   return o;
 }
 
@@ -291,7 +320,9 @@ export function conflictMessage(conflicts: Conflict[]): string {
   }
   const parts: string[] = [];
   for (const cs of byManager.values()) {
-    parts.push(`conflicts with "${cs[0].manager}" using ${cs[0].apiVersion}:\n${cs.map((c) => `- ${prettyPath(c.path)}`).join('\n')}`);
+    parts.push(
+      `conflicts with "${cs[0].manager}" using ${cs[0].apiVersion}:\n${cs.map((c) => `- ${prettyPath(c.path)}`).join('\n')}`,
+    );
   }
   return `Apply failed with ${n} conflicts: ${parts.join('\n')}`;
 }

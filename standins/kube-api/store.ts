@@ -39,8 +39,13 @@ export class Store {
 
   list(def: ResourceDef, ns?: string): Obj[] {
     const out: Obj[] = [];
-    for (const o of this.bucket(def).values()) if (!def.namespaced || !ns || o.metadata?.namespace === ns) out.push(clone(o));
-    return out.sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));
+    for (const o of this.bucket(def).values())
+      if (!def.namespaced || !ns || o.metadata?.namespace === ns) out.push(clone(o));
+    return out.sort((a, b) =>
+      `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(
+        `${b.metadata.namespace ?? ''}/${b.metadata.name}`,
+      ),
+    );
   }
 
   /** Every stored object of every resource (for garbage collection and namespace deletion). */

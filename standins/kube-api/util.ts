@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 export type Obj = Record<string, any>;
 
 export function isObj(v: unknown): v is Obj {

@@ -25,32 +25,63 @@ function typeName(v: unknown): string {
 /** JSON decoding errors a typed apiserver would report (label/annotation values must be strings). */
 export function decodeCheck(def: ResourceDef, version: string, obj: Obj): ValidationFailure | undefined {
   const meta = obj.metadata;
-  if (meta !== undefined && !isObj(meta)) return bad(def, version, `json: cannot unmarshal ${typeName(meta)} into Go struct field ${def.kind}.metadata of type v1.ObjectMeta`);
+  if (meta !== undefined && !isObj(meta))
+    return bad(
+      def,
+      version,
+      `json: cannot unmarshal ${typeName(meta)} into Go struct field ${def.kind}.metadata of type v1.ObjectMeta`,
+    );
   for (const field of ['labels', 'annotations']) {
     const m = meta?.[field];
     if (m === undefined || m === null) continue;
-    if (!isObj(m)) return bad(def, version, `json: cannot unmarshal ${typeName(m)} into Go struct field ObjectMeta.metadata.${field} of type map[string]string`);
+    if (!isObj(m))
+      return bad(
+        def,
+        version,
+        `json: cannot unmarshal ${typeName(m)} into Go struct field ObjectMeta.metadata.${field} of type map[string]string`,
+      );
     for (const v of Object.values(m)) {
-      if (typeof v !== 'string' && v !== null) return bad(def, version, `json: cannot unmarshal ${typeName(v)} into Go struct field ObjectMeta.metadata.${field} of type string`);
+      if (typeof v !== 'string' && v !== null)
+        return bad(
+          def,
+          version,
+          `json: cannot unmarshal ${typeName(v)} into Go struct field ObjectMeta.metadata.${field} of type string`,
+        );
     }
   }
   if (def.group === '' && (def.resource === 'configmaps' || def.resource === 'secrets')) {
     for (const field of ['data', 'stringData']) {
       const m = obj[field];
-      if (isObj(m)) for (const v of Object.values(m)) if (typeof v !== 'string' && v !== null) return bad(def, version, `json: cannot unmarshal ${typeName(v)} into Go struct field ${def.kind}.${field} of type string`);
+      if (isObj(m))
+        for (const v of Object.values(m))
+          if (typeof v !== 'string' && v !== null)
+            return bad(
+              def,
+              version,
+              `json: cannot unmarshal ${typeName(v)} into Go struct field ${def.kind}.${field} of type string`,
+            );
     }
   }
   return undefined;
 }
 
 function bad(def: ResourceDef, version: string, detail: string): ValidationFailure {
-  return { code: 400, reason: 'BadRequest', message: `${def.kind} in version "${version}" cannot be handled as a ${def.kind}: ${detail}` };
+  return {
+    code: 400,
+    reason: 'BadRequest',
+    message: `${def.kind} in version "${version}" cannot be handled as a ${def.kind}: ${detail}`,
+  };
 }
 
 export function validateMeta(def: ResourceDef, obj: Obj): FieldCause[] {
   const causes: FieldCause[] = [];
   const name = obj.metadata?.name;
-  if (!name) causes.push({ field: 'metadata.name', reason: 'FieldValueRequired', message: 'Required value: name or generateName is required' });
+  if (!name)
+    causes.push({
+      field: 'metadata.name',
+      reason: 'FieldValueRequired',
+      message: 'Required value: name or generateName is required',
+    });
   else {
     const re = def.resource === 'namespaces' ? DNS1123_LABEL : DNS1123_SUBDOMAIN;
     if (!re.test(name) || name.length > 253)
@@ -61,11 +92,24 @@ export function validateMeta(def: ResourceDef, obj: Obj): FieldCause[] {
       });
   }
   for (const [k] of Object.entries(obj.metadata?.labels ?? {})) {
-    if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k)) causes.push({ field: 'metadata.labels', reason: 'FieldValueInvalid', message: `Invalid value: "${k}": name part must consist of alphanumeric characters, '-', '_' or '.'` });
+    if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k))
+      causes.push({
+        field: 'metadata.labels',
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: "${k}": name part must consist of alphanumeric characters, '-', '_' or '.'`,
+      });
   }
   for (const [k, v] of Object.entries(obj.metadata?.labels ?? {})) {
-    if (typeof v === 'string' && v !== '' && (v.length > 63 || !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(v)))
-      causes.push({ field: `metadata.labels`, reason: 'FieldValueInvalid', message: `Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (label ${k})` });
+    if (
+      typeof v === 'string' &&
+      v !== '' &&
+      (v.length > 63 || !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(v))
+    )
+      causes.push({
+        field: `metadata.labels`,
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (label ${k})`,
+      });
   }
   return causes;
 }
@@ -84,14 +128,16 @@ export function istioVirtualServiceDenial(obj: Obj, requireWeightSum100: boolean
       const w = d.weight;
       if (w === undefined || w === null) continue;
       anyWeight = true;
-      if (typeof w !== 'number' || !Number.isInteger(w)) errors.push(`weight ${JSON.stringify(w)} is not an integer`);
+      if (typeof w !== 'number' || !Number.isInteger(w))
+        errors.push(`weight ${JSON.stringify(w)} is not an integer`);
       else if (w < 0) errors.push(`weight ${w} < 0`);
       else if (w > 100) errors.push(`weight ${w} > 100`);
       else total += w;
     }
     if (errors.length) continue;
     if (dests.length > 1 && anyWeight && total === 0) errors.push('total destination weight = 0');
-    else if (requireWeightSum100 && dests.length > 1 && total !== 100) errors.push(`total destination weight ${total} != 100`);
+    else if (requireWeightSum100 && dests.length > 1 && total !== 100)
+      errors.push(`total destination weight ${total} != 100`);
   }
   if (!errors.length) return undefined;
   return `admission webhook "validation.istio.io" denied the request: configuration is invalid: ${errors.join(', ')}`;
@@ -107,9 +153,24 @@ export function httpRouteCauses(obj: Obj): FieldCause[] {
       if (!isObj(ref) || ref.weight === undefined) return;
       const f = `spec.rules[${i}].backendRefs[${j}].weight`;
       const w = ref.weight;
-      if (typeof w !== 'number' || !Number.isInteger(w)) causes.push({ field: f, reason: 'FieldValueTypeInvalid', message: `Invalid value: "${typeName(w)}": ${f} in body must be of type integer: "${typeName(w)}"` });
-      else if (w < 0) causes.push({ field: f, reason: 'FieldValueInvalid', message: `Invalid value: ${w}: ${f} in body should be greater than or equal to 0` });
-      else if (w > 1000000) causes.push({ field: f, reason: 'FieldValueInvalid', message: `Invalid value: ${w}: ${f} in body should be less than or equal to 1000000` });
+      if (typeof w !== 'number' || !Number.isInteger(w))
+        causes.push({
+          field: f,
+          reason: 'FieldValueTypeInvalid',
+          message: `Invalid value: "${typeName(w)}": ${f} in body must be of type integer: "${typeName(w)}"`,
+        });
+      else if (w < 0)
+        causes.push({
+          field: f,
+          reason: 'FieldValueInvalid',
+          message: `Invalid value: ${w}: ${f} in body should be greater than or equal to 0`,
+        });
+      else if (w > 1000000)
+        causes.push({
+          field: f,
+          reason: 'FieldValueInvalid',
+          message: `Invalid value: ${w}: ${f} in body should be less than or equal to 1000000`,
+        });
     });
   });
   return causes;
