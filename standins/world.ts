@@ -1,7 +1,7 @@
 // A local world for e2e tests, the demo and benchmarks: kube API + gateway + GitHub API stand-ins in
 // this process, the REAL helm and kubectl (pair chosen by HELM_CANARY_TOOLS), and dist/index.js
 // run as the GitHub runner runs it.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,14 +31,23 @@ export interface Exec {
 }
 
 export interface ActionRun extends Exec {
+  /** stdout with the workflow-command escapes (%25, %0A, %0D) decoded, as the runner shows it. */
+  log: string;
   outputs: Record<string, string>;
   summary: string;
   ms: number;
 }
 
-export function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Exec> {
+export function exec(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input?: string,
+  onSpawn?: (p: ChildProcess) => void,
+): Promise<Exec> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    onSpawn?.(p);
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -141,7 +150,15 @@ export class World {
   /** Runs dist/index.js like the runner: inputs as INPUT_* variables, files for outputs and summary. */
   async runAction(
     inputs: Record<string, string>,
-    opts: { eventName?: string; payload?: unknown; env?: NodeJS.ProcessEnv; sha?: string; ref?: string } = {},
+    opts: {
+      eventName?: string;
+      payload?: unknown;
+      env?: NodeJS.ProcessEnv;
+      sha?: string;
+      ref?: string;
+      /** Gets the action's process, e.g. to send it SIGINT as the runner does on cancellation. */
+      onSpawn?: (p: ChildProcess) => void;
+    } = {},
   ): Promise<ActionRun> {
     const run = fs.mkdtempSync(path.join(this.dir, 'run-'));
     const outFile = path.join(run, 'output');
@@ -170,9 +187,10 @@ export class World {
     };
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
     const t0 = Date.now();
-    const r = await exec(process.execPath, [path.join(ROOT, 'dist', 'index.js')], env);
+    const r = await exec(process.execPath, [path.join(ROOT, 'dist', 'index.js')], env, undefined, opts.onSpawn);
     return {
       ...r,
+      log: r.stdout.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%'),
       ms: Date.now() - t0,
       outputs: parseOutputs(fs.readFileSync(outFile, 'utf8')),
       summary: fs.readFileSync(summaryFile, 'utf8'),

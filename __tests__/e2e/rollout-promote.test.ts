@@ -44,8 +44,8 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     expect((await w.helm('status', 'foolish-penguin')).code).not.toBe(0);
     expect(w.kube.getObject('apps/v1', 'Deployment', 'default', 'foolish-penguin-sample')).toBeUndefined();
     // The gateway chart owns the VirtualService: the user is told what that means for its next upgrade.
-    expect(r.stdout).toMatch(/::warning::VirtualService "exciting-lemur-vs" belongs to Helm release "exciting-lemur"/);
-    expect(r.stdout).toMatch(TOOLS === 'helm4' ? /will fail with a field conflict/ : /written client-side/);
+    expect(r.log).toMatch(/::warning::VirtualService "exciting-lemur-vs" belongs to Helm release "exciting-lemur"/);
+    expect(r.log).toMatch(TOOLS === 'helm4' ? /will fail with a field conflict/ : /written client-side/);
     expect(r.summary).toContain('exciting-lemur');
     // State for later runs.
     const ann = w.vs().metadata.annotations;
@@ -69,7 +69,7 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     const r3 = await w.runAction({ ...base(), version: 'v3', 'values-files': v3, steps: '50@1s,100@1s' });
     expect(r3.code).toBe(0);
     expect(r3.outputs.status).toBe('promoted');
-    expect(r3.stdout).toContain('Plan: stable sample-v2');
+    expect(r3.log).toContain('Plan: stable sample-v2');
     expect(w.weights()).toBe('sample-v3=100');
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
 
@@ -87,7 +87,7 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     const r = await w.runAction({ ...base(), version: '1.0.0', steps: '10@1s,100@1s' });
     expect(r.code).toBe(0);
     expect(r.outputs.status).toBe('promoted');
-    expect(r.stdout).toContain('treating this as a first deployment');
+    expect(r.log).toContain('treating this as a first deployment');
     expect(w.weights()).toBe('sample-1-0-0=100');
     expect(w.vs().metadata.annotations['helm-canary.io/stable-release']).toBe('sample-1-0-0');
   });
@@ -141,7 +141,7 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     expect(route).toEqual([{ destination: { host: 'sample-v2', port: { number: 80 } }, weight: 100 }]);
     expect(after.spec.hosts).toEqual(vs.spec.hosts);
     // The beta route still sends users to the old stable, so it must not be uninstalled.
-    expect(r.stdout).toMatch(/The old release foolish-penguin was kept: route\(s\) "beta-users"/);
+    expect(r.log).toMatch(/The old release foolish-penguin was kept: route\(s\) "beta-users"/);
     expect((await w.helm('status', 'foolish-penguin')).code).toBe(0);
   });
 
@@ -174,7 +174,7 @@ describe(`rollout that promotes (${TOOLS})`, () => {
       (q) => q.method === 'PATCH' && q.status === 409 && /json-patch/.test(q.contentType ?? ''),
     );
     expect(conflicts).toHaveLength(1);
-    expect(r.stdout).toMatch(/changed while setting weights \(attempt 1\/5\); re-reading and retrying/);
+    expect(r.log).toMatch(/changed while setting weights \(attempt 1\/5\); re-reading and retrying/);
   });
 });
 

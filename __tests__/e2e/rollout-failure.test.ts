@@ -1,0 +1,156 @@
+// E2E: the ways a rollout fails, and how fast traffic goes back to stable.
+import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { World, CHARTS, TOOLS } from '../../standins/world.js';
+
+let w: World;
+beforeEach(async () => {
+  w = await World.start();
+  await w.tutorial();
+});
+afterEach(async () => {
+  await w.stop();
+});
+
+const base = () => ({
+  chart: path.join(CHARTS, 'sample'),
+  release: 'sample',
+  version: 'v2',
+  'virtual-service': 'exciting-lemur-vs',
+  'verify-url': `${w.gateway.url}/`,
+  'verify-host': '127.0.0.1.xip.io',
+});
+const STABLE_ONLY = 'foolish-penguin-sample=100';
+
+/** Samples the VirtualService in-process every few ms: when the canary first got traffic and when
+ *  all traffic was back on stable. */
+function watchRollback() {
+  let canaryAt: number | undefined;
+  let stableAt: number | undefined;
+  const t = setInterval(() => {
+    const ws = w.weights();
+    if (canaryAt === undefined && /sample-v2=[1-9]/.test(ws)) canaryAt = Date.now();
+    if (canaryAt !== undefined && stableAt === undefined && ws === STABLE_ONLY) stableAt = Date.now();
+  }, 5);
+  return {
+    stop: () => {
+      clearInterval(t);
+      return { canaryAt, stableAt, ms: canaryAt && stableAt ? stableAt - canaryAt : undefined };
+    },
+  };
+}
+
+describe(`rollout that fails (${TOOLS})`, () => {
+  it('canary answering 500 at 10% → rolled back within seconds, canary uninstalled', async () => {
+    const values = w.sampleValues('v2', 'hello world v2', { 'standin.helm-canary/response-headers': 'x-version=v2' }, [
+      '-status-code=500',
+    ]);
+    const watch = watchRollback();
+    const r = await w.runAction({
+      ...base(),
+      'values-files': values,
+      steps: '10@60s,50@60s,100@60s',
+      'verify-rps': '5',
+      'canary-match': 'header:x-version=v2',
+    });
+    const t = watch.stop();
+    expect(r.code).toBe(1);
+    expect(r.outputs.status).toBe('rolled-back');
+    expect(r.outputs.weight).toBe('0');
+    expect(r.log).toMatch(/::error::Step 1 \(10%\) failed: .*canary/);
+    expect(w.weights()).toBe(STABLE_ONLY);
+    expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
+    expect(w.vs().metadata.annotations['helm-canary.io/status']).toBe('rolled-back');
+    expect(r.summary).toMatch(/Rolled back/);
+    // Measured: from the moment the canary got 10% to 100% back on stable.
+    expect(t.ms).toBeDefined();
+    console.log(`[measure] ${TOOLS}: time to rollback (canary 10% → 100% stable), 5 rps, all canary requests 500: ${t.ms} ms`);
+    // The step was stopped early: far less than its 60 s bake.
+    expect(t.ms!).toBeLessThan(45000);
+  });
+
+  it('canary 300 ms slower with max-latency 200 → rolled back', async () => {
+    const values = w.sampleValues('v2', 'hello world v2', {
+      'standin.helm-canary/response-headers': 'x-version=v2',
+      'standin.helm-canary/latency-ms': '300',
+    });
+    const r = await w.runAction({
+      ...base(),
+      'values-files': values,
+      steps: '50@60s,100@10s',
+      'verify-rps': '10',
+      'max-latency': '200',
+      'canary-match': 'header:x-version=v2',
+    });
+    expect(r.code).toBe(1);
+    expect(r.outputs.status).toBe('rolled-back');
+    expect(r.log).toMatch(/::error::Step 1 \(50%\) failed: .*(p95|latency|slower)/i);
+    expect(w.weights()).toBe(STABLE_ONLY);
+    expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
+    const report = JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8'));
+    expect(report.steps[0].canary.p95Ms).toBeGreaterThanOrEqual(300);
+    expect(report.steps[0].stable.p95Ms).toBeLessThan(200);
+  });
+
+  it('on-failure: pause leaves the weights and the canary for inspection', async () => {
+    const values = w.sampleValues('v2', 'hello world v2', { 'standin.helm-canary/error-rate': '1' });
+    const r = await w.runAction({
+      ...base(),
+      'values-files': values,
+      steps: '20@30s,100@5s',
+      'verify-rps': '10',
+      'canary-match': 'body:v2',
+      'on-failure': 'pause',
+    });
+    expect(r.code).toBe(1);
+    expect(r.outputs.status).toBe('paused');
+    expect(r.outputs.weight).toBe('20');
+    expect(w.weights()).toBe('foolish-penguin-sample=80,sample-v2=20');
+    expect((await w.helm('status', 'sample-v2')).code).toBe(0);
+    expect(w.vs().metadata.annotations['helm-canary.io/status']).toBe('paused');
+    // A new rollout refuses to start on top of the paused one.
+    w.kube.clearRequests();
+    const r2 = await w.runAction({ ...base(), version: 'v3', steps: '100@1s' });
+    expect(r2.code).toBe(1);
+    expect(r2.log).toMatch(/records a rollout of "sample-v2" that is paused at 20%/);
+    expect(w.kube.writes()).toEqual([]);
+  });
+
+  it('helm install failing (never-ready Deployment) → traffic untouched, failed, release cleaned', async () => {
+    const values = w.sampleValues('v2', 'hello world v2', { 'standin.helm-canary/never-ready': 'true' });
+    w.kube.clearRequests();
+    const r = await w.runAction({ ...base(), 'values-files': values, 'helm-timeout': '4s', steps: '10@1s,100@1s' });
+    expect(r.code).toBe(1);
+    expect(r.outputs.status).toBe('failed');
+    expect(r.log).toMatch(/::error::helm install of sample-v2 failed: .*Traffic was not changed/s);
+    expect(w.weights()).toBe(STABLE_ONLY);
+    const vsWrites = w.kube.writes().filter((q) => /virtualservices/.test(q.path));
+    expect(vsWrites).toEqual([]);
+    expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
+    expect(w.kube.getObject('apps/v1', 'Deployment', 'default', 'sample-v2')).toBeUndefined();
+  });
+
+  it('cancellation (SIGINT from the runner) puts 100% back on stable at once', async () => {
+    let proc: ChildProcess | undefined;
+    const run = w.runAction({ ...base(), steps: '10@60s,100@60s', 'verify-rps': '5' }, { onSpawn: (p) => (proc = p) });
+    await until(() => /sample-v2=10/.test(w.weights()), 60000);
+    const t0 = Date.now();
+    proc!.kill('SIGINT');
+    const r = await run;
+    expect(r.outputs.status).toBe('rolled-back');
+    expect(r.log).toMatch(/Received SIGINT/);
+    expect(w.weights()).toBe(STABLE_ONLY);
+    console.log(`[measure] ${TOOLS}: SIGINT → action finished (traffic restored, canary uninstalled): ${Date.now() - t0} ms`);
+    expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
+  });
+});
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
