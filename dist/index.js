@@ -48072,7 +48072,9 @@ function resolveRoute(vs, opts) {
         return result(0);
     // Istio's convention: the catch-all route (no match conditions) is the app's default route; the
     // others (header canaries, admin paths, ...) are left alone.
-    const catchAll = http.map((r, i) => ({ r, i })).filter(({ r }) => !Array.isArray(r?.match) || r.match.length === 0);
+    const catchAll = http
+        .map((r, i) => ({ r, i }))
+        .filter(({ r }) => !Array.isArray(r?.match) || r.match.length === 0);
     if (catchAll.length === 1 && Array.isArray(catchAll[0].r?.route) && catchAll[0].r.route.length > 0) {
         return result(catchAll[0].i);
     }
@@ -48162,7 +48164,8 @@ class IstioRouter {
                 // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
                 // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
                 const now = await this.read();
-                if (err.reason === 'Invalid' && String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
+                if (err.reason === 'Invalid' &&
+                    String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
                     throw new Error(`VirtualService "${this.name}": the weight patch was rejected: ${err.message}`);
                 }
                 this.opts.logger?.info(`VirtualService "${this.name}" changed while setting weights (attempt ${attempt}/${max}); re-reading and retrying.`);
@@ -48316,7 +48319,9 @@ function stepDestinations(stable, canary, weight) {
 function describeDestinations(ds) {
     if (ds.length === 0)
         return '(no destinations)';
-    return ds.map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ');
+    return ds
+        .map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`)
+        .join(', ');
 }
 /** The Service of the new release that receives canary traffic, from its rendered manifest. */
 function chooseCanaryService(manifest, wanted, stablePort) {
@@ -48343,7 +48348,12 @@ function chooseCanaryService(manifest, wanted, stablePort) {
     }
     let port;
     if (stablePort !== undefined) {
-        port = svc.ports.length === 0 || svc.ports.includes(stablePort) ? stablePort : svc.ports.length === 1 ? svc.ports[0] : stablePort;
+        port =
+            svc.ports.length === 0 || svc.ports.includes(stablePort)
+                ? stablePort
+                : svc.ports.length === 1
+                    ? svc.ports[0]
+                    : stablePort;
     }
     return { name: svc.name, namespace: svc.namespace, port };
 }
@@ -48703,7 +48713,8 @@ class Rollout {
         const managed = (await this.router.getRoutes()).routeIndex;
         return http
             .map((r, i) => ({ r, i }))
-            .filter(({ r, i }) => i !== managed && (r.route ?? []).some((d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace)))
+            .filter(({ r, i }) => i !== managed &&
+            (r.route ?? []).some((d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace)))
             .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
     }
     ownsVirtualService(release) {
@@ -48739,7 +48750,12 @@ class Rollout {
         catch (e) {
             this.warn(`Uninstalling the canary release ${this.s.canaryRelease} failed: ${msg(e)}`);
         }
-        await this.saveState({ status: 'rolled-back', weight: 0, canaryRelease: undefined, canaryHost: undefined }).catch((e) => this.warn(`Could not record the state on the VirtualService: ${msg(e)}`));
+        await this.saveState({
+            status: 'rolled-back',
+            weight: 0,
+            canaryRelease: undefined,
+            canaryHost: undefined,
+        }).catch((e) => this.warn(`Could not record the state on the VirtualService: ${msg(e)}`));
         if (!this.stable)
             return this.finish('failed', `${reason} ${this.s.canaryRelease} was uninstalled.`);
         return this.finish('rolled-back', `${reason} All traffic is back on ${this.stableRelease ?? this.stable.host}; ${this.s.canaryRelease} was uninstalled.`);
@@ -50496,7 +50512,9 @@ class Reporter {
     }
     static async create(settings, context, log) {
         const repo = process.env.GITHUB_REPOSITORY;
-        const runUrl = repo && context.runId ? `${context.serverUrl ?? 'https://github.com'}/${repo}/actions/runs/${context.runId}` : undefined;
+        const runUrl = repo && context.runId
+            ? `${context.serverUrl ?? 'https://github.com'}/${repo}/actions/runs/${context.runId}`
+            : undefined;
         const comment = await createCommentPublisher({
             githubToken: settings.githubToken,
             comment: settings.comment && !settings.dryRun,
@@ -50638,7 +50656,9 @@ async function writeErrorSummary(message) {
     if (!process.env.GITHUB_STEP_SUMMARY)
         return;
     try {
-        const lines = message.split('\n').map((l) => `> ${l.replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'))}`);
+        const lines = message
+            .split('\n')
+            .map((l) => `> ${l.replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'))}`);
         await summary
             .addRaw(`### ❌ helm-canary did not start\n\n${lines.join('\n')}\n\nNothing in the cluster was changed.\n`, true)
             .write();

@@ -105,9 +105,14 @@ function writeKubeconfig(s: Settings): string | undefined {
 async function writeErrorSummary(message: string): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   try {
-    const lines = message.split('\n').map((l) => `> ${l.replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'))}`);
+    const lines = message
+      .split('\n')
+      .map((l) => `> ${l.replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'))}`);
     await core.summary
-      .addRaw(`### ❌ helm-canary did not start\n\n${lines.join('\n')}\n\nNothing in the cluster was changed.\n`, true)
+      .addRaw(
+        `### ❌ helm-canary did not start\n\n${lines.join('\n')}\n\nNothing in the cluster was changed.\n`,
+        true,
+      )
       .write();
   } catch {
     // The failure itself is already reported by setFailed.

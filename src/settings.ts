@@ -11,9 +11,7 @@ export interface Step {
 }
 
 /** How a response is recognised as coming from the canary. */
-export type CanaryMatch =
-  | { kind: 'header'; name: string; value: string }
-  | { kind: 'body'; pattern: RegExp };
+export type CanaryMatch = { kind: 'header'; name: string; value: string } | { kind: 'body'; pattern: RegExp };
 
 /** Accepted HTTP statuses: inclusive ranges. */
 export type StatusRanges = Array<[number, number]>;

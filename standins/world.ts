@@ -125,7 +125,12 @@ export class World {
 
   /** Writes a values file for the sample chart: the http-echo text and stand-in knobs
    *  (`standin.helm-canary/*` pod annotations: error-rate, latency-ms, response-headers, never-ready). */
-  sampleValues(name: string, text: string, annotations: Record<string, string> = {}, extraArgs: string[] = []): string {
+  sampleValues(
+    name: string,
+    text: string,
+    annotations: Record<string, string> = {},
+    extraArgs: string[] = [],
+  ): string {
     const file = path.join(this.dir, `${name}.values.yaml`);
     const args = [`-text=${text}`, ...extraArgs].map((a) => `  - ${JSON.stringify(a)}`).join('\n');
     const ann = Object.entries(annotations)
@@ -138,12 +143,37 @@ export class World {
   /** The tutorial's world: stable `foolish-penguin` installed by hand from the sample chart and a
    *  gateway chart `exciting-lemur` that owns the VirtualService `exciting-lemur-vs` routing 100%
    *  to it for host 127.0.0.1.xip.io. */
-  async tutorial(text = 'hello world v1', routes = [{ service: 'foolish-penguin-sample', weight: 100 }]): Promise<void> {
+  async tutorial(
+    text = 'hello world v1',
+    routes = [{ service: 'foolish-penguin-sample', weight: 100 }],
+  ): Promise<void> {
     const values = this.sampleValues('foolish-penguin', text);
-    await this.must(this.helm('install', 'foolish-penguin', path.join(CHARTS, 'sample'), '-f', values, '--wait', '--timeout', '60s'));
+    await this.must(
+      this.helm(
+        'install',
+        'foolish-penguin',
+        path.join(CHARTS, 'sample'),
+        '-f',
+        values,
+        '--wait',
+        '--timeout',
+        '60s',
+      ),
+    );
     const gw = path.join(this.dir, 'gateway.values.yaml');
     fs.writeFileSync(gw, JSON.stringify({ routes }));
-    await this.must(this.helm('install', 'exciting-lemur', path.join(CHARTS, 'sample-gateway'), '-f', gw, '--wait', '--timeout', '60s'));
+    await this.must(
+      this.helm(
+        'install',
+        'exciting-lemur',
+        path.join(CHARTS, 'sample-gateway'),
+        '-f',
+        gw,
+        '--wait',
+        '--timeout',
+        '60s',
+      ),
+    );
     await this.gateway.refresh();
   }
 
@@ -187,7 +217,13 @@ export class World {
     };
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
     const t0 = Date.now();
-    const r = await exec(process.execPath, [path.join(ROOT, 'dist', 'index.js')], env, undefined, opts.onSpawn);
+    const r = await exec(
+      process.execPath,
+      [path.join(ROOT, 'dist', 'index.js')],
+      env,
+      undefined,
+      opts.onSpawn,
+    );
     return {
       ...r,
       log: r.stdout.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%'),
@@ -198,7 +234,10 @@ export class World {
   }
 
   /** One request through the gateway with the given Host header (fetch cannot set Host). */
-  request(host: string, urlPath = '/'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  request(
+    host: string,
+    urlPath = '/',
+  ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
     return new Promise((resolve, reject) => {
       const req = http.get(`${this.gateway.url}${urlPath}`, { headers: { host } }, (res) => {
         let body = '';
@@ -209,6 +248,7 @@ export class World {
     });
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stored object, read as the tests need
   vs(name = 'exciting-lemur-vs', ns = 'default'): any {
     return this.kube.getObject('networking.istio.io/v1', 'VirtualService', ns, name);
   }
@@ -217,6 +257,10 @@ export class World {
   weights(name?: string, routeIndex = 0): string {
     const vs = this.vs(name);
     const route = vs?.spec?.http?.[routeIndex]?.route ?? [];
-    return route.map((d: any) => `${d.destination.host}=${d.weight ?? 100}`).join(',');
+    return route
+      .map(
+        (d: { destination: { host: string }; weight?: number }) => `${d.destination.host}=${d.weight ?? 100}`,
+      )
+      .join(',');
   }
 }

@@ -34,21 +34,45 @@ const cases: Array<[string, Record<string, string>, RegExp]> = [
   ['release name too long', { release: 'a'.repeat(60) }, /Input 'release'.*(53|51)/],
   ['missing chart', { chart: '/nonexistent/chart' }, /Input 'chart': "\/nonexistent\/chart"/],
   ['no chart at all', { chart: '' }, /Input 'chart'.*required/i],
-  ['unknown VirtualService', { 'virtual-service': 'nope' }, /VirtualService "nope" was not found in namespace "default"/],
-  ['unknown route', { route: 'nope' }, /Input 'route': VirtualService "exciting-lemur-vs" has no http route named "nope"/],
-  ['unknown service', { service: 'nope' }, /Input 'service': the chart renders no Service "nope"; it renders: sample-v2/],
-  ['bad regex', { 'verify-url': 'http://127.0.0.1:1/', 'verify-body': '([a-z' }, /Input 'verify-body': "\(\[a-z"/],
+  [
+    'unknown VirtualService',
+    { 'virtual-service': 'nope' },
+    /VirtualService "nope" was not found in namespace "default"/,
+  ],
+  [
+    'unknown route',
+    { route: 'nope' },
+    /Input 'route': VirtualService "exciting-lemur-vs" has no http route named "nope"/,
+  ],
+  [
+    'unknown service',
+    { service: 'nope' },
+    /Input 'service': the chart renders no Service "nope"; it renders: sample-v2/,
+  ],
+  [
+    'bad regex',
+    { 'verify-url': 'http://127.0.0.1:1/', 'verify-body': '([a-z' },
+    /Input 'verify-body': "\(\[a-z"/,
+  ],
   ['rps 0', { 'verify-url': 'http://127.0.0.1:1/', 'verify-rps': '0' }, /Input 'verify-rps': "0"/],
   ['success-rate over 100', { 'success-rate': '120' }, /Input 'success-rate': "120"/],
   ['status out of range', { 'verify-status': '200-600' }, /Input 'verify-status': "200-600"/],
-  ['bad canary-match', { 'canary-match': 'cookie:x' }, /Input 'canary-match': "cookie:x".*header:NAME=VALUE.*body:REGEX/],
+  [
+    'bad canary-match',
+    { 'canary-match': 'cookie:x' },
+    /Input 'canary-match': "cookie:x".*header:NAME=VALUE.*body:REGEX/,
+  ],
   ['bad on-failure', { 'on-failure': 'explode' }, /Input 'on-failure': "explode".*rollback.*pause/],
   ['promote not yet', { command: 'promote' }, /Input 'command': "promote"/],
   ['manual promotion not yet', { promotion: 'manual' }, /Input 'promotion': "manual"/],
   ['helm-args takes the namespace', { 'helm-args': '--namespace=other' }, /Input 'helm-args'.*--namespace/],
   ['bad namespace', { namespace: 'Bad_NS' }, /Input 'namespace': "Bad_NS"/],
   ['bad verify-url', { 'verify-url': 'ftp://example.com/' }, /Input 'verify-url': "ftp:\/\/example.com\/"/],
-  ['missing values file', { 'values-files': '/nonexistent/values.yaml' }, /Input 'values-files'.*\/nonexistent\/values.yaml/],
+  [
+    'missing values file',
+    { 'values-files': '/nonexistent/values.yaml' },
+    /Input 'values-files'.*\/nonexistent\/values.yaml/,
+  ],
   ['bad boolean', { cleanup: 'maybe' }, /Input 'cleanup': "maybe"/],
   ['timeout shorter than the bakes', { timeout: '1s', steps: '10@5s,100@5s' }, /Input 'timeout'/],
   ['malformed secret set line', { set: `db.password ${SECRET}` }, /Input 'set'/],
@@ -87,7 +111,9 @@ describe(`bad input → clear error, no write (${TOOLS})`, () => {
     expect(r.outputs.status).toBe('unchanged');
     expect(r.log).toContain('dry-run: would set route #0 to foolish-penguin-sample:80 90%, sample-v2:80 10%');
     expect(r.log).toContain('dry-run: would set route #0 to foolish-penguin-sample:80 0%, sample-v2:80 100%');
-    expect(r.log).toMatch(/Plan: stable foolish-penguin \(foolish-penguin-sample\) → canary sample-v2 \(sample-v2\)/);
+    expect(r.log).toMatch(
+      /Plan: stable foolish-penguin \(foolish-penguin-sample\) → canary sample-v2 \(sample-v2\)/,
+    );
     expect(w.kube.writes()).toEqual([]);
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });

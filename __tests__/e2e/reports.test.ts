@@ -25,7 +25,9 @@ const base = () => ({
 });
 const comments = (n: number) => w.github.comments('acme', 'shop', n);
 const commentWrites = () =>
-  w.github.requests.filter((q) => /\/issues\/(\d+\/comments|comments\/\d+)$/.test(q.path) && q.method !== 'GET');
+  w.github.requests.filter(
+    (q) => /\/issues\/(\d+\/comments|comments\/\d+)$/.test(q.path) && q.method !== 'GET',
+  );
 /** Everything a person could see: log lines (not the runner's mask commands), summary, comment, JSON. */
 const visible = (r: { stdout: string; stderr: string; summary: string; outputs: Record<string, string> }) =>
   [
@@ -88,10 +90,22 @@ describe(`reports (${TOOLS})`, () => {
 
   it('tag push: comments on the merged pull request that brought the commit', async () => {
     w.github.addPullRequest('acme', 'shop', { number: 8, head_sha: 'aaaa', state: 'open' });
-    w.github.addPullRequest('acme', 'shop', { number: 9, head_sha: 'bbbb', merge_commit_sha: SHA, state: 'closed', merged: true });
+    w.github.addPullRequest('acme', 'shop', {
+      number: 9,
+      head_sha: 'bbbb',
+      merge_commit_sha: SHA,
+      state: 'closed',
+      merged: true,
+    });
     const r = await w.runAction(
       { ...base(), steps: '50@1s,100@1s' },
-      { eventName: 'push', payload: { ref: 'refs/tags/v2.0.0' }, sha: SHA, ref: 'refs/tags/v2.0.0', env: { GITHUB_REF_TYPE: 'tag', GITHUB_REF_NAME: 'v2.0.0' } },
+      {
+        eventName: 'push',
+        payload: { ref: 'refs/tags/v2.0.0' },
+        sha: SHA,
+        ref: 'refs/tags/v2.0.0',
+        env: { GITHUB_REF_TYPE: 'tag', GITHUB_REF_NAME: 'v2.0.0' },
+      },
     );
     expect(r.code).toBe(0);
     expect(r.outputs['canary-release']).toBe('sample-v2-0-0');
@@ -103,7 +117,10 @@ describe(`reports (${TOOLS})`, () => {
 
   it('workflow_dispatch with pr-number comments there', async () => {
     w.github.addPullRequest('acme', 'shop', { number: 11, head_sha: 'cccc' });
-    const r = await w.runAction({ ...base(), version: 'v5', steps: '100@1s', 'pr-number': '11' }, { eventName: 'workflow_dispatch', sha: SHA });
+    const r = await w.runAction(
+      { ...base(), version: 'v5', steps: '100@1s', 'pr-number': '11' },
+      { eventName: 'workflow_dispatch', sha: SHA },
+    );
     expect(r.code).toBe(0);
     expect(comments(11)).toHaveLength(1);
   });
@@ -117,14 +134,19 @@ describe(`reports (${TOOLS})`, () => {
     );
     expect(r.code).toBe(0);
     expect(r.outputs.status).toBe('promoted');
-    const warnings = r.log.split('\n').filter((l) => l.startsWith('::warning::') && /pull-requests: write/.test(l));
+    const warnings = r.log
+      .split('\n')
+      .filter((l) => l.startsWith('::warning::') && /pull-requests: write/.test(l));
     expect(warnings).toHaveLength(1);
     expect(comments(7)).toHaveLength(0);
   });
 
   it('no pull request found: one log line, no comment', async () => {
     w.github.addPullRequest('acme', 'shop', { number: 3, head_sha: 'dddd' });
-    const r = await w.runAction({ ...base(), version: 'v2', steps: '100@1s' }, { eventName: 'workflow_dispatch', sha: SHA });
+    const r = await w.runAction(
+      { ...base(), version: 'v2', steps: '100@1s' },
+      { eventName: 'workflow_dispatch', sha: SHA },
+    );
     expect(r.code).toBe(0);
     expect(r.log).toContain(`No pull request found for ${SHA}; skipping the comment.`);
     expect(commentWrites()).toEqual([]);

@@ -44,9 +44,12 @@ function watchRollback() {
 
 describe(`rollout that fails (${TOOLS})`, () => {
   it('canary answering 500 at 10% → rolled back within seconds, canary uninstalled', async () => {
-    const values = w.sampleValues('v2', 'hello world v2', { 'standin.helm-canary/response-headers': 'x-version=v2' }, [
-      '-status-code=500',
-    ]);
+    const values = w.sampleValues(
+      'v2',
+      'hello world v2',
+      { 'standin.helm-canary/response-headers': 'x-version=v2' },
+      ['-status-code=500'],
+    );
     const watch = watchRollback();
     const r = await w.runAction({
       ...base(),
@@ -66,7 +69,9 @@ describe(`rollout that fails (${TOOLS})`, () => {
     expect(r.summary).toMatch(/Rolled back/);
     // Measured: from the moment the canary got 10% to 100% back on stable.
     expect(t.ms).toBeDefined();
-    console.log(`[measure] ${TOOLS}: time to rollback (canary 10% → 100% stable), 5 rps, all canary requests 500: ${t.ms} ms`);
+    console.log(
+      `[measure] ${TOOLS}: time to rollback (canary 10% → 100% stable), 5 rps, all canary requests 500: ${t.ms} ms`,
+    );
     // The step was stopped early: far less than its 60 s bake.
     expect(t.ms!).toBeLessThan(45000);
   });
@@ -121,7 +126,12 @@ describe(`rollout that fails (${TOOLS})`, () => {
   it('helm install failing (never-ready Deployment) → traffic untouched, failed, release cleaned', async () => {
     const values = w.sampleValues('v2', 'hello world v2', { 'standin.helm-canary/never-ready': 'true' });
     w.kube.clearRequests();
-    const r = await w.runAction({ ...base(), 'values-files': values, 'helm-timeout': '4s', steps: '10@1s,100@1s' });
+    const r = await w.runAction({
+      ...base(),
+      'values-files': values,
+      'helm-timeout': '4s',
+      steps: '10@1s,100@1s',
+    });
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('failed');
     expect(r.log).toMatch(/::error::helm install of sample-v2 failed: .*Traffic was not changed/s);
@@ -134,7 +144,10 @@ describe(`rollout that fails (${TOOLS})`, () => {
 
   it('cancellation (SIGINT from the runner) puts 100% back on stable at once', async () => {
     let proc: ChildProcess | undefined;
-    const run = w.runAction({ ...base(), steps: '10@60s,100@60s', 'verify-rps': '5' }, { onSpawn: (p) => (proc = p) });
+    const run = w.runAction(
+      { ...base(), steps: '10@60s,100@60s', 'verify-rps': '5' },
+      { onSpawn: (p) => (proc = p) },
+    );
     await until(() => /sample-v2=10/.test(w.weights()), 60000);
     const t0 = Date.now();
     proc!.kill('SIGINT');
@@ -142,7 +155,9 @@ describe(`rollout that fails (${TOOLS})`, () => {
     expect(r.outputs.status).toBe('rolled-back');
     expect(r.log).toMatch(/Received SIGINT/);
     expect(w.weights()).toBe(STABLE_ONLY);
-    console.log(`[measure] ${TOOLS}: SIGINT → action finished (traffic restored, canary uninstalled): ${Date.now() - t0} ms`);
+    console.log(
+      `[measure] ${TOOLS}: SIGINT → action finished (traffic restored, canary uninstalled): ${Date.now() - t0} ms`,
+    );
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });
 });

@@ -23,7 +23,9 @@ const base = () => ({
 describe(`rollout that promotes (${TOOLS})`, () => {
   it('tutorial setup: 10→50→100 with verification, promoted, old stable uninstalled, ownership warned', async () => {
     await w.tutorial();
-    const values = w.sampleValues('v2', 'hello world v2', { 'standin.helm-canary/response-headers': 'x-version=v2' });
+    const values = w.sampleValues('v2', 'hello world v2', {
+      'standin.helm-canary/response-headers': 'x-version=v2',
+    });
     const r = await w.runAction({
       ...base(),
       version: 'v2',
@@ -44,7 +46,9 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     expect((await w.helm('status', 'foolish-penguin')).code).not.toBe(0);
     expect(w.kube.getObject('apps/v1', 'Deployment', 'default', 'foolish-penguin-sample')).toBeUndefined();
     // The gateway chart owns the VirtualService: the user is told what that means for its next upgrade.
-    expect(r.log).toMatch(/::warning::VirtualService "exciting-lemur-vs" belongs to Helm release "exciting-lemur"/);
+    expect(r.log).toMatch(
+      /::warning::VirtualService "exciting-lemur-vs" belongs to Helm release "exciting-lemur"/,
+    );
     expect(r.log).toMatch(TOOLS === 'helm4' ? /will fail with a field conflict/ : /written client-side/);
     expect(r.summary).toContain('exciting-lemur');
     // State for later runs.
@@ -156,11 +160,23 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     );
     // Another writer (a person, a controller) changes the route and labels the object...
     await w.must(
-      w.kubectl('patch', 'virtualservice', 'exciting-lemur-vs', '--type=json', '-p', '[{"op":"add","path":"/spec/http/0/timeout","value":"7s"}]'),
+      w.kubectl(
+        'patch',
+        'virtualservice',
+        'exciting-lemur-vs',
+        '--type=json',
+        '-p',
+        '[{"op":"add","path":"/spec/http/0/timeout","value":"7s"}]',
+      ),
     );
     await w.must(w.kubectl('label', 'virtualservice', 'exciting-lemur-vs', 'team=payments'));
     // ...and the next weight write of the action loses a race once.
-    w.kube.injectFault({ method: 'PATCH', path: /virtualservices\/exciting-lemur-vs$/, status: 409, count: 1 });
+    w.kube.injectFault({
+      method: 'PATCH',
+      path: /virtualservices\/exciting-lemur-vs$/,
+      status: 409,
+      count: 1,
+    });
     const r = await run;
     if (r.code !== 0) console.log(r.stdout);
     expect(r.code).toBe(0);

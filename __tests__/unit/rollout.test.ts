@@ -1,5 +1,10 @@
 import { describe, it, expect } from '@jest/globals';
-import { runRollout, type RolloutDeps, type StepVerification, type VerifyRequest } from '../../src/rollout/rollout.js';
+import {
+  runRollout,
+  type RolloutDeps,
+  type StepVerification,
+  type VerifyRequest,
+} from '../../src/rollout/rollout.js';
 import type { Destination, RouteSnapshot, TrafficRouter } from '../../src/router/router.js';
 import type { Settings } from '../../src/settings.js';
 import { Keys } from '../../src/rollout/state.js';
@@ -59,7 +64,12 @@ class FakeRouter implements TrafficRouter {
   annotations: Record<string, string> = {};
   constructor(public destinations: Destination[]) {}
   async getRoutes(): Promise<RouteSnapshot> {
-    return { routeIndex: 0, destinations: this.destinations, resourceVersion: '1', annotations: this.annotations };
+    return {
+      routeIndex: 0,
+      destinations: this.destinations,
+      resourceVersion: '1',
+      annotations: this.annotations,
+    };
   }
   async setRoutes(d: Destination[]): Promise<RouteSnapshot> {
     this.writes.push(d);
@@ -104,7 +114,14 @@ function world(opts: {
       },
       status: async (r) =>
         r === 'foolish-penguin'
-          ? { name: r, namespace: 'default', revision: 1, status: 'deployed', chart: 'sample-0.1.0', appVersion: '1.0' }
+          ? {
+              name: r,
+              namespace: 'default',
+              revision: 1,
+              status: 'deployed',
+              chart: 'sample-0.1.0',
+              appVersion: '1.0',
+            }
           : undefined,
       list: async () => [],
       getManifest: async () => '',
@@ -113,7 +130,8 @@ function world(opts: {
       path: '/bin/kubectl',
       version: 'v1.35.2',
       get: (async (resource: string, name: string) => {
-        if (resource.startsWith('virtualservices')) return { metadata: { name, annotations: router.annotations } };
+        if (resource.startsWith('virtualservices'))
+          return { metadata: { name, annotations: router.annotations } };
         if (resource === 'services' && opts.stableService !== false)
           return { metadata: { name, annotations: { 'meta.helm.sh/release-name': 'foolish-penguin' } } };
         return undefined;
@@ -126,7 +144,12 @@ function world(opts: {
     createRouter: () => router,
     verify: async (r) =>
       opts.verify?.(r) ?? { verdict: 'passed', reason: 'ok', total: { requests: 10, good: 10, bad: 0 } },
-    log: { info: () => undefined, warning: (w) => warnings.push(w), startGroup: () => undefined, endGroup: () => undefined },
+    log: {
+      info: () => undefined,
+      warning: (w) => warnings.push(w),
+      startGroup: () => undefined,
+      endGroup: () => undefined,
+    },
     signal: new AbortController().signal,
   };
   return { deps, router, calls, warnings };
@@ -153,7 +176,11 @@ describe('runRollout', () => {
     const w = world({
       verify: (r) =>
         r.weight === 50
-          ? { verdict: 'failed', reason: 'canary success rate 0.0% (0/6) is below 99%', total: { requests: 6, good: 0, bad: 6 } }
+          ? {
+              verdict: 'failed',
+              reason: 'canary success rate 0.0% (0/6) is below 99%',
+              total: { requests: 6, good: 0, bad: 6 },
+            }
           : { verdict: 'passed', reason: 'ok', total: { requests: 5, good: 5, bad: 0 } },
     });
     const r = await runRollout(w.deps);
@@ -168,7 +195,11 @@ describe('runRollout', () => {
   it('pauses instead when on-failure is pause', async () => {
     const w = world({
       s: { onFailure: 'pause' },
-      verify: () => ({ verdict: 'failed', reason: 'p95 900 ms > 200 ms', total: { requests: 6, good: 6, bad: 0 } }),
+      verify: () => ({
+        verdict: 'failed',
+        reason: 'p95 900 ms > 200 ms',
+        total: { requests: 6, good: 6, bad: 0 },
+      }),
     });
     const r = await runRollout(w.deps);
     expect(r.status).toBe('paused');
@@ -199,7 +230,11 @@ describe('runRollout', () => {
       s: { onFailure: 'pause' },
       verify: (r) => {
         ac.abort(new Error('The run was cancelled (SIGINT).'));
-        return { verdict: 'cancelled', reason: 'The run was cancelled (SIGINT).', total: { requests: r.weight, good: 1, bad: 0 } };
+        return {
+          verdict: 'cancelled',
+          reason: 'The run was cancelled (SIGINT).',
+          total: { requests: r.weight, good: 1, bad: 0 },
+        };
       },
     });
     w.deps.signal = ac.signal;
@@ -233,7 +268,7 @@ describe('runRollout', () => {
       ],
     });
     const r = await runRollout(w.deps);
-    expect(r.status).toBe("failed");
+    expect(r.status).toBe('failed');
     expect(r.reason).toMatch(/splits traffic.*Nothing in the cluster was changed/);
     expect(w.calls).toEqual([]);
   });

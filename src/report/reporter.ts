@@ -31,7 +31,9 @@ export class Reporter {
   static async create(settings: Settings, context: RunContext, log: Logger): Promise<Reporter> {
     const repo = process.env.GITHUB_REPOSITORY;
     const runUrl =
-      repo && context.runId ? `${context.serverUrl ?? 'https://github.com'}/${repo}/actions/runs/${context.runId}` : undefined;
+      repo && context.runId
+        ? `${context.serverUrl ?? 'https://github.com'}/${repo}/actions/runs/${context.runId}`
+        : undefined;
     const comment = await createCommentPublisher(
       {
         githubToken: settings.githubToken,
@@ -59,7 +61,10 @@ export class Reporter {
     report.release = this.settings.release;
     const markdown = redact(renderSummary(report), this.secrets);
     const dir = process.env.RUNNER_TEMP || os.tmpdir();
-    const jsonPath = path.join(dir, `helm-canary-${this.settings.namespace}-${this.settings.canaryRelease}.json`);
+    const jsonPath = path.join(
+      dir,
+      `helm-canary-${this.settings.namespace}-${this.settings.canaryRelease}.json`,
+    );
     fs.writeFileSync(jsonPath, redact(JSON.stringify(report, null, 2), this.secrets) + '\n');
     if (process.env.GITHUB_STEP_SUMMARY) {
       try {

@@ -19,7 +19,9 @@ export function stepDestinations(
 
 export function describeDestinations(ds: Destination[]): string {
   if (ds.length === 0) return '(no destinations)';
-  return ds.map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ');
+  return ds
+    .map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`)
+    .join(', ');
 }
 
 export interface ChosenService {
@@ -39,7 +41,8 @@ export function chooseCanaryService(
   let svc;
   if (wanted) {
     svc = services.find((s) => s.name === wanted);
-    if (!svc) throw new Error(`Input 'service': the chart renders no Service "${wanted}"; it renders: ${names}.`);
+    if (!svc)
+      throw new Error(`Input 'service': the chart renders no Service "${wanted}"; it renders: ${names}.`);
   } else if (services.length === 1) {
     svc = services[0];
   } else if (services.length === 0) {
@@ -55,7 +58,12 @@ export function chooseCanaryService(
   }
   let port: number | undefined;
   if (stablePort !== undefined) {
-    port = svc.ports.length === 0 || svc.ports.includes(stablePort) ? stablePort : svc.ports.length === 1 ? svc.ports[0] : stablePort;
+    port =
+      svc.ports.length === 0 || svc.ports.includes(stablePort)
+        ? stablePort
+        : svc.ports.length === 1
+          ? svc.ports[0]
+          : stablePort;
   }
   return { name: svc.name, namespace: svc.namespace, port };
 }

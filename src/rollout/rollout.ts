@@ -422,23 +422,43 @@ class Rollout {
       );
     } else {
       try {
-        await this.deps.helm.uninstall(this.stableRelease, this.stableReleaseNamespace ?? s.namespace, s.helmTimeoutMs);
+        await this.deps.helm.uninstall(
+          this.stableRelease,
+          this.stableReleaseNamespace ?? s.namespace,
+          s.helmTimeoutMs,
+        );
         cleanup = ` The old release ${this.stableRelease} was uninstalled.`;
       } catch (err) {
-        this.warn(`Promotion done, but uninstalling the old release ${this.stableRelease} failed: ${msg(err)}`);
+        this.warn(
+          `Promotion done, but uninstalling the old release ${this.stableRelease} failed: ${msg(err)}`,
+        );
       }
     }
-    return this.finish('promoted', `${s.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`);
+    return this.finish(
+      'promoted',
+      `${s.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`,
+    );
   }
 
   /** Routes other than the managed one whose destinations include `host`. */
   private async otherRoutesUsing(host: string): Promise<string[]> {
-    const vs = await this.deps.kubectl.get('virtualservices.networking.istio.io', this.s.virtualService, this.s.namespace);
-    const http: Array<{ name?: string; route?: Array<{ destination?: { host?: string } }> }> = vs?.spec?.http ?? [];
+    const vs = await this.deps.kubectl.get(
+      'virtualservices.networking.istio.io',
+      this.s.virtualService,
+      this.s.namespace,
+    );
+    const http: Array<{ name?: string; route?: Array<{ destination?: { host?: string } }> }> =
+      vs?.spec?.http ?? [];
     const managed = (await this.router.getRoutes()).routeIndex;
     return http
       .map((r, i) => ({ r, i }))
-      .filter(({ r, i }) => i !== managed && (r.route ?? []).some((d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace)))
+      .filter(
+        ({ r, i }) =>
+          i !== managed &&
+          (r.route ?? []).some(
+            (d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace),
+          ),
+      )
       .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
   }
 
@@ -468,7 +488,9 @@ class Rollout {
       try {
         const snap = await this.router.setRoutes(stepDestinations(this.stable, this.canary, 0));
         this.weight = 0;
-        this.log.info(`Rolled back: route ${this.report.route} now ${describeDestinations(snap.destinations)}`);
+        this.log.info(
+          `Rolled back: route ${this.report.route} now ${describeDestinations(snap.destinations)}`,
+        );
       } catch (e) {
         return this.finish(
           'failed',
@@ -481,9 +503,12 @@ class Rollout {
     } catch (e) {
       this.warn(`Uninstalling the canary release ${this.s.canaryRelease} failed: ${msg(e)}`);
     }
-    await this.saveState({ status: 'rolled-back', weight: 0, canaryRelease: undefined, canaryHost: undefined }).catch(
-      (e) => this.warn(`Could not record the state on the VirtualService: ${msg(e)}`),
-    );
+    await this.saveState({
+      status: 'rolled-back',
+      weight: 0,
+      canaryRelease: undefined,
+      canaryHost: undefined,
+    }).catch((e) => this.warn(`Could not record the state on the VirtualService: ${msg(e)}`));
     if (!this.stable) return this.finish('failed', `${reason} ${this.s.canaryRelease} was uninstalled.`);
     return this.finish(
       'rolled-back',
@@ -557,7 +582,8 @@ export function stepLine(r: StepReport): string {
   else parts.push(`success ${pct(r.total)}`);
   const p95 = r.canary?.p95Ms ?? r.total.p95Ms;
   if (p95 !== undefined) parts.push(`p95 ${Math.round(p95)} ms`);
-  if (r.observedCanaryShare !== undefined) parts.push(`split ${(100 * r.observedCanaryShare).toFixed(1)}% canary`);
+  if (r.observedCanaryShare !== undefined)
+    parts.push(`split ${(100 * r.observedCanaryShare).toFixed(1)}% canary`);
   if (r.reason) parts.push(r.reason);
   return parts.join(', ');
 }

@@ -110,7 +110,10 @@ export class IstioRouter implements TrafficRouter {
         // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
         // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
         const now = await this.read();
-        if (err.reason === 'Invalid' && String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
+        if (
+          err.reason === 'Invalid' &&
+          String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)
+        ) {
           throw new Error(`VirtualService "${this.name}": the weight patch was rejected: ${err.message}`);
         }
         this.opts.logger?.info(

@@ -147,7 +147,9 @@ export function resolveRoute(
   if (http.length === 1) return result(0);
   // Istio's convention: the catch-all route (no match conditions) is the app's default route; the
   // others (header canaries, admin paths, ...) are left alone.
-  const catchAll = http.map((r, i) => ({ r, i })).filter(({ r }) => !Array.isArray(r?.match) || r.match.length === 0);
+  const catchAll = http
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => !Array.isArray(r?.match) || r.match.length === 0);
   if (catchAll.length === 1 && Array.isArray(catchAll[0].r?.route) && catchAll[0].r.route.length > 0) {
     return result(catchAll[0].i);
   }
