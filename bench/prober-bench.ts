@@ -6,9 +6,7 @@
 // 2. The real Prober against a local HTTP server: achieved rate, sockets opened, client-side
 //    latency overhead, CPU per request.
 //
-// Run (no ts runner is installed; compile to .build first):
-//   npx tsc --ignoreConfig --outDir .build --rootDir . --module NodeNext --moduleResolution NodeNext \
-//     --target ES2022 --types node --skipLibCheck --strict bench/prober-bench.ts && node .build/bench/prober-bench.js
+// Run: npm run bench:prober
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

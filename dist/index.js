@@ -47447,10 +47447,20 @@ class Helm {
         catch {
             throw new Error(`helm status ${release}: output is not JSON`);
         }
-        return toReleaseInfo(obj, namespace);
+        const info = toReleaseInfo(obj, namespace);
+        if (!info.chart) {
+            // `helm status -o json` carries no chart metadata; `helm list` has "<chart>-<version>".
+            const row = (await this.list(namespace, `^${release}$`)).find((x) => x.name === release);
+            if (row)
+                Object.assign(info, { chart: row.chart, appVersion: row.appVersion });
+        }
+        return info;
     }
-    async list(namespace) {
-        const r = await this.run(['list', '-n', namespace, '-o', 'json', ...this.flags.listAll], 'debug');
+    async list(namespace, filter) {
+        const args = ['list', '-n', namespace, '-o', 'json', ...this.flags.listAll];
+        if (filter)
+            args.push('--filter', filter);
+        const r = await this.run(args, 'debug');
         if (r.exitCode !== 0)
             throw this.error(`list -n ${namespace}`, r, []);
         const text = r.stdout.trim();
@@ -49227,11 +49237,9 @@ var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_no
 // Never logs or returns header values: the extra headers can carry tokens.
 
 
+
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 /** Is `status` inside one of the inclusive ranges? */
-function prober_statusAccepted(status, ranges) {
-    return ranges.some(([lo, hi]) => status >= lo && status <= hi);
-}
 /** Which version answered? (see ProbeResult.version) */
 function classifyVersion(match, headers, body) {
     if (!match)
@@ -49398,7 +49406,7 @@ class Prober {
             res.on('end', () => {
                 const status = res.statusCode ?? 0;
                 const body = Buffer.concat(chunks).toString('utf8');
-                const good = prober_statusAccepted(status, this.settings.statuses) && (!this.bodyRe || this.bodyRe.test(body));
+                const good = statusAccepted(status, this.settings.statuses) && (!this.bodyRe || this.bodyRe.test(body));
                 finish({
                     status,
                     good,

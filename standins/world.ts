@@ -188,6 +188,8 @@ export class World {
       ref?: string;
       /** Gets the action's process, e.g. to send it SIGINT as the runner does on cancellation. */
       onSpawn?: (p: ChildProcess) => void;
+      /** Also copy the action's stdout here as it runs (the demo shows the live log). */
+      stream?: NodeJS.WritableStream;
     } = {},
   ): Promise<ActionRun> {
     const run = fs.mkdtempSync(path.join(this.dir, 'run-'));
@@ -246,6 +248,22 @@ export class World {
       });
       req.on('error', reject);
     });
+  }
+
+  /** Samples the route's weights in-process every 5 ms: when the canary first got traffic and
+   *  when all traffic was back on `stableOnly` ("host=100"). Used to measure time to rollback. */
+  watchRollback(canary: RegExp, stableOnly: string, vsName?: string): () => { ms?: number } {
+    let canaryAt: number | undefined;
+    let stableAt: number | undefined;
+    const t = setInterval(() => {
+      const ws = this.weights(vsName);
+      if (canaryAt === undefined && canary.test(ws)) canaryAt = Date.now();
+      if (canaryAt !== undefined && stableAt === undefined && ws === stableOnly) stableAt = Date.now();
+    }, 5);
+    return () => {
+      clearInterval(t);
+      return { ms: canaryAt !== undefined && stableAt !== undefined ? stableAt - canaryAt : undefined };
+    };
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stored object, read as the tests need

@@ -24,24 +24,6 @@ const base = () => ({
 });
 const STABLE_ONLY = 'foolish-penguin-sample=100';
 
-/** Samples the VirtualService in-process every few ms: when the canary first got traffic and when
- *  all traffic was back on stable. */
-function watchRollback() {
-  let canaryAt: number | undefined;
-  let stableAt: number | undefined;
-  const t = setInterval(() => {
-    const ws = w.weights();
-    if (canaryAt === undefined && /sample-v2=[1-9]/.test(ws)) canaryAt = Date.now();
-    if (canaryAt !== undefined && stableAt === undefined && ws === STABLE_ONLY) stableAt = Date.now();
-  }, 5);
-  return {
-    stop: () => {
-      clearInterval(t);
-      return { canaryAt, stableAt, ms: canaryAt && stableAt ? stableAt - canaryAt : undefined };
-    },
-  };
-}
-
 describe(`rollout that fails (${TOOLS})`, () => {
   it('canary answering 500 at 10% → rolled back within seconds, canary uninstalled', async () => {
     const values = w.sampleValues(
@@ -50,7 +32,7 @@ describe(`rollout that fails (${TOOLS})`, () => {
       { 'standin.helm-canary/response-headers': 'x-version=v2' },
       ['-status-code=500'],
     );
-    const watch = watchRollback();
+    const stopWatch = w.watchRollback(/sample-v2=[1-9]/, STABLE_ONLY);
     const r = await w.runAction({
       ...base(),
       'values-files': values,
@@ -58,7 +40,7 @@ describe(`rollout that fails (${TOOLS})`, () => {
       'verify-rps': '5',
       'canary-match': 'header:x-version=v2',
     });
-    const t = watch.stop();
+    const t = stopWatch();
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('rolled-back');
     expect(r.outputs.weight).toBe('0');

@@ -393,6 +393,25 @@ describe.each([
     await expect(helm.status('x', 'shop')).rejects.toThrow(/unreachable/);
   });
 
+  it('status without chart metadata (real `helm status -o json`) takes chart and app version from helm list', async () => {
+    const rel = { name: 'shop-v1', namespace: 'shop', version: 1, info: { status: 'deployed' } };
+    const row = {
+      name: 'shop-v1',
+      namespace: 'shop',
+      revision: '1',
+      status: 'deployed',
+      chart: 'web-0.4.0',
+      app_version: '1.0.0',
+    };
+    const helm = await helmOf(version, (args) => ({
+      stdout: JSON.stringify(args[0] === 'list' ? [row] : rel),
+    }));
+    const info = await helm.status('shop-v1', 'shop');
+    expect(info?.chart).toBe('web-0.4.0');
+    expect(info?.appVersion).toBe('1.0.0');
+    expect(calls[1].args).toEqual(expect.arrayContaining(['list', '--filter', '^shop-v1$']));
+  });
+
   it('list (with the major\'s "all statuses" flag)', async () => {
     const rows = [
       {

@@ -1,10 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import {
-  runRollout,
-  type RolloutDeps,
-  type StepVerification,
-  type VerifyRequest,
-} from '../../src/rollout/rollout.js';
+import { runRollout, type RolloutDeps, type VerifyRequest } from '../../src/rollout/rollout.js';
 import type { Destination, RouteSnapshot, TrafficRouter } from '../../src/router/router.js';
 import type { Settings } from '../../src/settings.js';
 import { Keys } from '../../src/rollout/state.js';
@@ -91,7 +86,7 @@ function world(opts: {
   destinations?: Destination[];
   stableService?: boolean;
   installFails?: boolean;
-  verify?: (r: VerifyRequest) => StepVerification;
+  verify?: (r: VerifyRequest) => Awaited<ReturnType<RolloutDeps['verify']>>;
   s?: Partial<Settings>;
 }) {
   const router = new FakeRouter(opts.destinations ?? [{ host: 'foolish-penguin-sample', weight: 100 }]);

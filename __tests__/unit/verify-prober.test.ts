@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, it, expect } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { classifyVersion, Prober, statusAccepted, type ProbeResult } from '../../src/verify/prober.js';
+import { classifyVersion, Prober, type ProbeResult } from '../../src/verify/prober.js';
 import type { VerifySettings } from '../../src/settings.js';
 
 // A local server whose behaviour is chosen by the request path.
@@ -86,18 +86,6 @@ async function collect(
 }
 
 describe('helpers', () => {
-  it('statusAccepted checks inclusive ranges', () => {
-    const ranges: Array<[number, number]> = [
-      [200, 299],
-      [404, 404],
-    ];
-    expect(statusAccepted(200, ranges)).toBe(true);
-    expect(statusAccepted(299, ranges)).toBe(true);
-    expect(statusAccepted(404, ranges)).toBe(true);
-    expect(statusAccepted(300, ranges)).toBe(false);
-    expect(statusAccepted(503, ranges)).toBe(false);
-  });
-
   it('classifyVersion matches header names case-insensitively and body regexes statelessly', () => {
     const m = { kind: 'header' as const, name: 'X-Version', value: 'canary' };
     expect(classifyVersion(m, { 'x-version': 'canary' }, '')).toBe('canary');

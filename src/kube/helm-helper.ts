@@ -39,7 +39,7 @@ export interface IHelm {
   template(o: InstallOptions): Promise<string>;
   uninstall(release: string, namespace: string, timeoutMs?: number): Promise<void>;
   status(release: string, namespace: string): Promise<HelmReleaseInfo | undefined>;
-  list(namespace: string): Promise<HelmReleaseInfo[]>;
+  list(namespace: string, filter?: string): Promise<HelmReleaseInfo[]>;
   getManifest(release: string, namespace: string): Promise<string>;
 }
 
@@ -343,11 +343,19 @@ class Helm implements IHelm {
     } catch {
       throw new Error(`helm status ${release}: output is not JSON`);
     }
-    return toReleaseInfo(obj, namespace);
+    const info = toReleaseInfo(obj, namespace);
+    if (!info.chart) {
+      // `helm status -o json` carries no chart metadata; `helm list` has "<chart>-<version>".
+      const row = (await this.list(namespace, `^${release}$`)).find((x) => x.name === release);
+      if (row) Object.assign(info, { chart: row.chart, appVersion: row.appVersion });
+    }
+    return info;
   }
 
-  async list(namespace: string): Promise<HelmReleaseInfo[]> {
-    const r = await this.run(['list', '-n', namespace, '-o', 'json', ...this.flags.listAll], 'debug');
+  async list(namespace: string, filter?: string): Promise<HelmReleaseInfo[]> {
+    const args = ['list', '-n', namespace, '-o', 'json', ...this.flags.listAll];
+    if (filter) args.push('--filter', filter);
+    const r = await this.run(args, 'debug');
     if (r.exitCode !== 0) throw this.error(`list -n ${namespace}`, r, []);
     const text = r.stdout.trim();
     if (text === '') return [];

@@ -6,6 +6,7 @@ import type { IKubectl } from '../kube/kubectl-helper.js';
 import type { Destination, RouteSnapshot, TrafficRouter } from '../router/router.js';
 import type { Settings } from '../settings.js';
 import type { Outcome, RunReport, StepReport, VersionFigures } from '../report/model.js';
+import type { StepVerification } from '../verify/step-verifier.js';
 import { hostOfService, sameService, serviceOfHost } from './backends.js';
 import { readState, stateAnnotations, type RolloutState } from './state.js';
 import { chartOf, chooseCanaryService, describeDestinations, stepDestinations } from './plan.js';
@@ -16,17 +17,6 @@ export interface Logger {
   warning(message: string): void;
   startGroup(name: string): void;
   endGroup(): void;
-}
-
-export interface StepVerification {
-  verdict: 'passed' | 'failed' | 'cancelled';
-  reason: string;
-  total: VersionFigures;
-  stable?: VersionFigures;
-  canary?: VersionFigures;
-  observedCanaryShare?: number;
-  expectedShareRange?: [number, number];
-  samples?: Array<{ t: number; weight: number; canarySuccess?: number }>;
 }
 
 export interface VerifyRequest {
@@ -40,7 +30,10 @@ export interface VerifyRequest {
   progress: (line: string) => void;
 }
 
-export type VerifyFn = (r: VerifyRequest) => Promise<StepVerification>;
+/** Verifies one step (probing, verify-command); the result type is step-verifier's. */
+export type VerifyFn = (
+  r: VerifyRequest,
+) => Promise<Pick<StepVerification, 'verdict' | 'reason' | 'total'> & Partial<StepVerification>>;
 
 export interface RolloutDeps {
   settings: Settings;

@@ -5,7 +5,8 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import type { CanaryMatch, StatusRanges, VerifySettings } from '../settings.js';
+import type { CanaryMatch, VerifySettings } from '../settings.js';
+import { statusAccepted } from '../lib/statuses.js';
 
 export type ProbeVersion = 'canary' | 'stable' | 'unknown';
 
@@ -45,10 +46,6 @@ export interface ProberOptions {
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
 /** Is `status` inside one of the inclusive ranges? */
-export function statusAccepted(status: number, ranges: StatusRanges): boolean {
-  return ranges.some(([lo, hi]) => status >= lo && status <= hi);
-}
-
 /** Which version answered? (see ProbeResult.version) */
 export function classifyVersion(
   match: CanaryMatch | undefined,
