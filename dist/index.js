@@ -47102,6 +47102,20 @@ function secretsOf(raw) {
         }
     }
     add(raw['github-token']);
+    // Probe headers that carry credentials (Authorization: Bearer ..., X-Api-Key, Cookie, ...).
+    for (const line of splitLines(raw['verify-headers'])) {
+        const colon = line.indexOf(':');
+        if (colon <= 0)
+            continue;
+        const name = line.slice(0, colon).trim();
+        const value = line.slice(colon + 1).trim();
+        if (/auth|token|key|secret|passw|cookie|session|signature|credential/i.test(name)) {
+            add(value);
+            const sp = value.indexOf(' ');
+            if (sp > 0)
+                add(value.slice(sp + 1)); // the credential after "Bearer "/"Basic "
+        }
+    }
     return out;
 }
 /** Reads every input of action.yml, masks secrets, emits warnings, returns validated Settings. */
@@ -48660,8 +48674,10 @@ class Rollout {
                 reason: v.reason,
             });
             this.log.info(stepLine(rep));
-            if (v.verdict === 'cancelled')
-                throw new StepFailure(v.reason || 'The run was cancelled.', true);
+            if (v.verdict === 'cancelled') {
+                const why = abortReason(this.deps.signal) ?? 'The run was cancelled.';
+                throw new StepFailure(`${why} Step ${i + 1} (${st.weight}%) was stopped: ${v.reason}.`, true);
+            }
             if (v.verdict === 'failed')
                 throw new StepFailure(`Step ${i + 1} (${st.weight}%) failed: ${v.reason}`);
         }
@@ -48772,10 +48788,8 @@ class Rollout {
     }
     // ---- helpers ----
     checkAborted() {
-        if (this.deps.signal.aborted) {
-            const r = this.deps.signal.reason;
-            throw new StepFailure(r instanceof Error ? r.message : String(r ?? 'The run was cancelled.'), true);
-        }
+        if (this.deps.signal.aborted)
+            throw new StepFailure(abortReason(this.deps.signal), true);
     }
     async saveState(change) {
         const st = {
@@ -48814,6 +48828,12 @@ class Rollout {
             report: this.report,
         };
     }
+}
+function abortReason(signal) {
+    if (!signal.aborted)
+        return undefined;
+    const r = signal.reason;
+    return r instanceof Error ? r.message : String(r ?? 'The run was cancelled.');
 }
 function msg(err) {
     return err instanceof Error ? err.message : String(err);
@@ -49899,7 +49919,8 @@ function shareCell(s) {
 }
 function verdictCell(s) {
     const v = VERDICT[s.verdict] ?? escapeMarkdown(String(s.verdict));
-    return s.reason ? `${v}: ${escapeMarkdown(s.reason, 300)}` : v;
+    // A passed step's reason only restates the figures in the row; a failed one's is the news.
+    return s.reason && s.verdict !== 'passed' ? `${v}: ${escapeMarkdown(s.reason, 300)}` : v;
 }
 function stepsTable(steps, end) {
     const head = '| # | Weight | Bake | Requests | Success stable | Success canary | p95 stable / canary | Canary share (expected) | Verdict |';

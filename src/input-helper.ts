@@ -931,6 +931,18 @@ export function secretsOf(raw: Record<string, string | undefined>): string[] {
     }
   }
   add(raw['github-token']);
+  // Probe headers that carry credentials (Authorization: Bearer ..., X-Api-Key, Cookie, ...).
+  for (const line of splitLines(raw['verify-headers'])) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    if (/auth|token|key|secret|passw|cookie|session|signature|credential/i.test(name)) {
+      add(value);
+      const sp = value.indexOf(' ');
+      if (sp > 0) add(value.slice(sp + 1)); // the credential after "Bearer "/"Basic "
+    }
+  }
   return out;
 }
 

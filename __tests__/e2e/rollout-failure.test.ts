@@ -124,6 +124,20 @@ describe(`rollout that fails (${TOOLS})`, () => {
     expect(w.kube.getObject('apps/v1', 'Deployment', 'default', 'sample-v2')).toBeUndefined();
   });
 
+  it('the run timeout aborts a bake and puts 100% back on stable', async () => {
+    const r = await w.runAction({
+      ...base(),
+      steps: '10@2s,50@9s,100@0s',
+      timeout: '12s',
+      'verify-rps': '5',
+    });
+    expect(r.code).toBe(1);
+    expect(r.outputs.status).toBe('rolled-back');
+    expect(r.log).toMatch(/::error::.*exceeded its timeout of 12s/);
+    expect(w.weights()).toBe(STABLE_ONLY);
+    expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
+  });
+
   it('cancellation (SIGINT from the runner) puts 100% back on stable at once', async () => {
     let proc: ChildProcess | undefined;
     const run = w.runAction(

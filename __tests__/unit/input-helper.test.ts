@@ -601,6 +601,16 @@ describe('secrets never appear in error messages', () => {
   });
 });
 
+describe('secretsOf: credential headers', () => {
+  it('masks the values of credential-looking verify-headers, not ordinary ones', () => {
+    const s = secretsOf({
+      'verify-headers': `Authorization: Bearer ${SECRET}\nX-Api-Key: key-${SECRET}\nAccept: application/json`,
+    });
+    expect(s).toEqual(expect.arrayContaining([`Bearer ${SECRET}`, SECRET, `key-${SECRET}`]));
+    expect(s).not.toContain('application/json');
+  });
+});
+
 describe('parseInputs: warnings', () => {
   it('warns about verify-* inputs without verify-url, and about no verification at all', () => {
     const raw = { ...base(), 'verify-url': '', 'verify-rps': '10', 'verify-status': '200-399' };

@@ -181,7 +181,8 @@ function shareCell(s: StepReport): string {
 
 function verdictCell(s: StepReport): string {
   const v = VERDICT[s.verdict] ?? escapeMarkdown(String(s.verdict));
-  return s.reason ? `${v}: ${escapeMarkdown(s.reason, 300)}` : v;
+  // A passed step's reason only restates the figures in the row; a failed one's is the news.
+  return s.reason && s.verdict !== 'passed' ? `${v}: ${escapeMarkdown(s.reason, 300)}` : v;
 }
 
 function stepsTable(steps: StepReport[], end: number): string[] {

@@ -369,7 +369,10 @@ class Rollout {
         reason: v.reason,
       });
       this.log.info(stepLine(rep));
-      if (v.verdict === 'cancelled') throw new StepFailure(v.reason || 'The run was cancelled.', true);
+      if (v.verdict === 'cancelled') {
+        const why = abortReason(this.deps.signal) ?? 'The run was cancelled.';
+        throw new StepFailure(`${why} Step ${i + 1} (${st.weight}%) was stopped: ${v.reason}.`, true);
+      }
       if (v.verdict === 'failed') throw new StepFailure(`Step ${i + 1} (${st.weight}%) failed: ${v.reason}`);
     } catch (err) {
       if (rep.verdict === 'running') {
@@ -512,10 +515,7 @@ class Rollout {
   // ---- helpers ----
 
   private checkAborted(): void {
-    if (this.deps.signal.aborted) {
-      const r = this.deps.signal.reason;
-      throw new StepFailure(r instanceof Error ? r.message : String(r ?? 'The run was cancelled.'), true);
-    }
+    if (this.deps.signal.aborted) throw new StepFailure(abortReason(this.deps.signal)!, true);
   }
 
   private async saveState(change: Partial<RolloutState>): Promise<void> {
@@ -557,6 +557,12 @@ class Rollout {
       report: this.report,
     };
   }
+}
+
+function abortReason(signal: AbortSignal): string | undefined {
+  if (!signal.aborted) return undefined;
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r.message : String(r ?? 'The run was cancelled.');
 }
 
 function msg(err: unknown): string {
