@@ -10,19 +10,9 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { evaluateStep, StepState } from '../src/verify/analysis.js';
 import { Prober, type ProbeResult } from '../src/verify/prober.js';
 import type { VerifySettings } from '../src/settings.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng, quantile as q, simulateStep } from '../src/verify/simulation.js';
 
 const base: VerifySettings = {
   url: 'http://gw',
@@ -37,31 +27,6 @@ const withMatch: VerifySettings = {
   canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
 };
 
-function simulate(
-  rnd: () => number,
-  settings: VerifySettings,
-  weight: number,
-  canaryErr: number,
-  stableErr: number,
-  n: number,
-): { failed: boolean; early: boolean; at: number } {
-  const st = new StepState({ plannedRequests: n });
-  const match = settings.canaryMatch !== undefined;
-  for (let i = 1; i <= n; i++) {
-    const isCanary = rnd() < weight / 100;
-    const bad = rnd() < (isCanary ? canaryErr : stableErr);
-    st.add({ good: !bad, latencyMs: 5, version: match ? (isCanary ? 'canary' : 'stable') : 'unknown' });
-    if (evaluateStep(st, settings, weight, false).verdict === 'failed')
-      return { failed: true, early: true, at: i };
-  }
-  return { failed: evaluateStep(st, settings, weight, true).verdict === 'failed', early: false, at: n };
-}
-
-function q(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil(p * s.length) - 1)];
-}
-
 function characteristics(): void {
   console.log('== sequential rule, threshold 99%, 5 rps, weight 10 (5000 seeded runs each) ==');
   for (const [label, settings] of [
@@ -70,7 +35,8 @@ function characteristics(): void {
   ] as const) {
     const rnd = prng(42);
     const at: number[] = [];
-    for (let k = 0; k < 5000; k++) at.push(simulate(rnd, settings, 10, 1, 0, 1500).at);
+    for (let k = 0; k < 5000; k++)
+      at.push(simulateStep(rnd, { settings, weight: 10, canaryErr: 1, stableErr: 0, n: 1500 }).at);
     const mean = at.reduce((a, b) => a + b, 0) / at.length;
     const f = (x: number) => `${x} req (${(x / 5).toFixed(1)} s)`;
     console.log(
@@ -88,7 +54,13 @@ function characteristics(): void {
       let early = 0;
       const runs = 2000;
       for (let k = 0; k < runs; k++) {
-        const r = simulate(rnd, settings, 10, err, err, 1500);
+        const r = simulateStep(rnd, {
+          settings: settings,
+          weight: 10,
+          canaryErr: err,
+          stableErr: err,
+          n: 1500,
+        });
         if (r.failed) failed++;
         if (r.early) early++;
       }

@@ -11,17 +11,7 @@ import {
   VersionStats,
 } from '../../src/verify/analysis.js';
 import type { VerifySettings } from '../../src/settings.js';
-
-/** mulberry32: small seeded PRNG so the simulations are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng, quantile, simulateStep } from '../../src/verify/simulation.js';
 
 const base: VerifySettings = {
   url: 'http://gw',
@@ -35,29 +25,6 @@ const withMatch: VerifySettings = {
   ...base,
   canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
 };
-
-/** One simulated step: weighted routing, per-response sequential judging, then the final judging. */
-function simulateStep(
-  rnd: () => number,
-  o: { settings: VerifySettings; weight: number; canaryErr: number; stableErr: number; n: number },
-): { failed: boolean; early: boolean; at: number; reason?: string } {
-  const st = new StepState({ plannedRequests: o.n });
-  const match = o.settings.canaryMatch !== undefined;
-  for (let i = 1; i <= o.n; i++) {
-    const isCanary = rnd() < o.weight / 100;
-    const bad = rnd() < (isCanary ? o.canaryErr : o.stableErr);
-    st.add({ good: !bad, latencyMs: 5, version: match ? (isCanary ? 'canary' : 'stable') : 'unknown' });
-    const ev = evaluateStep(st, o.settings, o.weight, false);
-    if (ev.verdict === 'failed') return { failed: true, early: true, at: i, reason: ev.reason };
-  }
-  const ev = evaluateStep(st, o.settings, o.weight, true);
-  return { failed: ev.verdict === 'failed', early: false, at: o.n, reason: ev.reason };
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.ceil(q * s.length) - 1];
-}
 
 describe('percentile (nearest rank)', () => {
   it('returns an observed value at rank ceil(p/100*n)', () => {

@@ -3,17 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeProgress, verifyStep, type StepProgress } from '../../src/verify/step-verifier.js';
 import type { VerifySettings } from '../../src/settings.js';
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../src/verify/simulation.js';
 
 // A gateway stand-in: /w/<canary share percent>/<mode> routes each request to "canary" with that
 // probability (seeded), marks canary responses with `x-version: canary`; mode "broken" makes every
