@@ -48448,7 +48448,7 @@ class Rollout {
             first = await this.preflight();
         }
         catch (err) {
-            return this.finish('failed', `${msg(err)} Nothing in the cluster was changed.`);
+            return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
         }
         if (first === 'unchanged')
             return this.finish('unchanged', this.report.reason);
@@ -48676,10 +48676,11 @@ class Rollout {
             this.log.info(stepLine(rep));
             if (v.verdict === 'cancelled') {
                 const why = abortReason(this.deps.signal) ?? 'The run was cancelled.';
-                throw new StepFailure(`${why} Step ${i + 1} (${st.weight}%) was stopped: ${v.reason}.`, true);
+                throw new StepFailure(`${sentence(why)} (${v.reason})`, true);
             }
+            // The report knows the step; the reason is the evidence.
             if (v.verdict === 'failed')
-                throw new StepFailure(`Step ${i + 1} (${st.weight}%) failed: ${v.reason}`);
+                throw new StepFailure(v.reason);
         }
         catch (err) {
             if (rep.verdict === 'running') {
@@ -48748,7 +48749,7 @@ class Rollout {
     }
     // ---- failure handling ----
     async fail(err) {
-        const reason = msg(err);
+        const reason = sentence(msg(err));
         const cancelled = err instanceof StepFailure && err.cancelled;
         if (!this.installed) {
             this.log.warning(reason);
@@ -48815,6 +48816,20 @@ class Rollout {
         }
     }
     async finish(status, reason) {
+        // Steps the run never reached are listed as skipped, so the report shows the whole plan.
+        if (status !== 'promoted' && (this.installed || this.s.dryRun) && this.stable) {
+            for (let i = this.report.steps.length; i < this.s.steps.length; i++) {
+                const st = this.s.steps[i];
+                this.report.steps.push({
+                    index: i,
+                    weight: st.weight,
+                    bakeMs: st.bakeMs,
+                    startedAt: new Date(this.now()).toISOString(),
+                    total: { requests: 0, good: 0, bad: 0 },
+                    verdict: 'skipped',
+                });
+            }
+        }
         this.report.outcome = status;
         this.report.reason = reason;
         this.report.endedAt = new Date(this.now()).toISOString();
@@ -48834,6 +48849,11 @@ function abortReason(signal) {
         return undefined;
     const r = signal.reason;
     return r instanceof Error ? r.message : String(r ?? 'The run was cancelled.');
+}
+/** Ends a text with a full stop so another sentence can follow it. */
+function sentence(text) {
+    const t = text.trim();
+    return /[.!?]$/.test(t) ? t : `${t}.`;
 }
 function msg(err) {
     return err instanceof Error ? err.message : String(err);
@@ -49964,7 +49984,9 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
         }
     }
     if (pts.length === 0) {
-        pts = r.steps.map((s) => {
+        pts = r.steps
+            .filter((s) => s.verdict !== 'skipped')
+            .map((s) => {
             const at = timeOf(s.endedAt) ?? timeOf(s.startedAt) ?? start;
             return { t: Math.max(0, (at - start) / 1000), weight: s.weight, success: stepSuccess(s) };
         });
@@ -50139,7 +50161,7 @@ function renderOneLine(r) {
     const o = OUTCOME[r.outcome]?.word ?? String(r.outcome);
     const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
     const passed = r.steps.filter((s) => s.verdict === 'passed').length;
-    const last = r.steps[r.steps.length - 1];
+    const last = [...r.steps].reverse().find((s) => s.verdict !== 'skipped');
     const start = timeOf(r.startedAt);
     const end = timeOf(r.endedAt);
     const parts = [
@@ -50594,6 +50616,7 @@ class Reporter {
 
 
 
+
 /** Entry point of the action. Never throws: every failure ends in core.setFailed. */
 async function run() {
     let kubeconfigFile;
@@ -50667,10 +50690,11 @@ async function finish(result, reporter) {
     const { jsonPath, markdown } = await reporter.finish(result.report);
     setOutput('report-json', jsonPath);
     setOutput('summary', markdown);
+    // One line with the release, the step and the reason: what shows on the run page.
     if (result.status === 'promoted' || result.status === 'unchanged')
-        info(result.reason);
+        info(renderOneLine(result.report));
     else
-        setFailed(result.reason);
+        setFailed(renderOneLine(result.report));
 }
 /** The `kubeconfig` input goes to a private temp file (mode 600), removed at the end. */
 function writeKubeconfig(s) {

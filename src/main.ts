@@ -10,6 +10,7 @@ import { IstioRouter } from './router/istio-router.js';
 import { runRollout, type Logger, type RolloutResult } from './rollout/rollout.js';
 import { createVerifier } from './verify/verifier-adapter.js';
 import { Reporter } from './report/reporter.js';
+import { renderOneLine } from './report/summary.js';
 import type { Settings } from './settings.js';
 
 /** Entry point of the action. Never throws: every failure ends in core.setFailed. */
@@ -89,8 +90,9 @@ async function finish(result: RolloutResult, reporter: Reporter): Promise<void> 
   const { jsonPath, markdown } = await reporter.finish(result.report);
   core.setOutput('report-json', jsonPath);
   core.setOutput('summary', markdown);
-  if (result.status === 'promoted' || result.status === 'unchanged') core.info(result.reason);
-  else core.setFailed(result.reason);
+  // One line with the release, the step and the reason: what shows on the run page.
+  if (result.status === 'promoted' || result.status === 'unchanged') core.info(renderOneLine(result.report));
+  else core.setFailed(renderOneLine(result.report));
 }
 
 /** The `kubeconfig` input goes to a private temp file (mode 600), removed at the end. */

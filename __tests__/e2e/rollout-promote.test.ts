@@ -85,6 +85,27 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     expect(w.kube.writes()).toEqual([]);
   });
 
+  it('kubeconfig and context as inputs (base64): used by helm and kubectl, never shown, file removed', async () => {
+    await w.tutorial();
+    const TOKEN = 'kube-token-5ecret-e2e-0000';
+    const kc = fs
+      .readFileSync(w.kube.kubeconfigPath, 'utf8')
+      .replace(/token: .*/, `token: ${TOKEN}`)
+      .replace(/current-context: .*/, 'current-context: elsewhere');
+    const r = await w.runAction(
+      { ...base(), version: 'v2', steps: '100@1s', kubeconfig: Buffer.from(kc).toString('base64'), context: 'standin' },
+      { env: { KUBECONFIG: path.join(w.dir, 'does-not-exist') } },
+    );
+    expect(r.code).toBe(0);
+    expect(r.outputs.status).toBe('promoted');
+    const shown = r.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::'));
+    expect(shown.join('\n') + r.summary).not.toContain(TOKEN);
+    expect(r.log).toMatch(/--kube-context standin/);
+    const used = /--kubeconfig (\S+)/.exec(r.log)?.[1];
+    expect(used).toBeDefined();
+    expect(fs.existsSync(used!)).toBe(false);
+  });
+
   it('first deployment: nothing live behind the route → install and route 100%', async () => {
     await w.tutorial('unused', [{ service: 'nothing-here', weight: 100 }]);
     await w.must(w.helm('uninstall', 'foolish-penguin', '--wait'));

@@ -482,3 +482,46 @@ describe('redact', () => {
     expect(outcomeSentence({ ...promotedReport(), reason: '' })).toBe('**Promoted**.');
   });
 });
+
+describe('skipped steps (not reached after a failure)', () => {
+  it('are listed, but neither charted nor counted as the last weight', async () => {
+    const { renderSummary, renderOneLine, chartPoints } = await import('../../src/report/summary.js');
+    const r = {
+      command: 'rollout',
+      namespace: 'shop',
+      virtualService: 'web',
+      release: 'web',
+      stable: { release: 'web-v1' },
+      canary: { release: 'web-v2' },
+      outcome: 'rolled-back' as const,
+      reason: 'canary success rate 0.0% (0/5) is conclusively below 99%. All traffic is back on web-v1.',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      endedAt: '2026-01-01T00:00:20.000Z',
+      warnings: [],
+      dryRun: false,
+      steps: [
+        {
+          index: 0,
+          weight: 10,
+          bakeMs: 60000,
+          startedAt: '2026-01-01T00:00:05.000Z',
+          endedAt: '2026-01-01T00:00:15.000Z',
+          total: { requests: 50, good: 45, bad: 5 },
+          verdict: 'failed' as const,
+        },
+        {
+          index: 1,
+          weight: 100,
+          bakeMs: 60000,
+          startedAt: '2026-01-01T00:00:20.000Z',
+          total: { requests: 0, good: 0, bad: 0 },
+          verdict: 'skipped' as const,
+        },
+      ],
+    };
+    const md = renderSummary(r);
+    expect(md).toMatch(/\| 2 \| 100% \|.*⏭️ skipped/);
+    expect(chartPoints(r).map((p) => p.weight)).toEqual([10]);
+    expect(renderOneLine(r)).toMatch(/0\/2 steps passed, last weight 10%/);
+  });
+});

@@ -185,6 +185,8 @@ describe('runRollout', () => {
     expect(w.calls).toEqual(['install sample-v2', 'uninstall sample-v2']);
     expect(w.router.annotations[Keys.status]).toBe('rolled-back');
     expect(r.weight).toBe(0);
+    // The report shows the whole plan: the step not reached is skipped.
+    expect(r.report.steps.map((s) => `${s.weight}:${s.verdict}`)).toEqual(['10:passed', '50:failed', '100:skipped']);
   });
 
   it('pauses instead when on-failure is pause', async () => {
@@ -253,6 +255,7 @@ describe('runRollout', () => {
     expect(r.status).toBe('unchanged');
     expect(w.router.writes).toEqual([]);
     expect(w.calls).toEqual([]);
+    expect(r.report.steps.map((s) => s.verdict)).toEqual(['skipped', 'skipped', 'skipped']);
   });
 
   it('refuses to guess the stable destination of a split route', async () => {

@@ -240,10 +240,12 @@ export function chartPoints(r: RunReport, max = MAX_CHART_POINTS): ChartPoint[] 
     }
   }
   if (pts.length === 0) {
-    pts = r.steps.map((s) => {
-      const at = timeOf(s.endedAt) ?? timeOf(s.startedAt) ?? start;
-      return { t: Math.max(0, (at - start) / 1000), weight: s.weight, success: stepSuccess(s) };
-    });
+    pts = r.steps
+      .filter((s) => s.verdict !== 'skipped')
+      .map((s) => {
+        const at = timeOf(s.endedAt) ?? timeOf(s.startedAt) ?? start;
+        return { t: Math.max(0, (at - start) / 1000), weight: s.weight, success: stepSuccess(s) };
+      });
   }
   pts.sort((a, b) => a.t - b.t);
 
@@ -428,7 +430,7 @@ export function renderOneLine(r: RunReport): string {
   const o = OUTCOME[r.outcome]?.word ?? String(r.outcome);
   const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
   const passed = r.steps.filter((s) => s.verdict === 'passed').length;
-  const last = r.steps[r.steps.length - 1];
+  const last = [...r.steps].reverse().find((s) => s.verdict !== 'skipped');
   const start = timeOf(r.startedAt);
   const end = timeOf(r.endedAt);
   const parts = [

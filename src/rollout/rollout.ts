@@ -117,7 +117,7 @@ class Rollout {
     try {
       first = await this.preflight();
     } catch (err) {
-      return this.finish('failed', `${msg(err)} Nothing in the cluster was changed.`);
+      return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
     }
     if (first === 'unchanged') return this.finish('unchanged', this.report.reason);
     if (this.s.dryRun) return this.finish('unchanged', this.report.reason);
@@ -371,9 +371,10 @@ class Rollout {
       this.log.info(stepLine(rep));
       if (v.verdict === 'cancelled') {
         const why = abortReason(this.deps.signal) ?? 'The run was cancelled.';
-        throw new StepFailure(`${why} Step ${i + 1} (${st.weight}%) was stopped: ${v.reason}.`, true);
+        throw new StepFailure(`${sentence(why)} (${v.reason})`, true);
       }
-      if (v.verdict === 'failed') throw new StepFailure(`Step ${i + 1} (${st.weight}%) failed: ${v.reason}`);
+      // The report knows the step; the reason is the evidence.
+      if (v.verdict === 'failed') throw new StepFailure(v.reason);
     } catch (err) {
       if (rep.verdict === 'running') {
         rep.verdict = 'failed';
@@ -465,7 +466,7 @@ class Rollout {
   // ---- failure handling ----
 
   private async fail(err: unknown): Promise<RolloutResult> {
-    const reason = msg(err);
+    const reason = sentence(msg(err));
     const cancelled = err instanceof StepFailure && err.cancelled;
     if (!this.installed) {
       this.log.warning(reason);
@@ -544,6 +545,20 @@ class Rollout {
   }
 
   private async finish(status: RolloutResult['status'], reason: string): Promise<RolloutResult> {
+    // Steps the run never reached are listed as skipped, so the report shows the whole plan.
+    if (status !== 'promoted' && (this.installed || this.s.dryRun) && this.stable) {
+      for (let i = this.report.steps.length; i < this.s.steps.length; i++) {
+        const st = this.s.steps[i];
+        this.report.steps.push({
+          index: i,
+          weight: st.weight,
+          bakeMs: st.bakeMs,
+          startedAt: new Date(this.now()).toISOString(),
+          total: { requests: 0, good: 0, bad: 0 },
+          verdict: 'skipped',
+        });
+      }
+    }
     this.report.outcome = status;
     this.report.reason = reason;
     this.report.endedAt = new Date(this.now()).toISOString();
@@ -563,6 +578,12 @@ function abortReason(signal: AbortSignal): string | undefined {
   if (!signal.aborted) return undefined;
   const r: unknown = signal.reason;
   return r instanceof Error ? r.message : String(r ?? 'The run was cancelled.');
+}
+
+/** Ends a text with a full stop so another sentence can follow it. */
+function sentence(text: string): string {
+  const t = text.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
 }
 
 function msg(err: unknown): string {
