@@ -44,7 +44,9 @@ describe(`rollout that fails (${TOOLS})`, () => {
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('rolled-back');
     expect(r.outputs.weight).toBe('0');
-    expect(r.log).toMatch(/::error::helm-canary rolled back: default\/sample, foolish-penguin -> sample-v2, 0\/3 steps passed, last weight 10%.*: canary success rate 0\.0% .*\. All traffic is back on foolish-penguin/);
+    expect(r.log).toMatch(
+      /::error::helm-canary rolled back: default\/sample, foolish-penguin -> sample-v2, 0\/3 steps passed, last weight 10%.*: canary success rate 0\.0% .*\. All traffic is back on foolish-penguin/,
+    );
     expect(w.weights()).toBe(STABLE_ONLY);
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
     expect(w.vs().metadata.annotations['helm-canary.io/status']).toBe('rolled-back');
@@ -116,7 +118,9 @@ describe(`rollout that fails (${TOOLS})`, () => {
     });
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('failed');
-    expect(r.log).toMatch(/::error::helm-canary failed: .*helm install of sample-v2 failed: .*Traffic was not changed/s);
+    expect(r.log).toMatch(
+      /::error::helm-canary failed: .*helm install of sample-v2 failed: .*Traffic was not changed/s,
+    );
     expect(w.weights()).toBe(STABLE_ONLY);
     const vsWrites = w.kube.writes().filter((q) => /virtualservices/.test(q.path));
     expect(vsWrites).toEqual([]);

@@ -93,7 +93,13 @@ describe(`rollout that promotes (${TOOLS})`, () => {
       .replace(/token: .*/, `token: ${TOKEN}`)
       .replace(/current-context: .*/, 'current-context: elsewhere');
     const r = await w.runAction(
-      { ...base(), version: 'v2', steps: '100@1s', kubeconfig: Buffer.from(kc).toString('base64'), context: 'standin' },
+      {
+        ...base(),
+        version: 'v2',
+        steps: '100@1s',
+        kubeconfig: Buffer.from(kc).toString('base64'),
+        context: 'standin',
+      },
       { env: { KUBECONFIG: path.join(w.dir, 'does-not-exist') } },
     );
     expect(r.code).toBe(0);

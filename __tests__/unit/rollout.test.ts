@@ -186,7 +186,11 @@ describe('runRollout', () => {
     expect(w.router.annotations[Keys.status]).toBe('rolled-back');
     expect(r.weight).toBe(0);
     // The report shows the whole plan: the step not reached is skipped.
-    expect(r.report.steps.map((s) => `${s.weight}:${s.verdict}`)).toEqual(['10:passed', '50:failed', '100:skipped']);
+    expect(r.report.steps.map((s) => `${s.weight}:${s.verdict}`)).toEqual([
+      '10:passed',
+      '50:failed',
+      '100:skipped',
+    ]);
   });
 
   it('pauses instead when on-failure is pause', async () => {
