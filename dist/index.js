@@ -48420,6 +48420,8 @@ class Rollout {
     installed = false;
     /** Helm release that owns the VirtualService itself, if any: never uninstalled by cleanup. */
     vsOwnerRelease;
+    /** Index of the managed http route, fixed after the first read. */
+    routeIndex = 0;
     constructor(deps) {
         this.deps = deps;
         this.s = deps.settings;
@@ -48428,6 +48430,7 @@ class Rollout {
         this.report = {
             command: 'rollout',
             namespace: this.s.namespace,
+            release: this.s.release,
             virtualService: this.s.virtualService,
             stable: {},
             canary: { release: this.s.canaryRelease, chart: this.s.chart, chartVersion: this.s.chartVersion },
@@ -48486,6 +48489,7 @@ class Rollout {
         this.vsOwnerRelease = vs.metadata?.annotations?.['meta.helm.sh/release-name'];
         this.router = this.deps.createRouter({ stableHostHint: state.stableHost });
         const snap = await this.router.getRoutes();
+        this.routeIndex = snap.routeIndex;
         this.report.route = snap.routeName ?? `#${snap.routeIndex}`;
         this.log.info(`VirtualService ${s.namespace}/${s.virtualService}, route ${this.report.route}: ${describeDestinations(snap.destinations)}`);
         for (const f of findOwners(vs, helm.major)) {
@@ -48718,7 +48722,7 @@ class Rollout {
             this.warn(`The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of VirtualService ` +
                 `"${s.virtualService}" still send traffic to ${this.stable.host}. Uninstall it once they no longer do.`);
         }
-        else if (this.ownsVirtualService(this.stableRelease)) {
+        else if (this.vsOwnerRelease === this.stableRelease) {
             this.warn(`The old stable release ${this.stableRelease} also owns VirtualService "${s.virtualService}", so it was ` +
                 `not uninstalled (that would delete the route). Move the VirtualService to its own chart.`);
         }
@@ -48743,9 +48747,6 @@ class Rollout {
             .filter(({ r, i }) => i !== managed &&
             (r.route ?? []).some((d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace)))
             .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
-    }
-    ownsVirtualService(release) {
-        return this.vsOwnerRelease === release;
     }
     // ---- failure handling ----
     async fail(err) {
@@ -50577,15 +50578,13 @@ class Reporter {
     }
     /** Called after every state change; the comment publisher throttles the writes. */
     async update(report, final) {
-        report.release = this.settings.release;
         if (!this.comment)
             return;
         const body = redact(renderSummary(report, { forComment: true }), this.secrets);
         await this.comment.publish(body, final);
     }
-    /** The end of the run: JSON file, job summary, final comment. */
+    /** The end of the run: JSON file and job summary (the final comment went out with update(final)). */
     async finish(report) {
-        report.release = this.settings.release;
         const markdown = redact(renderSummary(report), this.secrets);
         const dir = process.env.RUNNER_TEMP || external_node_os_default().tmpdir();
         const jsonPath = external_node_path_default().join(dir, `helm-canary-${this.settings.namespace}-${this.settings.canaryRelease}.json`);
@@ -50598,7 +50597,6 @@ class Reporter {
                 warning(`Could not write the job summary: ${err instanceof Error ? err.message : String(err)}`);
             }
         }
-        await this.comment?.publish(redact(renderSummary(report, { forComment: true }), this.secrets), true);
         return { jsonPath, markdown };
     }
 }
@@ -50631,7 +50629,7 @@ async function run() {
         };
         kubeconfigFile = writeKubeconfig(settings);
         const kubeOpts = {
-            kubeconfigPath: kubeconfigFile ?? undefined,
+            kubeconfigPath: kubeconfigFile,
             context: settings.context,
             namespace: settings.namespace,
         };

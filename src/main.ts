@@ -28,7 +28,7 @@ export async function run(): Promise<void> {
 
     kubeconfigFile = writeKubeconfig(settings);
     const kubeOpts: KubeOptions = {
-      kubeconfigPath: kubeconfigFile ?? undefined,
+      kubeconfigPath: kubeconfigFile,
       context: settings.context,
       namespace: settings.namespace,
     };

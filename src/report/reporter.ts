@@ -50,15 +50,13 @@ export class Reporter {
 
   /** Called after every state change; the comment publisher throttles the writes. */
   async update(report: RunReport, final: boolean): Promise<void> {
-    report.release = this.settings.release;
     if (!this.comment) return;
     const body = redact(renderSummary(report, { forComment: true }), this.secrets);
     await this.comment.publish(body, final);
   }
 
-  /** The end of the run: JSON file, job summary, final comment. */
+  /** The end of the run: JSON file and job summary (the final comment went out with update(final)). */
   async finish(report: RunReport): Promise<{ jsonPath: string; markdown: string }> {
-    report.release = this.settings.release;
     const markdown = redact(renderSummary(report), this.secrets);
     const dir = process.env.RUNNER_TEMP || os.tmpdir();
     const jsonPath = path.join(
@@ -73,7 +71,6 @@ export class Reporter {
         core.warning(`Could not write the job summary: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    await this.comment?.publish(redact(renderSummary(report, { forComment: true }), this.secrets), true);
     return { jsonPath, markdown };
   }
 }

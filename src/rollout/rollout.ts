@@ -89,6 +89,8 @@ class Rollout {
   private installed = false;
   /** Helm release that owns the VirtualService itself, if any: never uninstalled by cleanup. */
   private vsOwnerRelease?: string;
+  /** Index of the managed http route, fixed after the first read. */
+  private routeIndex = 0;
 
   constructor(private readonly deps: RolloutDeps) {
     this.s = deps.settings;
@@ -97,6 +99,7 @@ class Rollout {
     this.report = {
       command: 'rollout',
       namespace: this.s.namespace,
+      release: this.s.release,
       virtualService: this.s.virtualService,
       stable: {},
       canary: { release: this.s.canaryRelease, chart: this.s.chart, chartVersion: this.s.chartVersion },
@@ -158,6 +161,7 @@ class Rollout {
     this.vsOwnerRelease = vs.metadata?.annotations?.['meta.helm.sh/release-name'];
     this.router = this.deps.createRouter({ stableHostHint: state.stableHost });
     const snap = await this.router.getRoutes();
+    this.routeIndex = snap.routeIndex;
     this.report.route = snap.routeName ?? `#${snap.routeIndex}`;
     this.log.info(
       `VirtualService ${s.namespace}/${s.virtualService}, route ${this.report.route}: ${describeDestinations(snap.destinations)}`,
@@ -412,7 +416,7 @@ class Rollout {
         `The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of VirtualService ` +
           `"${s.virtualService}" still send traffic to ${this.stable!.host}. Uninstall it once they no longer do.`,
       );
-    } else if (this.ownsVirtualService(this.stableRelease)) {
+    } else if (this.vsOwnerRelease === this.stableRelease) {
       this.warn(
         `The old stable release ${this.stableRelease} also owns VirtualService "${s.virtualService}", so it was ` +
           `not uninstalled (that would delete the route). Move the VirtualService to its own chart.`,
@@ -457,10 +461,6 @@ class Rollout {
           ),
       )
       .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
-  }
-
-  private ownsVirtualService(release: string): boolean {
-    return this.vsOwnerRelease === release;
   }
 
   // ---- failure handling ----

@@ -166,43 +166,36 @@ export class KubeApiServer {
     this.requireWeightSum100 = !!opts.requireWeightSum100;
     this.readyDelay = opts.deploymentReadyDelayMs ?? 300;
     this.controller = new Controller(this.store, this.registry, () => this.readyDelay);
+    // What a fresh cluster has: the system namespaces, the kubernetes Service, the default ServiceAccount.
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
-      const obj: Obj = {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name: ns, uid: randomUUID(), creationTimestamp: nowTimestamp() },
-      };
-      applyDefaults(this.defFor('', 'namespaces'), obj, undefined);
-      this.store.put(this.defFor('', 'namespaces'), obj);
+      this.seed('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     }
-    const kubernetesSvc: Obj = {
+    this.seed('services', {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: {
         name: 'kubernetes',
         namespace: 'default',
-        uid: randomUUID(),
-        creationTimestamp: nowTimestamp(),
         labels: { component: 'apiserver', provider: 'kubernetes' },
       },
       spec: {
         clusterIP: '10.96.0.1',
         ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }],
       },
-    };
-    applyDefaults(this.defFor('', 'services'), kubernetesSvc, undefined);
-    this.store.put(this.defFor('', 'services'), kubernetesSvc);
-    const sa: Obj = {
+    });
+    this.seed('serviceaccounts', {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
-      metadata: {
-        name: 'default',
-        namespace: 'default',
-        uid: randomUUID(),
-        creationTimestamp: nowTimestamp(),
-      },
-    };
-    this.store.put(this.defFor('', 'serviceaccounts'), sa);
+      metadata: { name: 'default', namespace: 'default' },
+    });
+  }
+
+  /** Stores a built-in core object with uid, creationTimestamp and defaults. */
+  private seed(resource: string, obj: Obj): void {
+    obj.metadata = { ...obj.metadata, uid: randomUUID(), creationTimestamp: nowTimestamp() };
+    const def = this.defFor('', resource);
+    applyDefaults(def, obj, undefined);
+    this.store.put(def, obj);
   }
 
   static async start(opts: KubeApiOptions = {}): Promise<KubeApiServer> {
