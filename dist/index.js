@@ -48370,16 +48370,9 @@ function chooseCanaryService(manifest, wanted, stablePort) {
         }
         svc = byPort[0];
     }
-    let port;
-    if (stablePort !== undefined) {
-        port =
-            svc.ports.length === 0 || svc.ports.includes(stablePort)
-                ? stablePort
-                : svc.ports.length === 1
-                    ? svc.ports[0]
-                    : stablePort;
-    }
-    return { name: svc.name, namespace: svc.namespace, port };
+    // Keep the stable destination's port, unless the new Service clearly listens elsewhere.
+    const onlyOtherPort = svc.ports.length === 1 && stablePort !== undefined && svc.ports[0] !== stablePort;
+    return { name: svc.name, namespace: svc.namespace, port: onlyOtherPort ? svc.ports[0] : stablePort };
 }
 /** `helm list`'s "<chart>-<version>" (e.g. "sample-0.1.0", "my-app-1.2.3-rc.1") split in two. */
 function chartOf(chartField) {
