@@ -11,7 +11,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Prober, type ProbeResult } from '../src/verify/prober.js';
-import type { VerifySettings } from '../src/settings.js';
+import type { VerifySettings } from '../src/lib/types.js';
 import { prng, quantile as q, simulateStep } from '../src/verify/simulation.js';
 
 const base: VerifySettings = {

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import { parse as parseYaml } from 'yaml';
-import type { CanaryMatch, Command, Settings, Step, StatusRanges } from './settings.js';
+import type { CanaryMatch, Command, Settings, Step, StatusRanges } from './lib/types.js';
 import { DURATION_FORM, parseDuration } from './lib/duration.js';
 import { splitLines } from './lib/lines.js';
 import { canaryReleaseName, isValidReleaseName, MAX_RELEASE_NAME, slugVersion } from './lib/release-name.js';

@@ -7,11 +7,11 @@ import { getInputs } from './input-helper.js';
 import { createHelm } from './kube/helm-helper.js';
 import { createKubectl, type KubeOptions } from './kube/kubectl-helper.js';
 import { IstioRouter } from './router/istio-router.js';
-import { runRollout, type Logger, type RolloutResult } from './rollout/rollout.js';
+import { runRollout, type RolloutResult } from './rollout/rollout.js';
 import { createVerifier } from './verify/verifier-adapter.js';
 import { Reporter } from './report/reporter.js';
 import { renderOneLine } from './report/summary.js';
-import type { Settings } from './settings.js';
+import type { Logger, Settings } from './lib/types.js';
 
 /** Entry point of the action. Never throws: every failure ends in core.setFailed. */
 export async function run(): Promise<void> {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
 import { runRollout, type RolloutDeps, type VerifyRequest } from '../../src/rollout/rollout.js';
 import type { Destination, RouteSnapshot, TrafficRouter } from '../../src/router/router.js';
-import type { Settings } from '../../src/settings.js';
+import type { Settings } from '../../src/lib/types.js';
 import { Keys } from '../../src/rollout/state.js';
 
 const svcManifest = (name: string, port = 80) => `---

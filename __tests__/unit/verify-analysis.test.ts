@@ -10,7 +10,7 @@ import {
   StepState,
   VersionStats,
 } from '../../src/verify/analysis.js';
-import type { VerifySettings } from '../../src/settings.js';
+import type { VerifySettings } from '../../src/lib/types.js';
 import { prng, quantile, simulateStep } from '../../src/verify/simulation.js';
 
 const base: VerifySettings = {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, it, expect } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { classifyVersion, Prober, type ProbeResult } from '../../src/verify/prober.js';
-import type { VerifySettings } from '../../src/settings.js';
+import type { VerifySettings } from '../../src/lib/types.js';
 
 // A local server whose behaviour is chosen by the request path.
 let server: http.Server;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, it, expect } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeProgress, verifyStep, type StepProgress } from '../../src/verify/step-verifier.js';
-import type { VerifySettings } from '../../src/settings.js';
+import type { VerifySettings } from '../../src/lib/types.js';
 import { prng } from '../../src/verify/simulation.js';
 
 // A gateway stand-in: /w/<canary share percent>/<mode> routes each request to "canary" with that

@@ -1,5 +1,5 @@
 // Accepted HTTP status lists: "200-399", "200,204,300-399", "2xx,304". Pure.
-import type { StatusRanges } from '../settings.js';
+import type { StatusRanges } from './types.js';
 import { splitList } from './lines.js';
 
 export const STATUS_FORM =

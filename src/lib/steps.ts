@@ -1,5 +1,5 @@
 // Step plan parsing: "10,25,50,100" or "10@2m,50@5m,100". Pure.
-import type { Step } from '../settings.js';
+import type { Step } from './types.js';
 import { parseDuration } from './duration.js';
 import { splitList } from './lines.js';
 

@@ -1,13 +1,9 @@
 // The report of one run: written as JSON (output `report-json`), rendered as job summary and PR
 // comment. Pure data, no I/O.
 
-export interface VersionFigures {
-  requests: number;
-  good: number;
-  bad: number;
-  p50Ms?: number;
-  p95Ms?: number;
-}
+import type { VersionFigures } from '../lib/types.js';
+
+export type { VersionFigures };
 
 export type Verdict = 'passed' | 'failed' | 'running' | 'skipped';
 

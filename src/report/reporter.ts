@@ -4,7 +4,7 @@ import * as core from '@actions/core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Settings } from '../settings.js';
+import type { Settings } from '../lib/types.js';
 import type { RunReport } from './model.js';
 import { collectSecrets, redact, renderSummary } from './summary.js';
 import { createCommentPublisher, type CommentPublisher } from './comment-helper.js';

@@ -4,20 +4,14 @@
 import type { IHelm } from '../kube/helm-helper.js';
 import type { IKubectl } from '../kube/kubectl-helper.js';
 import type { Destination, RouteSnapshot, TrafficRouter } from '../router/router.js';
-import type { Settings } from '../settings.js';
-import type { Outcome, RunReport, StepReport, VersionFigures } from '../report/model.js';
+import type { Logger, Settings, VersionFigures } from '../lib/types.js';
+import type { Outcome, RunReport, StepReport } from '../report/model.js';
 import type { StepVerification } from '../verify/step-verifier.js';
 import { hostOfService, sameService, serviceOfHost } from './backends.js';
 import { readState, stateAnnotations, type RolloutState } from './state.js';
 import { chartOf, chooseCanaryService, describeDestinations, stepDestinations } from './plan.js';
 import { findOwners } from './ownership.js';
 
-export interface Logger {
-  info(message: string): void;
-  warning(message: string): void;
-  startGroup(name: string): void;
-  endGroup(): void;
-}
 
 export interface VerifyRequest {
   step: number;

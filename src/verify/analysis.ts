@@ -11,8 +11,8 @@
 // - Traffic split: |observed - expected| beyond z=4 standard deviations (see splitCheck).
 // - Latency: p95 over max-latency with >= 20 samples (see latencyCheck).
 
-import type { VerifySettings } from '../settings.js';
-import type { VersionFigures } from '../report/model.js';
+import type { VerifySettings } from '../lib/types.js';
+import type { VersionFigures } from '../lib/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Percentiles

@@ -5,7 +5,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import type { CanaryMatch, VerifySettings } from '../settings.js';
+import type { CanaryMatch, VerifySettings } from '../lib/types.js';
 import { statusAccepted } from '../lib/statuses.js';
 
 export type ProbeVersion = 'canary' | 'stable' | 'unknown';

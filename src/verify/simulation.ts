@@ -1,6 +1,6 @@
 // Seeded simulation of one step under the sequential rule: shared by the operating-characteristics
 // tests and bench/prober-bench.ts. Pure; not used by the action itself.
-import type { VerifySettings } from '../settings.js';
+import type { VerifySettings } from '../lib/types.js';
 import { evaluateStep, StepState } from './analysis.js';
 
 /** mulberry32: a small seeded PRNG so simulations are reproducible. */

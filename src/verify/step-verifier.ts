@@ -2,8 +2,8 @@
 // response (stop at once on a conclusive failure), judge once more at the end, then run the
 // user's verify-command. Never throws for a failing or unreachable service: that is a verdict.
 
-import type { VerifySettings } from '../settings.js';
-import type { VersionFigures } from '../report/model.js';
+import type { VerifySettings } from '../lib/types.js';
+import type { VersionFigures } from '../lib/types.js';
 import { evaluateStep, StepState, type EvaluateOptions, type StepEvaluation } from './analysis.js';
 import { Prober, type ProberOptions, type ProbeResult } from './prober.js';
 import { runVerifyCommand, type VerifyCommandResult } from './verify-command.js';

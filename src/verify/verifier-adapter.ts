@@ -1,6 +1,6 @@
 // Binds verifyStep to the settings of this run, in the shape the rollout loop asks for.
 import type { VerifyFn } from '../rollout/rollout.js';
-import type { Settings } from '../settings.js';
+import type { Settings } from '../lib/types.js';
 import { describeProgress, verifyStep } from './step-verifier.js';
 
 export function createVerifier(settings: Settings, runStart = Date.now()): VerifyFn {

@@ -1,5 +1,7 @@
-// The one typed settings object that input-helper.ts builds from the action inputs.
-// Everything else in the action reads from it; nothing else calls core.getInput.
+// Types shared by several layers (main, rollout, router, verify, report, kube). This module sits
+// at the bottom of the import graph and imports nothing: the typed Settings that input-helper.ts
+// builds from the action inputs (nothing else calls core.getInput), the per-version figures that
+// verification produces and reports show, and the logger every layer writes to.
 
 export type Command = 'rollout' | 'promote' | 'rollback' | 'status';
 
@@ -68,4 +70,21 @@ export interface Settings {
   prNumber?: number;
   /** Non-fatal input problems found by input-helper (already emitted as core.warning by getInputs). */
   warnings?: string[];
+}
+
+/** Responses of one version (or of all) during a step. */
+export interface VersionFigures {
+  requests: number;
+  good: number;
+  bad: number;
+  p50Ms?: number;
+  p95Ms?: number;
+}
+
+/** Where every layer logs (core.info/warning/group in the action, an array in tests). */
+export interface Logger {
+  info(message: string): void;
+  warning(message: string): void;
+  startGroup(name: string): void;
+  endGroup(): void;
 }
