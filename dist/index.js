@@ -1142,7 +1142,7 @@ const { InvalidArgumentError } = errors
 const api = __nccwpck_require__(6615)
 const buildConnector = __nccwpck_require__(9136)
 const MockClient = __nccwpck_require__(7365)
-const MockAgent = __nccwpck_require__(9882)
+const MockAgent = __nccwpck_require__(7501)
 const MockPool = __nccwpck_require__(4004)
 const mockErrors = __nccwpck_require__(2429)
 const RetryHandler = __nccwpck_require__(7816)
@@ -11528,7 +11528,7 @@ exports.enumToMap = enumToMap;
 
 /***/ }),
 
-/***/ 9882:
+/***/ 7501:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -47712,7 +47712,7 @@ async function createKubectl(o) {
     return new Kubectl(path, version, o);
 }
 
-;// CONCATENATED MODULE: ./src/rollout/ownership.ts
+;// CONCATENATED MODULE: ./src/router/ownership.ts
 /** The field manager helm-canary writes with (kubectl --field-manager). */
 const OUR_FIELD_MANAGER = 'helm-canary';
 function managedEntries(vs) {
@@ -47723,27 +47723,29 @@ function managedEntries(vs) {
         .filter((e) => e && typeof e.manager === 'string')
         .map((e) => ({ manager: String(e.manager), operation: String(e.operation ?? ''), fieldsV1: e.fieldsV1 }));
 }
-/** True when the managedFields entry owns .spec.http (atomic in Istio's CRD) or anything under it. */
-function ownsSpecHttp(e) {
+/** True when the managedFields entry owns the routes field or anything under it. */
+function ownsRoutes(e, p) {
     const spec = e.fieldsV1?.['f:spec'];
-    return !!spec && typeof spec === 'object' && 'f:http' in spec;
+    return !!spec && typeof spec === 'object' && `f:${p.routesField}` in spec;
 }
 const isArgoManager = (m) => /argocd/i.test(m);
 const isFluxManager = (m) => m === 'kustomize-controller' || m === 'helm-controller';
 const isHelmManager = (m) => m === 'helm';
 /**
- * Findings about other managers of the VirtualService `vs` (as read with managedFields).
+ * Findings about other managers of the routing object `vs` (as read with managedFields).
  * `helmMajor` is the helm that helm-canary runs with; it refines the wording for Helm owners.
  */
-function findOwners(vs, helmMajor) {
+function findOwners(vs, p, helmMajor) {
+    const kind = p.kind;
+    const field = `.spec.${p.routesField}`;
     const name = String(vs?.metadata?.name ?? '(unnamed)');
     const ns = String(vs?.metadata?.namespace ?? '');
     const ann = vs?.metadata?.annotations ?? {};
     const labels = vs?.metadata?.labels ?? {};
     const entries = managedEntries(vs);
-    const httpOwners = entries.filter(ownsSpecHttp).map((e) => e.manager);
-    const ownedNow = httpOwners.length > 0
-        ? ` .spec.http is currently owned by field manager ${httpOwners.map((m) => `"${m}"`).join(', ')}.`
+    const routeOwners = entries.filter((e) => ownsRoutes(e, p)).map((e) => e.manager);
+    const ownedNow = routeOwners.length > 0
+        ? ` ${field} is currently owned by field manager ${routeOwners.map((m) => `"${m}"`).join(', ')}.`
         : '';
     const findings = [];
     // ---- Flux ------------------------------------------------------------------------------
@@ -47754,12 +47756,12 @@ function findOwners(vs, helmMajor) {
         findings.push({
             manager: 'flux',
             who: `Flux HelmRelease "${fluxHr}" (namespace "${hrNs}")`,
-            detail: `VirtualService "${name}" is deployed by the Flux HelmRelease "${hrNs}/${fluxHr}" (labels helm.toolkit.fluxcd.io/*).`,
+            detail: `${kind} "${name}" is deployed by the Flux HelmRelease "${hrNs}/${fluxHr}" (labels helm.toolkit.fluxcd.io/*).`,
             consequence: `helm-controller upgrades that release whenever its chart or values change, and with drift detection enabled ` +
                 `it corrects drift on every reconciliation; either puts the route weights back to the chart's values, ` +
                 `possibly in the middle of a rollout.`,
-            remedy: `In HelmRelease "${hrNs}/${fluxHr}" add spec.driftDetection.ignore: [{paths: ["/spec/http"], target: {kind: VirtualService, name: ${name}}}], ` +
-                `and do not change the chart's VirtualService routes while helm-canary manages them; or suspend it during ` +
+            remedy: `In HelmRelease "${hrNs}/${fluxHr}" add spec.driftDetection.ignore: [{paths: ["/spec/${p.routesField}"], target: {kind: ${kind}, name: ${name}}}], ` +
+                `and do not change the chart's ${kind} routes while helm-canary manages them; or suspend it during ` +
                 `rollouts (flux suspend helmrelease ${fluxHr} -n ${hrNs}, then flux resume).`,
             severity: 'warning',
         });
@@ -47769,10 +47771,10 @@ function findOwners(vs, helmMajor) {
         findings.push({
             manager: 'flux',
             who: `Flux Kustomization "${fluxKs}" (namespace "${ksNs}")`,
-            detail: `VirtualService "${name}" is applied by the Flux Kustomization "${ksNs}/${fluxKs}" (labels kustomize.toolkit.fluxcd.io/*).`,
+            detail: `${kind} "${name}" is applied by the Flux Kustomization "${ksNs}/${fluxKs}" (labels kustomize.toolkit.fluxcd.io/*).`,
             consequence: `kustomize-controller re-applies the manifest from Git at every reconciliation (spec.interval) and corrects ` +
                 `drift, so it resets the route weights helm-canary sets, possibly in the middle of a rollout.`,
-            remedy: `In Git, annotate this VirtualService with kustomize.toolkit.fluxcd.io/ssa: IfNotPresent (Flux creates it but ` +
+            remedy: `In Git, annotate this ${kind} with kustomize.toolkit.fluxcd.io/ssa: IfNotPresent (Flux creates it but ` +
                 `no longer overwrites it), or suspend the Kustomization during rollouts ` +
                 `(flux suspend kustomization ${fluxKs} -n ${ksNs}) and commit the final weights to Git afterwards.`,
             severity: 'warning',
@@ -47803,13 +47805,12 @@ function findOwners(vs, helmMajor) {
         findings.push({
             manager: 'argocd',
             who: `Argo CD Application ${app}`,
-            detail: `VirtualService "${name}" is managed by the Argo CD Application ${app} (${argoHow}).`,
+            detail: `${kind} "${name}" is managed by the Argo CD Application ${app} (${argoHow}).`,
             consequence: `With automated sync and selfHeal, Argo CD reverts the route weights within seconds of each step (the canary ` +
                 `loses its traffic, or gets it back after a rollback); without selfHeal the Application turns OutOfSync and ` +
                 `the next sync resets the weights.`,
-            remedy: `In the Application ${app} add spec.ignoreDifferences: [{group: networking.istio.io, kind: VirtualService, ` +
-                `name: ${name}, jqPathExpressions: [".spec.http[].route"]}] (the JSON pointer /spec/http/*/route cannot be ` +
-                `written without a wildcard) and spec.syncPolicy.syncOptions: [RespectIgnoreDifferences=true] so that syncs ` +
+            remedy: `In the Application ${app} add spec.ignoreDifferences: [{group: ${p.group}, kind: ${kind}, ` +
+                `name: ${name}, jqPathExpressions: ["${p.argoJqPath}"]}]${p.argoJqNote} and spec.syncPolicy.syncOptions: [RespectIgnoreDifferences=true] so that syncs ` +
                 `keep helm-canary's weights.`,
             severity: 'warning',
         });
@@ -47826,17 +47827,17 @@ function findOwners(vs, helmMajor) {
         const upgrade = release ? `helm upgrade ${release} -n ${releaseNs}` : 'helm upgrade';
         const helmApply = entries.some((e) => isHelmManager(e.manager) && e.operation === 'Apply');
         const helmUpdate = entries.some((e) => isHelmManager(e.manager) && e.operation === 'Update');
-        const pending = httpOwners.some((m) => !isHelmManager(m))
+        const pending = routeOwners.some((m) => !isHelmManager(m))
             ? ` The weights have already been changed outside Helm, so this applies to the next upgrade now.`
             : '';
         if (helmApply) {
             findings.push({
                 manager: 'helm',
                 who,
-                detail: `VirtualService "${name}" belongs to ${who}, which Helm 4 writes with server-side apply (field manager "helm", operation Apply).${ownedNow}`,
-                consequence: `The next \`helm upgrade\` (or \`helm rollback\`) of release ${rel} will fail with a field conflict on .spec.http ` +
+                detail: `${kind} "${name}" belongs to ${who}, which Helm 4 writes with server-side apply (field manager "helm", operation Apply).${ownedNow}`,
+                consequence: `The next \`helm upgrade\` (or \`helm rollback\`) of release ${rel} will fail with a field conflict on ${field} ` +
                     `once helm-canary changes the weights (Helm 4 server-side apply), and that release revision is marked failed.${pending}`,
-                remedy: `Exclude the route weights from that chart (let helm-canary own this VirtualService's routes, e.g. render it ` +
+                remedy: `Exclude the route weights from that chart (let helm-canary own this ${kind}'s routes, e.g. render it ` +
                     `only on first install); or upgrade that release client-side (\`${upgrade} --server-side=false\`); or pass ` +
                     `--force-conflicts, knowing it resets the weights to the chart's values (which after a promotion may point ` +
                     `at a release that no longer exists).`,
@@ -47846,15 +47847,15 @@ function findOwners(vs, helmMajor) {
         else if (helmUpdate) {
             const h4 = helmMajor === 4
                 ? ` Helm 4 keeps such a release client-side with its default --server-side=auto; upgrading it with ` +
-                    `--server-side=true switches it to server-side apply, after which every upgrade fails with a conflict on .spec.http.`
+                    `--server-side=true switches it to server-side apply, after which every upgrade fails with a conflict on ${field}.`
                 : '';
             findings.push({
                 manager: 'helm',
                 who,
-                detail: `VirtualService "${name}" belongs to ${who}, written client-side (field manager "helm", operation Update, as Helm 3 does).${ownedNow}`,
-                consequence: `An upgrade of ${rel} that changes anything under spec.http (or uses --force / --force-replace) resets the ` +
-                    `weights to the chart's values; an upgrade that leaves spec.http unchanged keeps them.${h4}`,
-                remedy: `Do not change the VirtualService routes in that chart while helm-canary manages them, and do not upgrade ` +
+                detail: `${kind} "${name}" belongs to ${who}, written client-side (field manager "helm", operation Update, as Helm 3 does).${ownedNow}`,
+                consequence: `An upgrade of ${rel} that changes anything under ${field.slice(1)} (or uses --force / --force-replace) resets the ` +
+                    `weights to the chart's values; an upgrade that leaves ${field.slice(1)} unchanged keeps them.${h4}`,
+                remedy: `Do not change the ${kind} routes in that chart while helm-canary manages them, and do not upgrade ` +
                     `it with --force during a rollout; better, move the route weights out of that chart so helm-canary alone owns them.`,
                 severity: 'warning',
             });
@@ -47863,21 +47864,21 @@ function findOwners(vs, helmMajor) {
             findings.push({
                 manager: 'helm',
                 who,
-                detail: `VirtualService "${name}" belongs to ${who}, but its managedFields do not show how Helm writes it ` +
+                detail: `${kind} "${name}" belongs to ${who}, but its managedFields do not show how Helm writes it ` +
                     `(managedFields missing, or written by an older Helm).${ownedNow}`,
                 consequence: `If that release is upgraded with Helm 4 server-side apply, the upgrade fails with a field conflict on ` +
-                    `.spec.http once helm-canary changes the weights; with Helm 3 (client-side), an upgrade that changes ` +
-                    `spec.http or uses --force resets the weights to the chart's values.`,
+                    `${field} once helm-canary changes the weights; with Helm 3 (client-side), an upgrade that changes ` +
+                    `${field.slice(1)} or uses --force resets the weights to the chart's values.`,
                 remedy: `Move the route weights out of that chart so helm-canary alone owns them; otherwise upgrade it client-side ` +
                     `(Helm 4: --server-side=false) and without --force while a rollout runs.`,
                 severity: 'warning',
             });
         }
     }
-    // ---- Other field managers that own .spec.http ----------------------------------------------
+    // ---- Other field managers that own ${field} ----------------------------------------------
     const reported = new Set();
     for (const e of entries) {
-        if (!ownsSpecHttp(e))
+        if (!ownsRoutes(e, p))
             continue;
         const m = e.manager;
         if (m === OUR_FIELD_MANAGER ||
@@ -47887,19 +47888,19 @@ function findOwners(vs, helmMajor) {
             reported.has(m))
             continue;
         reported.add(m);
-        findings.push(otherManager(name, m, e.operation));
+        findings.push(otherManager(name, m, e.operation, kind, field));
     }
     return findings;
 }
-function otherManager(name, m, operation) {
+function otherManager(name, m, operation, kind, field) {
     const base = { manager: 'other', who: `field manager "${m}"` };
-    const detail = `.spec.http of VirtualService "${name}" was last written by field manager "${m}" (operation ${operation || 'unknown'}).`;
+    const detail = `${field} of ${kind} "${name}" was last written by field manager "${m}" (operation ${operation || 'unknown'}).`;
     if (/flagger|rollouts/i.test(m)) {
         return {
             ...base,
             detail,
             consequence: `Another progressive-delivery controller also sets these weights; it and helm-canary will overwrite each other.`,
-            remedy: `Let one tool own this VirtualService: remove it from ${m}'s configuration, or use a separate VirtualService for helm-canary.`,
+            remedy: `Let one tool own this ${kind}: remove it from ${m}'s configuration, or use a separate ${kind} for helm-canary.`,
             severity: 'warning',
         };
     }
@@ -47908,7 +47909,7 @@ function otherManager(name, m, operation) {
             ...base,
             detail: `${detail} Someone changed the routes by hand (kubectl ${m.slice(8)}), or an older helm-canary did.`,
             consequence: `Nothing reverts the weights automatically, but another manual or scripted change will overwrite what helm-canary sets.`,
-            remedy: `Leave the route weights of this VirtualService to helm-canary while rollouts run.`,
+            remedy: `Leave the route weights of this ${kind} to helm-canary while rollouts run.`,
             severity: 'info',
         };
     }
@@ -47920,7 +47921,7 @@ function otherManager(name, m, operation) {
             ...base,
             detail: `${detail} It was applied with kubectl.`,
             consequence: `A later \`kubectl apply\` (or replace) of the original manifest resets the weights to the manifest's values ` +
-                `(with \`kubectl apply --server-side\` it fails with a conflict on .spec.http unless --force-conflicts).`,
+                `(with \`kubectl apply --server-side\` it fails with a conflict on ${field} unless --force-conflicts).`,
             remedy: `Do not re-apply that manifest during a rollout; drop the route weights from it, or update it to the weights helm-canary leaves after promotion.`,
             severity: 'info',
         };
@@ -47928,15 +47929,21 @@ function otherManager(name, m, operation) {
     return {
         ...base,
         detail,
-        consequence: `If "${m}" is a controller that reconciles this VirtualService, it may reset the weights helm-canary sets.`,
-        remedy: `Check what "${m}" is; if it reconciles this VirtualService, exclude .spec.http[].route from it or stop it during rollouts.`,
+        consequence: `If "${m}" is a controller that reconciles this ${kind}, it may reset the weights helm-canary sets.`,
+        remedy: `Check what "${m}" is; if it reconciles this ${kind}, exclude ${field}[].route from it or stop it during rollouts.`,
         severity: 'info',
     };
 }
 
-;// CONCATENATED MODULE: ./src/router/istio-patch.ts
-/** Throws unless the destinations are a non-empty list of distinct hosts with integer weights
- *  0..100 summing to exactly 100. */
+;// CONCATENATED MODULE: ./src/router/router.ts
+/** Two destination hosts name the same Service. */
+function sameService(router, a, b) {
+    const x = router.serviceOf(a);
+    const y = router.serviceOf(b);
+    return x.name === y.name && x.namespace === y.namespace;
+}
+/** Throws unless the destinations are a non-empty list of distinct backends with integer weights
+ *  0..100 summing to exactly 100: every implementation writes only such lists. */
 function validateDestinations(destinations) {
     if (!Array.isArray(destinations) || destinations.length === 0) {
         throw new Error('A route needs at least one destination.');
@@ -47953,7 +47960,7 @@ function validateDestinations(destinations) {
         if (d.port !== undefined && (!Number.isInteger(d.port) || d.port < 1 || d.port > 65535)) {
             throw new Error(`Destination "${d.host}": port must be an integer from 1 to 65535, got ${String(d.port)}.`);
         }
-        const key = destKey(d);
+        const key = destinationKey(d);
         if (seen.has(key))
             throw new Error(`Destination "${key}" is listed twice.`);
         seen.add(key);
@@ -47963,9 +47970,159 @@ function validateDestinations(destinations) {
         throw new Error(`Destination weights must sum to 100, got ${sum} (${destinations.map((d) => `${d.host} ${d.weight}`).join(', ')}).`);
     }
 }
-function destKey(d) {
+function destinationKey(d) {
     return d.subset ? `${d.host}/${d.subset}` : d.host;
 }
+function describeDestinations(ds) {
+    if (ds.length === 0)
+        return '(no destinations)';
+    return ds
+        .map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`)
+        .join(', ');
+}
+/** undefined when `got` is what `want` asked for (same order, host, subset, weight; port when asked). */
+function compareDestinations(want, got) {
+    if (want.length !== got.length)
+        return `${got.length} destinations instead of ${want.length}`;
+    for (let i = 0; i < want.length; i++) {
+        const w = want[i];
+        const g = got[i];
+        if (w.host !== g.host || (w.subset ?? '') !== (g.subset ?? ''))
+            return `destination ${i + 1} is ${g.host}`;
+        if (w.weight !== g.weight)
+            return `${g.host} has weight ${g.weight}`;
+        if (w.port !== undefined && w.port !== g.port)
+            return `${g.host} has port ${g.port ?? '(none)'}`;
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/router/istio/hosts.ts
+/** "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local" -> Service; anything else (an external
+ *  host such as "api.example.com" with a non-cluster suffix) still maps by its first two labels,
+ *  which is what Istio does for short names relative to the VirtualService's namespace. */
+function serviceOfHost(host, vsNamespace) {
+    const parts = host.split('.');
+    if (parts.length === 1)
+        return { name: parts[0], namespace: vsNamespace };
+    return { name: parts[0], namespace: parts[1] };
+}
+/** The host to write in a route for a Service: short when it lives beside the VirtualService. */
+function hostOfService(svc, vsNamespace) {
+    return svc.namespace === vsNamespace ? svc.name : `${svc.name}.${svc.namespace}.svc.cluster.local`;
+}
+/** Two hosts name the same Service. */
+function hosts_sameService(a, b, vsNamespace) {
+    const x = serviceOfHost(a, vsNamespace);
+    const y = serviceOfHost(b, vsNamespace);
+    return x.name === y.name && x.namespace === y.namespace;
+}
+
+;// CONCATENATED MODULE: ./src/router/istio/virtual-service.ts
+const VIRTUAL_SERVICE_RESOURCE = 'virtualservices.networking.istio.io';
+/** The http route helm-canary puts in front of the managed one to pin probes to the canary. */
+const PINNED_ROUTE_NAME = 'helm-canary-pinned';
+function httpRoutes(vs) {
+    return Array.isArray(vs?.spec?.http) ? vs.spec.http : [];
+}
+const isPinned = (r) => r?.name === PINNED_ROUTE_NAME;
+function hostsOf(route) {
+    return Array.isArray(route?.route) ? route.route.map((r) => String(r?.destination?.host ?? '')) : [];
+}
+/** "foo" matches "foo", "foo.ns", "foo.ns.svc.cluster.local" (and the other way round). */
+function sameHost(a, b) {
+    if (a === b)
+        return true;
+    return a.startsWith(b + '.') || b.startsWith(a + '.');
+}
+/** How messages name a route: `"name"` or `#index`. */
+function routeLabel(route, index) {
+    return route?.name ? `"${route.name}"` : `#${index}`;
+}
+function describeRoutes(http) {
+    return http
+        .map((r, i) => `${r?.name ? `"${r.name}"` : `#${i} (unnamed)`} -> ${hostsOf(r).join(', ') || '(no destinations)'}`)
+        .join('; ');
+}
+/**
+ * Which http route helm-canary manages: the one named `route`; else the one whose destinations
+ * include `stableHostHint`; else the only route; else the one catch-all route; else an error
+ * listing them. The pinned route is never a candidate. Returns its index in spec.http.
+ */
+function resolveRoute(vs, opts) {
+    const vsName = vs?.metadata?.name ?? '(unnamed)';
+    const all = httpRoutes(vs);
+    const candidates = all.map((r, i) => ({ r, i })).filter(({ r }) => !isPinned(r));
+    const http = candidates.map(({ r }) => r);
+    if (http.length === 0) {
+        throw new Error(`VirtualService "${vsName}" has no http routes (spec.http is empty); helm-canary manages the weights of an http route.`);
+    }
+    const result = (index) => {
+        const route = all[index];
+        if (!Array.isArray(route?.route) || route.route.length === 0) {
+            throw new Error(`Route ${route?.name ? `"${route.name}"` : `#${index}`} of VirtualService "${vsName}" has no destinations ` +
+                `(a redirect or direct response?); choose a route that forwards to a Service.`);
+        }
+        return route.name ? { index, name: String(route.name) } : { index };
+    };
+    if (opts.route) {
+        const c = candidates.find(({ r }) => r?.name === opts.route);
+        if (!c) {
+            throw new Error(`Input 'route': VirtualService "${vsName}" has no http route named "${opts.route}". Its routes: ${describeRoutes(all)}.`);
+        }
+        return result(c.i);
+    }
+    if (opts.stableHostHint) {
+        const hint = opts.stableHostHint;
+        const matches = candidates.filter(({ r }) => hostsOf(r).some((h) => sameHost(h, hint)));
+        if (matches.length === 1)
+            return result(matches[0].i);
+        if (matches.length > 1) {
+            throw new Error(`VirtualService "${vsName}" has ${matches.length} http routes that send traffic to "${hint}"; ` +
+                `set input 'route' to the name of the one to manage (name the route in the chart if it has none). ` +
+                `Its routes: ${describeRoutes(all)}.`);
+        }
+    }
+    if (http.length === 1)
+        return result(candidates[0].i);
+    // Istio's convention: the catch-all route (no match conditions) is the app's default route; the
+    // others (header canaries, admin paths, ...) are left alone.
+    const catchAll = candidates.filter(({ r }) => !Array.isArray(r?.match) || r.match.length === 0);
+    if (catchAll.length === 1 && Array.isArray(catchAll[0].r?.route) && catchAll[0].r.route.length > 0) {
+        return result(catchAll[0].i);
+    }
+    throw new Error(`VirtualService "${vsName}" has ${http.length} http routes; set input 'route' to the name of the one to manage ` +
+        `(name the route in the chart if it has none). Its routes: ${describeRoutes(all)}.`);
+}
+/** Position of spec.http[index] among the non-pinned routes. */
+function positionOf(vs, index) {
+    return httpRoutes(vs)
+        .slice(0, index)
+        .filter((r) => !isPinned(r)).length;
+}
+/** Index in spec.http of a route resolved earlier, in a fresh read of the object; throws when it is gone. */
+function locateRoute(vs, at) {
+    const vsName = vs?.metadata?.name ?? '(unnamed)';
+    const http = httpRoutes(vs);
+    if (at.name) {
+        const i = http.findIndex((r) => r?.name === at.name);
+        if (i < 0)
+            throw new Error(`VirtualService "${vsName}" no longer has the http route "${at.name}".`);
+        return i;
+    }
+    let seen = -1;
+    const i = http.findIndex((r) => !isPinned(r) && ++seen === at.position);
+    const r = http[i];
+    if (i < 0 || r.name || !Array.isArray(r.route) || r.route.length === 0) {
+        throw new Error(`VirtualService "${vsName}": the unnamed http route #${at.position} changed shape since it was read; ` +
+            `name the route in the chart and set input 'route'.`);
+    }
+    return i;
+}
+
+;// CONCATENATED MODULE: ./src/router/istio/patch.ts
+
+
 function httpRoute(vs, routeIndex) {
     const http = vs?.spec?.http;
     if (!Array.isArray(http) || routeIndex < 0 || routeIndex >= http.length || !Number.isInteger(routeIndex)) {
@@ -47998,10 +48155,7 @@ function readDestinations(vs, routeIndex) {
  */
 function buildWeightPatch(vs, routeIndex, destinations) {
     validateDestinations(destinations);
-    const resourceVersion = vs?.metadata?.resourceVersion;
-    if (typeof resourceVersion !== 'string' || resourceVersion === '') {
-        throw new Error('The VirtualService has no metadata.resourceVersion; read it from the cluster before patching.');
-    }
+    const versionTest = testVersion(vs);
     const route = httpRoute(vs, routeIndex);
     const current = Array.isArray(route?.route) ? route.route : [];
     if (current.length === 0) {
@@ -48012,12 +48166,12 @@ function buildWeightPatch(vs, routeIndex, destinations) {
         const host = r?.destination?.host;
         if (typeof host !== 'string')
             continue;
-        const key = destKey({ host, subset: r.destination?.subset });
+        const key = destinationKey({ host, subset: r.destination?.subset });
         if (!existing.has(key))
             existing.set(key, r);
     }
     const next = destinations.map((d) => {
-        const old = existing.get(destKey(d));
+        const old = existing.get(destinationKey(d));
         const entry = old ? structuredClone(old) : { destination: { host: d.host } };
         const destination = entry.destination ?? { host: d.host };
         entry.destination = destination;
@@ -48029,7 +48183,7 @@ function buildWeightPatch(vs, routeIndex, destinations) {
         return entry;
     });
     const base = `/spec/http/${routeIndex}`;
-    const ops = [{ op: 'test', path: '/metadata/resourceVersion', value: resourceVersion }];
+    const ops = [versionTest];
     if (typeof route.name === 'string' && route.name !== '')
         ops.push({ op: 'test', path: `${base}/name`, value: route.name });
     else
@@ -48037,92 +48191,97 @@ function buildWeightPatch(vs, routeIndex, destinations) {
     ops.push({ op: 'replace', path: `${base}/route`, value: next });
     return ops;
 }
-
-;// CONCATENATED MODULE: ./src/router/router.ts
-function hostsOf(route) {
-    return Array.isArray(route?.route) ? route.route.map((r) => String(r?.destination?.host ?? '')) : [];
-}
-/** "foo" matches "foo", "foo.ns", "foo.ns.svc.cluster.local" (and the other way round). */
-function sameHost(a, b) {
-    if (a === b)
-        return true;
-    return a.startsWith(b + '.') || b.startsWith(a + '.');
-}
-function describeRoutes(http) {
-    return http
-        .map((r, i) => `${r?.name ? `"${r.name}"` : `#${i} (unnamed)`} -> ${hostsOf(r).join(', ') || '(no destinations)'}`)
-        .join('; ');
+function testVersion(vs) {
+    const resourceVersion = vs?.metadata?.resourceVersion;
+    if (typeof resourceVersion !== 'string' || resourceVersion === '') {
+        throw new Error('The VirtualService has no metadata.resourceVersion; read it from the cluster before patching.');
+    }
+    return { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion };
 }
 /**
- * Which http route of a VirtualService helm-canary manages: the one named `route`; else the one
- * whose destinations include `stableHostHint`; else the only route; else an error listing them.
- * Pure.
+ * The pinned route: a copy of the managed route (every field: rewrite, timeout, retries, headers,
+ * fault, mirror…, so a pinned probe takes the users' path) whose every match also requires
+ * `header: exact value`, routing 100% to the pinned destination. Istio evaluates http routes in
+ * order, so in front of the managed route it takes exactly the marked requests.
  */
-function resolveRoute(vs, opts) {
-    const vsName = vs?.metadata?.name ?? '(unnamed)';
-    const http = Array.isArray(vs?.spec?.http) ? vs.spec.http : [];
-    if (http.length === 0) {
-        throw new Error(`VirtualService "${vsName}" has no http routes (spec.http is empty); helm-canary manages the weights of an http route.`);
+function pinnedRoute(managed, pin) {
+    const copy = structuredClone(managed);
+    const header = { [pin.header.toLowerCase()]: { exact: pin.value } };
+    const matches = Array.isArray(copy.match) && copy.match.length > 0 ? copy.match : [{}];
+    copy.match = matches.map((m) => {
+        const headers = m.headers && typeof m.headers === 'object' ? m.headers : {};
+        return { ...m, headers: { ...headers, ...header } };
+    });
+    copy.name = PINNED_ROUTE_NAME;
+    const destination = { host: pin.destination.host };
+    if (pin.destination.subset)
+        destination.subset = pin.destination.subset;
+    if (pin.destination.port !== undefined)
+        destination.port = { number: pin.destination.port };
+    // Keep per-destination extras (headers manipulation) of the managed route's first destination.
+    const first = Array.isArray(managed.route) ? managed.route[0] : undefined;
+    const extras = first
+        ? Object.fromEntries(Object.entries(first).filter(([k]) => k !== 'destination' && k !== 'weight'))
+        : {};
+    copy.route = [{ ...structuredClone(extras), destination, weight: 100 }];
+    return copy;
+}
+/** Puts the pinned route right in front of http route `managedIndex` (replacing an existing one). */
+function buildPinPatch(vs, managedIndex, pin) {
+    const http = httpRoutes(vs);
+    const managed = httpRoute(vs, managedIndex);
+    const ops = [testVersion(vs)];
+    const value = pinnedRoute(managed, pin);
+    const existing = http.findIndex(isPinned);
+    if (existing >= 0) {
+        ops.push({ op: 'test', path: `/spec/http/${existing}/name`, value: PINNED_ROUTE_NAME });
+        ops.push({ op: 'remove', path: `/spec/http/${existing}` });
     }
-    const result = (index) => {
-        const route = http[index];
-        if (!Array.isArray(route?.route) || route.route.length === 0) {
-            throw new Error(`Route ${route?.name ? `"${route.name}"` : `#${index}`} of VirtualService "${vsName}" has no destinations ` +
-                `(a redirect or direct response?); choose a route that forwards to a Service.`);
-        }
-        return route.name ? { index, name: String(route.name) } : { index };
-    };
-    if (opts.route) {
-        const i = http.findIndex((r) => r?.name === opts.route);
-        if (i < 0) {
-            throw new Error(`Input 'route': VirtualService "${vsName}" has no http route named "${opts.route}". Its routes: ${describeRoutes(http)}.`);
-        }
-        return result(i);
-    }
-    if (opts.stableHostHint) {
-        const hint = opts.stableHostHint;
-        const matches = http
-            .map((r, i) => ({ r, i }))
-            .filter(({ r }) => hostsOf(r).some((h) => sameHost(h, hint)));
-        if (matches.length === 1)
-            return result(matches[0].i);
-        if (matches.length > 1) {
-            throw new Error(`VirtualService "${vsName}" has ${matches.length} http routes that send traffic to "${hint}"; ` +
-                `set input 'route' to the name of the one to manage (name the route in the chart if it has none). ` +
-                `Its routes: ${describeRoutes(http)}.`);
-        }
-    }
-    if (http.length === 1)
-        return result(0);
-    // Istio's convention: the catch-all route (no match conditions) is the app's default route; the
-    // others (header canaries, admin paths, ...) are left alone.
-    const catchAll = http
-        .map((r, i) => ({ r, i }))
-        .filter(({ r }) => !Array.isArray(r?.match) || r.match.length === 0);
-    if (catchAll.length === 1 && Array.isArray(catchAll[0].r?.route) && catchAll[0].r.route.length > 0) {
-        return result(catchAll[0].i);
-    }
-    throw new Error(`VirtualService "${vsName}" has ${http.length} http routes; set input 'route' to the name of the one to manage ` +
-        `(name the route in the chart if it has none). Its routes: ${describeRoutes(http)}.`);
+    const at = existing >= 0 && existing < managedIndex ? managedIndex - 1 : managedIndex;
+    ops.push({ op: 'add', path: `/spec/http/${at}`, value });
+    return ops;
+}
+/** Removes the pinned route; undefined when there is none. */
+function buildUnpinPatch(vs) {
+    const i = httpRoutes(vs).findIndex(isPinned);
+    if (i < 0)
+        return undefined;
+    return [
+        testVersion(vs),
+        { op: 'test', path: `/spec/http/${i}/name`, value: PINNED_ROUTE_NAME },
+        { op: 'remove', path: `/spec/http/${i}` },
+    ];
 }
 
-;// CONCATENATED MODULE: ./src/router/istio-router.ts
+;// CONCATENATED MODULE: ./src/router/istio/istio-router.ts
 // TrafficRouter for an Istio VirtualService, through IKubectl. Writes only the managed route's
-// `route` list (guarded JSON patch) and helm-canary.io/ annotations.
+// `route` list and the pinned route in front of it (guarded JSON patches), and the
+// helm-canary.io/ annotations.
 
 
 
 
-const VIRTUAL_SERVICE_RESOURCE = 'virtualservices.networking.istio.io';
+
+
+
 const STATE_PREFIX = 'helm-canary.io/';
+const VIRTUAL_SERVICE_PROFILE = {
+    kind: 'VirtualService',
+    group: 'networking.istio.io',
+    routesField: 'http',
+    argoJqPath: '.spec.http[].route',
+    argoJqNote: ' (the JSON pointer /spec/http/*/route cannot be written without a wildcard)',
+};
 class IstioRouter {
     kubectl;
     name;
     namespace;
     opts;
     kind = 'VirtualService';
-    /** The route chosen at the first read: by name when it has one, else by index. */
+    /** The route chosen at the first read. */
     resolved;
+    /** The last object read, so a write guarded by its version needs no second read. */
+    last;
     constructor(kubectl, name, namespace, opts = {}) {
         this.kubectl = kubectl;
         this.name = name;
@@ -48131,55 +48290,103 @@ class IstioRouter {
     }
     async read() {
         const vs = await this.kubectl.get(VIRTUAL_SERVICE_RESOURCE, this.name, this.namespace);
-        if (!vs)
-            throw new KubeNotFoundError(`VirtualService "${this.name}" was not found in namespace "${this.namespace}".`);
+        if (!vs) {
+            const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
+            throw new KubeNotFoundError(`${input}VirtualService "${this.name}" was not found in namespace "${this.namespace}".`);
+        }
+        this.last = vs;
         return vs;
     }
-    /** Resolves the managed route in this object; later reads follow the same route. */
-    locate(vs) {
-        if (!this.resolved) {
-            this.resolved = resolveRoute(vs, { route: this.opts.route, stableHostHint: this.opts.stableHostHint });
-            return this.resolved;
+    async inspect() {
+        const labels = await this.kubectl.namespaceLabels(this.namespace);
+        if (labels === undefined)
+            throw new KubeNotFoundError(`Namespace "${this.namespace}" does not exist.`);
+        const warnings = [];
+        if (labels['istio-injection'] !== 'enabled' && !labels['istio.io/rev']) {
+            warnings.push(`Namespace "${this.namespace}" has neither the label istio-injection=enabled nor istio.io/rev: ` +
+                `pods there get no Istio sidecar, so mesh-internal traffic is not split (the ingress gateway still is).`);
         }
-        const http = Array.isArray(vs?.spec?.http) ? vs.spec.http : [];
-        if (this.resolved.name) {
-            const i = http.findIndex((r) => r?.name === this.resolved.name);
-            if (i < 0)
-                throw new Error(`VirtualService "${this.name}" no longer has the http route "${this.resolved.name}".`);
-            return { index: i, name: this.resolved.name };
-        }
-        const r = http[this.resolved.index];
-        if (!r || r.name || !Array.isArray(r.route) || r.route.length === 0) {
-            throw new Error(`VirtualService "${this.name}": the unnamed http route #${this.resolved.index} changed shape since it was read; ` +
-                `name the route in the chart and set input 'route'.`);
-        }
-        return this.resolved;
-    }
-    snapshot(vs, at) {
-        const s = {
-            routeIndex: at.index,
-            destinations: readDestinations(vs, at.index),
-            resourceVersion: String(vs?.metadata?.resourceVersion ?? ''),
-            annotations: { ...(vs?.metadata?.annotations ?? {}) },
+        const vs = await this.read();
+        return {
+            owners: findOwners(vs, VIRTUAL_SERVICE_PROFILE, this.opts.helmMajor),
+            warnings,
+            ownerRelease: vs.metadata?.annotations?.['meta.helm.sh/release-name'] || undefined,
         };
-        if (at.name)
-            s.routeName = at.name;
-        return s;
+    }
+    /** Index in spec.http of the managed route; resolved on the first read, then followed. */
+    locate(vs) {
+        if (this.resolved)
+            return locateRoute(vs, this.resolved);
+        const stableHostHint = this.opts.stableHostOf?.(stateOf(vs));
+        const r = resolveRoute(vs, { route: this.opts.route, stableHostHint });
+        this.resolved = { name: r.name, position: positionOf(vs, r.index) };
+        return r.index;
+    }
+    snapshot(vs, index) {
+        return {
+            route: this.resolved?.name ?? `#${this.resolved?.position ?? index}`,
+            destinations: readDestinations(vs, index),
+            version: String(vs?.metadata?.resourceVersion ?? ''),
+            state: stateOf(vs),
+        };
     }
     async getRoutes() {
         const vs = await this.read();
         return this.snapshot(vs, this.locate(vs));
     }
-    async setRoutes(destinations) {
+    async setRoutes(destinations, expect) {
         validateDestinations(destinations);
+        await this.guardedPatch('setting weights', expect, (vs) => buildWeightPatch(vs, this.locate(vs), destinations));
+        // Read back and verify: a controller or webhook may have changed or reverted it.
+        const fresh = await this.read();
+        const back = this.snapshot(fresh, this.locate(fresh));
+        const problem = compareDestinations(destinations, back.destinations);
+        if (problem) {
+            throw new Error(`VirtualService "${this.name}": after setting the weights the route reads ${weights(back.destinations)} ` +
+                `instead of ${weights(destinations)} (${problem}). Something else is changing this VirtualService; ` +
+                `see the ownership findings.`);
+        }
+        return back;
+    }
+    async setPinnedRoute(pin) {
+        await this.guardedPatch('adding the pinned route', undefined, (vs) => buildPinPatch(vs, this.locate(vs), pin));
+    }
+    async removePinnedRoute() {
+        let removed = false;
+        await this.guardedPatch('removing the pinned route', undefined, (vs) => {
+            const ops = buildUnpinPatch(vs);
+            removed = ops !== undefined;
+            return ops;
+        });
+        return removed;
+    }
+    async references(host) {
+        const vs = await this.read();
+        const managed = this.locate(vs);
+        return httpRoutes(vs)
+            .map((r, i) => ({ r, i }))
+            .filter(({ r, i }) => i !== managed &&
+            !isPinned(r) &&
+            (r.route ?? []).some((d) => d.destination?.host && hosts_sameService(d.destination.host, host, this.namespace)))
+            .map(({ r, i }) => routeLabel(r, i));
+    }
+    /**
+     * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
+     * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
+     * undefined when there is nothing to change.
+     */
+    async guardedPatch(what, expect, build) {
         const max = this.opts.maxAttempts ?? 5;
         let lastConflict;
         for (let attempt = 1; attempt <= max; attempt++) {
-            const vs = await this.read(); // fresh object each attempt: the patch is re-derived from it
-            const at = this.locate(vs);
-            const ops = buildWeightPatch(vs, at.index, destinations);
+            const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
+            const vs = cached ? this.last : await this.read();
+            const ops = build(vs);
+            if (!ops)
+                return;
             try {
                 await this.kubectl.patchJson(VIRTUAL_SERVICE_RESOURCE, this.name, ops, this.namespace);
+                return;
             }
             catch (err) {
                 if (!(err instanceof KubeConflictError))
@@ -48190,25 +48397,14 @@ class IstioRouter {
                 const now = await this.read();
                 if (err.reason === 'Invalid' &&
                     String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
-                    throw new Error(`VirtualService "${this.name}": the weight patch was rejected: ${err.message}`);
+                    throw new Error(`VirtualService "${this.name}": the patch for ${what} was rejected: ${err.message}`);
                 }
-                this.opts.logger?.info(`VirtualService "${this.name}" changed while setting weights (attempt ${attempt}/${max}); re-reading and retrying.`);
+                this.opts.logger?.info(`VirtualService "${this.name}" changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`);
                 if (attempt < max)
                     await this.backoff(attempt);
-                continue;
             }
-            // Read back and verify: a controller or webhook may have changed or reverted it.
-            const fresh = await this.read();
-            const back = this.snapshot(fresh, this.locate(fresh));
-            const problem = compareDestinations(destinations, back.destinations);
-            if (problem) {
-                throw new Error(`VirtualService "${this.name}": after setting the weights the route reads ${describe(back.destinations)} ` +
-                    `instead of ${describe(destinations)} (${problem}). Something else is changing this VirtualService; ` +
-                    `see the ownership findings.`);
-            }
-            return back;
         }
-        throw new KubeConflictError(`VirtualService "${this.name}" kept changing while helm-canary set the weights (${max} attempts); ` +
+        throw new KubeConflictError(`VirtualService "${this.name}" kept changing while helm-canary was ${what} (${max} attempts); ` +
             `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`);
     }
     async setState(annotations) {
@@ -48235,54 +48431,39 @@ class IstioRouter {
             }
         }
     }
+    serviceOf(host) {
+        return serviceOfHost(host, this.namespace);
+    }
+    hostOf(svc) {
+        return hostOfService(svc, this.namespace);
+    }
     backoff(attempt) {
         const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
         return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
     }
-    async owners() {
-        return findOwners(await this.read(), this.opts.helmMajor);
-    }
 }
-function describe(ds) {
+/** The helm-canary.io/* annotations: the state earlier runs recorded. */
+function stateOf(vs) {
+    const out = {};
+    for (const [k, v] of Object.entries(vs?.metadata?.annotations ?? {}))
+        if (k.startsWith(STATE_PREFIX))
+            out[k] = String(v);
+    return out;
+}
+function weights(ds) {
     return ds.map((d) => `${d.host}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ') || '(none)';
 }
-/** undefined when `got` is what `want` asked for (same order, host, subset, weight; port when asked). */
-function compareDestinations(want, got) {
-    if (want.length !== got.length)
-        return `${got.length} destinations instead of ${want.length}`;
-    for (let i = 0; i < want.length; i++) {
-        const w = want[i];
-        const g = got[i];
-        if (w.host !== g.host || (w.subset ?? '') !== (g.subset ?? ''))
-            return `destination ${i + 1} is ${g.host}`;
-        if (w.weight !== g.weight)
-            return `${g.host} has weight ${g.weight}`;
-        if (w.port !== undefined && w.port !== g.port)
-            return `${g.host} has port ${g.port ?? '(none)'}`;
-    }
-    return undefined;
-}
 
-;// CONCATENATED MODULE: ./src/rollout/backends.ts
-// Pure helpers that map between a route destination host and the Kubernetes Service behind it.
-/** "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local" -> Service; anything else (an external
- *  host such as "api.example.com" with a non-cluster suffix) still maps by its first two labels,
- *  which is what Istio does for short names relative to the VirtualService's namespace. */
-function serviceOfHost(host, vsNamespace) {
-    const parts = host.split('.');
-    if (parts.length === 1)
-        return { name: parts[0], namespace: vsNamespace };
-    return { name: parts[0], namespace: parts[1] };
-}
-/** The host to write in a route for a Service: short when it lives beside the VirtualService. */
-function hostOfService(svc, vsNamespace) {
-    return svc.namespace === vsNamespace ? svc.name : `${svc.name}.${svc.namespace}.svc.cluster.local`;
-}
-/** Two hosts name the same Service. */
-function sameService(a, b, vsNamespace) {
-    const x = serviceOfHost(a, vsNamespace);
-    const y = serviceOfHost(b, vsNamespace);
-    return x.name === y.name && x.namespace === y.namespace;
+;// CONCATENATED MODULE: ./src/router/factory.ts
+
+function createRouter(c) {
+    return new IstioRouter(c.kubectl, c.virtualService, c.namespace, {
+        route: c.route,
+        inputName: 'virtual-service',
+        stableHostOf: c.stableHostOf,
+        helmMajor: c.helmMajor,
+        logger: c.logger,
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/rollout/state.ts
@@ -48340,13 +48521,6 @@ function stepDestinations(stable, canary, weight) {
         return [dest(stable, 100)];
     return [dest(stable, 100 - weight), dest(canary, weight)];
 }
-function describeDestinations(ds) {
-    if (ds.length === 0)
-        return '(no destinations)';
-    return ds
-        .map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`)
-        .join(', ');
-}
 /** The Service of the new release that receives canary traffic, from its rendered manifest. */
 function chooseCanaryService(manifest, wanted, stablePort) {
     const services = servicesInManifest(manifest);
@@ -48384,7 +48558,6 @@ function chartOf(chartField) {
 
 
 
-
 /** An error that ends the run before anything in the cluster changed. */
 class PreflightError extends Error {
 }
@@ -48411,20 +48584,19 @@ class Rollout {
     canary;
     weight = 0;
     installed = false;
-    /** Helm release that owns the VirtualService itself, if any: never uninstalled by cleanup. */
-    vsOwnerRelease;
-    /** Index of the managed http route, fixed after the first read. */
-    routeIndex = 0;
+    /** Helm release that renders the routing object itself, if any: never uninstalled by cleanup. */
+    routerOwnerRelease;
     constructor(deps) {
         this.deps = deps;
         this.s = deps.settings;
         this.log = deps.log;
         this.now = deps.now ?? Date.now;
+        this.router = deps.createRouter({ stableHostOf: (st) => readState(st).stableHost });
         this.report = {
             command: 'rollout',
             namespace: this.s.namespace,
             release: this.s.release,
-            virtualService: this.s.virtualService,
+            routing: { kind: this.router.kind, name: this.router.name },
             stable: {},
             canary: { release: this.s.canaryRelease, chart: this.s.chart, chartVersion: this.s.chartVersion },
             outcome: 'running',
@@ -48467,25 +48639,16 @@ class Rollout {
         const { kubectl, helm } = this.deps;
         const s = this.s;
         this.log.info(`helm ${helm.version} (${helm.path}), kubectl ${kubectl.version} (${kubectl.path})`);
-        const nsLabels = await kubectl.namespaceLabels(s.namespace);
-        if (nsLabels === undefined)
-            throw new PreflightError(`Namespace "${s.namespace}" does not exist.`);
-        if (nsLabels['istio-injection'] !== 'enabled' && !nsLabels['istio.io/rev']) {
-            this.warn(`Namespace "${s.namespace}" has neither the label istio-injection=enabled nor istio.io/rev: ` +
-                `pods there get no Istio sidecar, so mesh-internal traffic is not split (the ingress gateway still is).`);
-        }
-        const vs = await kubectl.get('virtualservices.networking.istio.io', s.virtualService, s.namespace);
-        if (!vs) {
-            throw new PreflightError(`Input 'virtual-service': VirtualService "${s.virtualService}" was not found in namespace "${s.namespace}".`);
-        }
-        const state = readState(vs.metadata?.annotations);
-        this.vsOwnerRelease = vs.metadata?.annotations?.['meta.helm.sh/release-name'];
-        this.router = this.deps.createRouter({ stableHostHint: state.stableHost });
-        const snap = await this.router.getRoutes();
-        this.routeIndex = snap.routeIndex;
-        this.report.route = snap.routeName ?? `#${snap.routeIndex}`;
-        this.log.info(`VirtualService ${s.namespace}/${s.virtualService}, route ${this.report.route}: ${describeDestinations(snap.destinations)}`);
-        for (const f of findOwners(vs, helm.major)) {
+        const router = this.router;
+        const inspection = await router.inspect();
+        for (const w of inspection.warnings)
+            this.warn(w);
+        this.routerOwnerRelease = inspection.ownerRelease;
+        const snap = await router.getRoutes();
+        const state = readState(snap.state);
+        this.report.route = snap.route;
+        this.log.info(`${router.kind} ${router.namespace}/${router.name}, route ${this.report.route}: ${describeDestinations(snap.destinations)}`);
+        for (const f of inspection.owners) {
             const text = `${f.detail} ${f.consequence} Remedy: ${f.remedy}`;
             if (f.severity === 'warning')
                 this.warn(text);
@@ -48494,7 +48657,7 @@ class Rollout {
         }
         if (state.status === 'progressing' || state.status === 'paused') {
             if (state.canaryRelease && state.canaryRelease !== s.canaryRelease) {
-                throw new PreflightError(`VirtualService "${s.virtualService}" records a rollout of "${state.canaryRelease}" that is ${state.status} ` +
+                throw new PreflightError(`${router.kind} "${router.name}" records a rollout of "${state.canaryRelease}" that is ${state.status} ` +
                     `at ${state.weight ?? '?'}%. Finish it first: put 100% back on the stable release and uninstall ` +
                     `"${state.canaryRelease}" (or promote it), then run again.`);
             }
@@ -48502,7 +48665,7 @@ class Rollout {
         // Which destination is live now?
         this.stable = await this.findStable(snap, state);
         if (this.stable) {
-            const svc = serviceOfHost(this.stable.host, s.namespace);
+            const svc = router.serviceOf(this.stable.host);
             const svcObj = await kubectl.get('services', svc.name, svc.namespace);
             if (!svcObj) {
                 this.warn(`The route's destination "${this.stable.host}" has no Service; treating this as a first deployment.`);
@@ -48535,11 +48698,11 @@ class Rollout {
         const manifest = await helm.template(this.installOptions());
         const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
         this.canary = {
-            host: hostOfService({ name: svc.name, namespace: svc.namespace ?? s.namespace }, s.namespace),
+            host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
             port: svc.port,
             weight: 0,
         };
-        if (this.stable && sameService(this.stable.host, this.canary.host, s.namespace)) {
+        if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
             throw new PreflightError(`The new release would render Service "${svc.name}", the one the stable release already serves; ` +
                 `a canary needs its own Service (its name should include the release name).`);
         }
@@ -48561,7 +48724,7 @@ class Rollout {
     async findStable(snap, state) {
         const live = snap.destinations.filter((d) => d.weight > 0);
         if (state.stableHost) {
-            const d = snap.destinations.find((x) => sameService(x.host, state.stableHost, this.s.namespace));
+            const d = snap.destinations.find((x) => sameService(this.router, x.host, state.stableHost));
             if (d)
                 return d;
         }
@@ -48571,7 +48734,7 @@ class Rollout {
             return live[0];
         if (snap.destinations.length === 1)
             return snap.destinations[0];
-        throw new PreflightError(`Route ${this.report.route} of VirtualService "${this.s.virtualService}" splits traffic ` +
+        throw new PreflightError(`Route ${this.report.route} of ${this.router.kind} "${this.router.name}" splits traffic ` +
             `(${describeDestinations(snap.destinations)}) and no earlier helm-canary run recorded which one is stable. ` +
             `Put 100% on the stable Service first.`);
     }
@@ -48597,7 +48760,7 @@ class Rollout {
             this.installed = true;
             // The Service we route to is taken from what was really installed.
             const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
-            this.canary.host = hostOfService({ name: svc.name, namespace: svc.namespace ?? this.s.namespace }, this.s.namespace);
+            this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
             this.log.info(`Installed ${this.s.canaryRelease}; it serves ${this.canary.host}.`);
             const info = await this.deps.helm.status(this.s.canaryRelease, this.s.namespace).catch(() => undefined);
             if (info)
@@ -48711,13 +48874,13 @@ class Rollout {
         else if (!this.stableRelease) {
             this.warn(`The old stable Service "${this.stable?.host}" is not part of a Helm release, so it was left running; remove it by hand.`);
         }
-        else if ((stillUsed = await this.otherRoutesUsing(this.stable.host)).length > 0) {
-            this.warn(`The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of VirtualService ` +
-                `"${s.virtualService}" still send traffic to ${this.stable.host}. Uninstall it once they no longer do.`);
+        else if ((stillUsed = await this.router.references(this.stable.host)).length > 0) {
+            this.warn(`The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of ${this.router.kind} ` +
+                `"${this.router.name}" still send traffic to ${this.stable.host}. Uninstall it once they no longer do.`);
         }
-        else if (this.vsOwnerRelease === this.stableRelease) {
-            this.warn(`The old stable release ${this.stableRelease} also owns VirtualService "${s.virtualService}", so it was ` +
-                `not uninstalled (that would delete the route). Move the VirtualService to its own chart.`);
+        else if (this.routerOwnerRelease === this.stableRelease) {
+            this.warn(`The old stable release ${this.stableRelease} also owns ${this.router.kind} "${this.router.name}", so it was ` +
+                `not uninstalled (that would delete the route). Move the ${this.router.kind} to its own chart.`);
         }
         else {
             try {
@@ -48729,17 +48892,6 @@ class Rollout {
             }
         }
         return this.finish('promoted', `${s.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`);
-    }
-    /** Routes other than the managed one whose destinations include `host`. */
-    async otherRoutesUsing(host) {
-        const vs = await this.deps.kubectl.get('virtualservices.networking.istio.io', this.s.virtualService, this.s.namespace);
-        const http = vs?.spec?.http ?? [];
-        const managed = (await this.router.getRoutes()).routeIndex;
-        return http
-            .map((r, i) => ({ r, i }))
-            .filter(({ r, i }) => i !== managed &&
-            (r.route ?? []).some((d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace)))
-            .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
     }
     // ---- failure handling ----
     async fail(err) {
@@ -48776,7 +48928,7 @@ class Rollout {
             weight: 0,
             canaryRelease: undefined,
             canaryHost: undefined,
-        }).catch((e) => this.warn(`Could not record the state on the VirtualService: ${msg(e)}`));
+        }).catch((e) => this.warn(`Could not record the state on the ${this.router.kind}: ${msg(e)}`));
         if (!this.stable)
             return this.finish('failed', `${reason} ${this.s.canaryRelease} was uninstalled.`);
         return this.finish('rolled-back', `${reason} All traffic is back on ${this.stableRelease ?? this.stable.host}; ${this.s.canaryRelease} was uninstalled.`);
@@ -49757,7 +49909,7 @@ function describeProgress(p) {
     return `${secs(p.elapsedMs)} of ${secs(p.bakeMs)} at weight ${p.weight}%: ${parts.join(', ')}`;
 }
 
-;// CONCATENATED MODULE: ./src/verify/verifier-adapter.ts
+;// CONCATENATED MODULE: ./src/verify/verifier.ts
 
 function createVerifier(settings, runStart = Date.now()) {
     return (r) => verifyStep({
@@ -50096,7 +50248,7 @@ function safeUrl(url) {
 function renderSummary(r, opts = {}) {
     const end = timeOf(r.endedAt) ?? nowMs(opts.now);
     const o = OUTCOME[r.outcome] ?? { emoji: '❔', title: escapeMarkdown(String(r.outcome)) };
-    const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
+    const app = r.release ?? r.canary.release ?? r.stable.release ?? r.routing.name;
     const out = [];
     if (opts.forComment)
         out.push(opts.marker ?? commentMarker(r.namespace, app));
@@ -50110,7 +50262,7 @@ function renderSummary(r, opts = {}) {
     out.push('');
     out.push(`${releaseText('Stable', r.stable)} → ${releaseText('Canary', r.canary)}`);
     out.push('');
-    out.push(`**VirtualService:** ${summary_code(r.virtualService)}${r.route ? `, route ${summary_code(r.route)}` : ''}`);
+    out.push(`**${r.routing.kind}:** ${summary_code(r.routing.name)}${r.route ? `, route ${summary_code(r.route)}` : ''}`);
     out.push('');
     const warnings = (r.warnings ?? []).filter((w) => w && w.trim());
     if (warnings.length) {
@@ -50153,7 +50305,7 @@ function renderSummary(r, opts = {}) {
 /** One plain-text line for the log. */
 function renderOneLine(r) {
     const o = OUTCOME[r.outcome]?.word ?? String(r.outcome);
-    const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
+    const app = r.release ?? r.canary.release ?? r.stable.release ?? r.routing.name;
     const passed = r.steps.filter((s) => s.verdict === 'passed').length;
     const last = [...r.steps].reverse().find((s) => s.verdict !== 'skipped');
     const start = timeOf(r.startedAt);
@@ -50646,10 +50798,14 @@ async function run() {
             settings,
             helm,
             kubectl,
-            createRouter: ({ stableHostHint }) => new IstioRouter(kubectl, settings.virtualService, settings.namespace, {
+            createRouter: ({ stableHostOf }) => createRouter({
+                kubectl,
+                namespace: settings.namespace,
+                virtualService: settings.virtualService,
                 route: settings.route,
-                stableHostHint,
+                helmMajor: helm.major,
                 logger: log,
+                stableHostOf,
             }),
             verify: createVerifier(settings),
             log,

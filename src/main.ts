@@ -6,9 +6,9 @@ import path from 'node:path';
 import { getInputs } from './input-helper.js';
 import { createHelm } from './kube/helm-helper.js';
 import { createKubectl, type KubeOptions } from './kube/kubectl-helper.js';
-import { IstioRouter } from './router/istio-router.js';
+import { createRouter } from './router/factory.js';
 import { runRollout, type RolloutResult } from './rollout/rollout.js';
-import { createVerifier } from './verify/verifier-adapter.js';
+import { createVerifier } from './verify/verifier.js';
 import { Reporter } from './report/reporter.js';
 import { renderOneLine } from './report/summary.js';
 import type { Logger, Settings } from './lib/types.js';
@@ -57,11 +57,15 @@ export async function run(): Promise<void> {
       settings,
       helm,
       kubectl,
-      createRouter: ({ stableHostHint }) =>
-        new IstioRouter(kubectl, settings.virtualService, settings.namespace, {
+      createRouter: ({ stableHostOf }) =>
+        createRouter({
+          kubectl,
+          namespace: settings.namespace,
+          virtualService: settings.virtualService,
           route: settings.route,
-          stableHostHint,
+          helmMajor: helm.major,
           logger: log,
+          stableHostOf,
         }),
       verify: createVerifier(settings),
       log,

@@ -11,7 +11,7 @@ import {
   type IKubectl,
   type JsonPatchOp,
 } from '../../src/kube/kubectl-helper.js';
-import { IstioRouter, VIRTUAL_SERVICE_RESOURCE } from '../../src/router/istio-router.js';
+import { IstioRouter, VIRTUAL_SERVICE_RESOURCE } from '../../src/router/istio/istio-router.js';
 import { chartsDir, run, toolsDir, toolsPair } from './tools.js';
 
 const NS = 'shop';
@@ -124,7 +124,7 @@ describe(`IstioRouter with real ${pair} kubectl`, () => {
 
   it('owners(): the gateway chart release, written the way this helm major writes', async () => {
     const r = new IstioRouter(kubectl, VS, NS, { helmMajor: helm.major });
-    const f = await r.owners();
+    const f = (await r.inspect()).owners;
     expect(f).toHaveLength(1);
     expect(f[0].manager).toBe('helm');
     expect(f[0].who).toBe(`Helm release "gw" (namespace "${NS}")`);
@@ -133,9 +133,9 @@ describe(`IstioRouter with real ${pair} kubectl`, () => {
   });
 
   it('getRoutes / setRoutes / setState, as field manager helm-canary', async () => {
-    const r = new IstioRouter(kubectl, VS, NS, { stableHostHint: stable.host });
+    const r = new IstioRouter(kubectl, VS, NS, { stableHostOf: () => stable.host });
     const before = await r.getRoutes();
-    expect(before).toMatchObject({ routeIndex: 0, destinations: [{ ...stable, weight: 100 }] });
+    expect(before).toMatchObject({ route: '#0', destinations: [{ ...stable, weight: 100 }] });
     server.clearRequests();
     const snap = await r.setRoutes([
       { ...stable, weight: 90 },
@@ -155,12 +155,12 @@ describe(`IstioRouter with real ${pair} kubectl`, () => {
     expect(owner.manager).toBe('helm-canary');
 
     await r.setState({ status: 'progressing', 'helm-canary.io/canary-weight': '10' });
-    expect((await r.getRoutes()).annotations).toMatchObject({
+    expect((await r.getRoutes()).state).toMatchObject({
       'helm-canary.io/status': 'progressing',
       'helm-canary.io/canary-weight': '10',
     });
     await r.setState({ status: null });
-    expect((await r.getRoutes()).annotations['helm-canary.io/status']).toBeUndefined();
+    expect((await r.getRoutes()).state['helm-canary.io/status']).toBeUndefined();
   });
 
   it('retries after a real concurrent change (422 from the guarded patch)', async () => {
@@ -177,7 +177,7 @@ describe(`IstioRouter with real ${pair} kubectl`, () => {
     };
     const infos: string[] = [];
     const r = new IstioRouter(racing, VS, NS, {
-      stableHostHint: stable.host,
+      stableHostOf: () => stable.host,
       logger: { info: (s) => infos.push(s), warning: (s) => infos.push(s) },
     });
     const snap = await r.setRoutes([
@@ -185,7 +185,7 @@ describe(`IstioRouter with real ${pair} kubectl`, () => {
       { ...canary, weight: 25 },
     ]);
     expect(snap.destinations.map((d) => d.weight)).toEqual([75, 25]);
-    expect(snap.annotations.someone).toBe('else');
+    expect((await kubectl.get(VIRTUAL_SERVICE_RESOURCE, VS)).metadata.annotations.someone).toBe('else');
     expect(infos.join('\n')).toMatch(/attempt 1\/5/);
   });
 

@@ -58,7 +58,7 @@ function promotedReport(): RunReport {
     command: 'rollout',
     namespace: 'prod',
     release: 'shop',
-    virtualService: 'shop',
+    routing: { kind: 'VirtualService', name: 'shop' },
     route: 'http-main',
     stable: {
       release: 'shop-v1-4-0',
@@ -489,7 +489,7 @@ describe('skipped steps (not reached after a failure)', () => {
     const r = {
       command: 'rollout',
       namespace: 'shop',
-      virtualService: 'web',
+      routing: { kind: 'VirtualService', name: 'web' },
       release: 'web',
       stable: { release: 'web-v1' },
       canary: { release: 'web-v2' },

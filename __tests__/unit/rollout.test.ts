@@ -1,6 +1,13 @@
 import { describe, it, expect } from '@jest/globals';
-import { runRollout, type RolloutDeps, type VerifyRequest } from '../../src/rollout/rollout.js';
-import type { Destination, RouteSnapshot, TrafficRouter } from '../../src/router/router.js';
+import { runRollout, type RolloutDeps } from '../../src/rollout/rollout.js';
+import type { VerifyRequest } from '../../src/verify/verifier.js';
+import type {
+  Destination,
+  Inspection,
+  RouteSnapshot,
+  ServiceRef,
+  TrafficRouter,
+} from '../../src/router/router.js';
 import type { Settings } from '../../src/lib/types.js';
 import { Keys } from '../../src/rollout/state.js';
 
@@ -58,13 +65,15 @@ class FakeRouter implements TrafficRouter {
   writes: Destination[][] = [];
   annotations: Record<string, string> = {};
   constructor(public destinations: Destination[]) {}
+  /** What inspect() reports: a rollout never writes anything before reading it. */
+  inspection: Inspection = { owners: [], warnings: [] };
+  otherRoutes: string[] = [];
+  pinned?: string;
+  async inspect(): Promise<Inspection> {
+    return this.inspection;
+  }
   async getRoutes(): Promise<RouteSnapshot> {
-    return {
-      routeIndex: 0,
-      destinations: this.destinations,
-      resourceVersion: '1',
-      annotations: this.annotations,
-    };
+    return { route: '#0', destinations: this.destinations, version: '1', state: { ...this.annotations } };
   }
   async setRoutes(d: Destination[]): Promise<RouteSnapshot> {
     this.writes.push(d);
@@ -77,8 +86,23 @@ class FakeRouter implements TrafficRouter {
       else this.annotations[k] = v;
     }
   }
-  async owners() {
-    return [];
+  async setPinnedRoute(p: { value: string }): Promise<void> {
+    this.pinned = p.value;
+  }
+  async removePinnedRoute(): Promise<boolean> {
+    const had = this.pinned !== undefined;
+    this.pinned = undefined;
+    return had;
+  }
+  async references(): Promise<string[]> {
+    return this.otherRoutes;
+  }
+  serviceOf(host: string): ServiceRef {
+    const [name, namespace = 'default'] = host.split('.');
+    return { name, namespace };
+  }
+  hostOf(svc: ServiceRef): string {
+    return svc.namespace === 'default' ? svc.name : `${svc.name}.${svc.namespace}.svc.cluster.local`;
   }
 }
 
@@ -125,8 +149,8 @@ function world(opts: {
       path: '/bin/kubectl',
       version: 'v1.35.2',
       get: (async (resource: string, name: string) => {
-        if (resource.startsWith('virtualservices'))
-          return { metadata: { name, annotations: router.annotations } };
+        // The rollout loop reads routing objects only through its TrafficRouter.
+        if (resource.startsWith('virtualservices')) throw new Error(`rollout read ${resource} directly`);
         if (resource === 'services' && opts.stableService !== false)
           return { metadata: { name, annotations: { 'meta.helm.sh/release-name': 'foolish-penguin' } } };
         return undefined;
@@ -273,5 +297,63 @@ describe('runRollout', () => {
     expect(r.status).toBe('failed');
     expect(r.reason).toMatch(/splits traffic.*Nothing in the cluster was changed/);
     expect(w.calls).toEqual([]);
+  });
+});
+
+describe('runRollout and its TrafficRouter', () => {
+  it('passes the router inspection warnings and owner findings on to the report', async () => {
+    const w = world({});
+    w.router.inspection = {
+      warnings: ['no sidecar here'],
+      owners: [
+        {
+          manager: 'argocd',
+          who: 'Argo CD Application "a"',
+          detail: 'managed by Argo CD.',
+          consequence: 'reverts weights.',
+          remedy: 'ignore differences.',
+          severity: 'warning',
+        },
+      ],
+    };
+    const r = await runRollout(w.deps);
+    expect(r.report.warnings).toEqual([
+      'no sidecar here',
+      'managed by Argo CD. reverts weights. Remedy: ignore differences.',
+    ]);
+  });
+
+  it('keeps the old stable when another route still references it', async () => {
+    const w = world({});
+    w.router.otherRoutes = ['"admin"'];
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.calls).not.toContain('uninstall foolish-penguin');
+    expect(w.warnings.join('\n')).toMatch(/route\(s\) "admin" of VirtualService "vs" still send traffic/);
+  });
+
+  it('keeps the old stable when its release renders the routing object itself', async () => {
+    const w = world({});
+    w.router.inspection = { owners: [], warnings: [], ownerRelease: 'foolish-penguin' };
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.calls).not.toContain('uninstall foolish-penguin');
+    expect(w.warnings.join('\n')).toMatch(/also owns VirtualService "vs"/);
+  });
+
+  it('finds the recorded stable through the router state, in another host form', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample.default', weight: 60 },
+        { host: 'other-sample', weight: 40 },
+      ],
+    });
+    w.router.annotations[Keys.stableHost] = 'foolish-penguin-sample';
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.router.writes[0].map((d) => `${d.host}=${d.weight}`)).toEqual([
+      'foolish-penguin-sample.default=90',
+      'sample-v2-sample=10',
+    ]);
   });
 });

@@ -1,7 +1,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- fixtures are loose Kubernetes objects */
 import { describe, it, expect } from '@jest/globals';
-import { buildWeightPatch, readDestinations, validateDestinations } from '../../src/router/istio-patch.js';
-import { resolveRoute, sameHost } from '../../src/router/router.js';
+import { buildWeightPatch, readDestinations } from '../../src/router/istio/patch.js';
+import { validateDestinations } from '../../src/router/router.js';
+import { resolveRoute, sameHost } from '../../src/router/istio/virtual-service.js';
 
 function vs(): any {
   return {

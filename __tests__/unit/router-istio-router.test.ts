@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- fixtures are loose Kubernetes objects */
 import { describe, it, expect } from '@jest/globals';
-import { IstioRouter, compareDestinations } from '../../src/router/istio-router.js';
+import { IstioRouter } from '../../src/router/istio/istio-router.js';
+import { compareDestinations } from '../../src/router/router.js';
 import { KubeConflictError, type IKubectl, type JsonPatchOp } from '../../src/kube/kubectl-helper.js';
 
 const clone = <T>(x: T): T => structuredClone(x);
@@ -50,7 +51,9 @@ class FakeKube implements IKubectl {
       if (op.op === 'test') {
         if (!isDeepStrictEqual(parent?.[key], op.value))
           throw new KubeConflictError('Error from server (Invalid): test failed', 'Invalid');
-      } else if (op.op === 'replace' || op.op === 'add') parent[key] = clone(op.value);
+      } else if (Array.isArray(parent) && op.op === 'add') parent.splice(Number(key), 0, clone(op.value));
+      else if (Array.isArray(parent) && op.op === 'remove') parent.splice(Number(key), 1);
+      else if (op.op === 'replace' || op.op === 'add') parent[key] = clone(op.value);
       else if (op.op === 'remove') delete parent[key];
     }
     this.obj = next;
@@ -66,8 +69,9 @@ class FakeKube implements IKubectl {
       else ann[k] = v;
     this.bump();
   }
+  nsLabels: Record<string, string> | undefined = {};
   async namespaceLabels(): Promise<Record<string, string> | undefined> {
-    return {};
+    return this.nsLabels;
   }
 }
 
@@ -105,11 +109,10 @@ describe('IstioRouter', () => {
     const r = new IstioRouter(k, 'web', 'shop', { route: 'primary' });
     expect(r.kind).toBe('VirtualService');
     expect(await r.getRoutes()).toEqual({
-      routeIndex: 1,
-      routeName: 'primary',
+      route: 'primary',
       destinations: [{ host: 'shop-v1-web', port: 80, weight: 100 }],
-      resourceVersion: '100',
-      annotations: vs().metadata.annotations,
+      version: '100',
+      state: {},
     });
   });
 
@@ -120,10 +123,10 @@ describe('IstioRouter', () => {
 
   it('setRoutes patches only the route and returns the read-back', async () => {
     const k = new FakeKube(vs());
-    const r = new IstioRouter(k, 'web', 'shop', { stableHostHint: 'shop-v1-web', sleep: noSleep });
+    const r = new IstioRouter(k, 'web', 'shop', { stableHostOf: () => 'shop-v1-web', sleep: noSleep });
     const snap = await r.setRoutes(want);
     expect(snap.destinations).toEqual(want);
-    expect(snap.resourceVersion).toBe('101');
+    expect(snap.version).toBe('101');
     expect(k.patches).toHaveLength(1);
     const expected = vs();
     expected.spec.http[1].route = [
@@ -161,7 +164,7 @@ describe('IstioRouter', () => {
     expect(k.patches).toHaveLength(2);
     expect(k.patches[1][0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '101' });
     expect(k.patches[1][2].path).toBe('/spec/http/2/route'); // found by name at its new index
-    expect(snap.routeIndex).toBe(2);
+    expect(snap.route).toBe('primary');
     expect(k.obj.spec.hosts).toEqual(['shop.example.com', 'www.example.com']);
     expect(k.obj.spec.http[0].name).toBe('canary-header');
     expect(infos.join('\n')).toMatch(/changed while setting weights \(attempt 1\/5\)/);
@@ -188,7 +191,7 @@ describe('IstioRouter', () => {
     const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
     const e = (await r.setRoutes(want).catch((x: unknown) => x)) as Error;
     expect(e).not.toBeInstanceOf(KubeConflictError);
-    expect(e.message).toMatch(/weight patch was rejected.*Invalid value/);
+    expect(e.message).toMatch(/patch for setting weights was rejected.*Invalid value/);
     expect(k.patches).toHaveLength(1);
   });
 
@@ -208,14 +211,14 @@ describe('IstioRouter', () => {
     const v = vs();
     delete v.spec.http[1].name;
     const k = new FakeKube(v);
-    const r = new IstioRouter(k, 'web', 'shop', { stableHostHint: 'shop-v1-web', sleep: noSleep });
-    expect((await r.getRoutes()).routeIndex).toBe(1);
+    const r = new IstioRouter(k, 'web', 'shop', { stableHostOf: () => 'shop-v1-web', sleep: noSleep });
+    expect((await r.getRoutes()).route).toBe('#1');
     const snap = await r.setRoutes(want);
-    expect(snap.routeName).toBeUndefined();
+    expect(snap.route).toBe('#1');
     expect(k.patches[0][1]).toEqual({ op: 'test', path: '/spec/http/1/route', value: v.spec.http[1].route });
     // later the hint host is gone (promotion): still the same route
     const snap2 = await r.setRoutes([{ host: 'shop-v2-web', port: 80, weight: 100 }]);
-    expect(snap2.routeIndex).toBe(1);
+    expect(snap2.route).toBe('#1');
     k.obj.spec.http.splice(1, 1);
     k.bump();
     await expect(r.getRoutes()).rejects.toThrow(/changed shape/);
@@ -238,12 +241,142 @@ describe('IstioRouter', () => {
     expect(k.annotations).toHaveLength(1);
   });
 
-  it('owners() reports the Helm 4 server-side owner', async () => {
+  it('inspect() reports the Helm 4 server-side owner, the release that renders it, no sidecar', async () => {
     const r = new IstioRouter(new FakeKube(vs()), 'web', 'shop', { helmMajor: 4 });
-    const f = await r.owners();
-    expect(f).toHaveLength(1);
-    expect(f[0]).toMatchObject({ manager: 'helm', severity: 'warning' });
-    expect(f[0].consequence).toMatch(/will fail with a field conflict on .spec.http/);
+    const i = await r.inspect();
+    expect(i.owners).toHaveLength(1);
+    expect(i.owners[0]).toMatchObject({ manager: 'helm', severity: 'warning' });
+    expect(i.owners[0].consequence).toMatch(/will fail with a field conflict on .spec.http/);
+    expect(i.ownerRelease).toBe('gateway');
+    expect(i.warnings.join('\n')).toMatch(/Namespace "shop" has neither the label istio-injection=enabled/);
+  });
+
+  it('inspect(): an injected namespace gives no warning; a missing namespace or object is an error', async () => {
+    const k = new FakeKube(vs());
+    k.nsLabels = { 'istio.io/rev': 'canary' };
+    expect((await new IstioRouter(k, 'web', 'shop').inspect()).warnings).toEqual([]);
+    const named = new IstioRouter(k, 'nope', 'shop', { inputName: 'virtual-service' });
+    await expect(named.inspect()).rejects.toThrow(
+      /^Input 'virtual-service': VirtualService "nope" was not found in namespace "shop"\.$/,
+    );
+    k.nsLabels = undefined;
+    await expect(new IstioRouter(k, 'web', 'shop').inspect()).rejects.toThrow(
+      /Namespace "shop" does not exist/,
+    );
+  });
+
+  it('setRoutes(…, version) derives the patch from the last read without reading again', async () => {
+    const k = new FakeKube(vs());
+    let gets = 0;
+    const get = k.get.bind(k);
+    k.get = (async (...a: Parameters<typeof get>) => (gets++, get(...a))) as typeof k.get;
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    const snap = await r.getRoutes();
+    gets = 0;
+    await r.setRoutes(want, snap.version);
+    expect(gets).toBe(1); // only the read-back
+    expect(k.patches[0][0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '100' });
+    // a token older than the last read is not trusted: the patch is derived from a fresh read
+    gets = 0;
+    await r.setRoutes([{ host: 'shop-v2-web', port: 80, weight: 100 }], '100');
+    expect(gets).toBe(2);
+    expect(k.patches).toHaveLength(2);
+    expect(k.patches[1][0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '101' });
+    expect(k.obj.spec.http[1].route).toEqual([
+      { destination: { host: 'shop-v2-web', port: { number: 80 } }, weight: 100 },
+    ]);
+  });
+
+  it('references() names the other routes that still send traffic to a Service, in any host form', async () => {
+    const v = vs();
+    v.spec.http.push({ route: [{ destination: { host: 'shop-v1-web.shop.svc.cluster.local' } }] });
+    v.spec.http.push({ name: 'other-ns', route: [{ destination: { host: 'shop-v1-web.other' } }] });
+    const r = new IstioRouter(new FakeKube(v), 'web', 'shop', { route: 'primary' });
+    expect(await r.references('shop-v1-web')).toEqual(['#2']);
+    expect(await r.references('admin')).toEqual(['"admin"']);
+    expect(await r.references('shop-v2-web')).toEqual([]);
+  });
+
+  it('maps hosts to Services relative to its namespace', () => {
+    const r = new IstioRouter(new FakeKube(vs()), 'web', 'shop');
+    expect(r.serviceOf('a')).toEqual({ name: 'a', namespace: 'shop' });
+    expect(r.serviceOf('a.b.svc.cluster.local')).toEqual({ name: 'a', namespace: 'b' });
+    expect(r.hostOf({ name: 'a', namespace: 'shop' })).toBe('a');
+    expect(r.hostOf({ name: 'a', namespace: 'b' })).toBe('a.b.svc.cluster.local');
+  });
+});
+
+describe('IstioRouter pinned route', () => {
+  const pin = { header: 'X-Canary', value: 'shop-v2', destination: { host: 'shop-v2-web', port: 80 } };
+
+  it('puts a copy of the managed route with the header match in front of it, and removes it', async () => {
+    const v = vs();
+    v.spec.http[1].match = [
+      { uri: { prefix: '/' } },
+      { uri: { prefix: '/api' }, headers: { a: { exact: 'b' } } },
+    ];
+    v.spec.http[1].timeout = '3s';
+    v.spec.http[1].retries = { attempts: 2 };
+    const k = new FakeKube(v);
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    await r.setPinnedRoute(pin);
+    expect(k.obj.spec.http.map((x: any) => x.name)).toEqual(['admin', 'helm-canary-pinned', 'primary']);
+    expect(k.obj.spec.http[1]).toEqual({
+      name: 'helm-canary-pinned',
+      match: [
+        { uri: { prefix: '/' }, headers: { 'x-canary': { exact: 'shop-v2' } } },
+        { uri: { prefix: '/api' }, headers: { a: { exact: 'b' }, 'x-canary': { exact: 'shop-v2' } } },
+      ],
+      timeout: '3s',
+      retries: { attempts: 2 },
+      route: [{ destination: { host: 'shop-v2-web', port: { number: 80 } }, weight: 100 }],
+    });
+    expect(k.obj.spec.http[2]).toEqual(v.spec.http[1]); // the users' route is untouched
+    // the managed route is still found, and weights go to it, not to the pinned one
+    const snap = await r.setRoutes(want);
+    expect(snap.route).toBe('primary');
+    expect(k.obj.spec.http[1].route).toHaveLength(1);
+    // setting it again replaces it (no second copy)
+    await r.setPinnedRoute({ ...pin, value: 'shop-v3' });
+    expect(k.obj.spec.http.filter((x: any) => x.name === 'helm-canary-pinned')).toHaveLength(1);
+    expect(k.obj.spec.http[1].match[0].headers['x-canary']).toEqual({ exact: 'shop-v3' });
+    expect(await r.references('shop-v2-web')).toEqual([]); // the pinned route is not a user route
+    expect(await r.removePinnedRoute()).toBe(true);
+    expect(k.obj.spec.http.map((x: any) => x.name)).toEqual(['admin', 'primary']);
+    expect(await r.removePinnedRoute()).toBe(false);
+  });
+
+  it('an unnamed managed route without matches gets a header-only match; it is still followed after', async () => {
+    const v = vs();
+    delete v.spec.http[1].name;
+    const k = new FakeKube(v);
+    const r = new IstioRouter(k, 'web', 'shop', { stableHostOf: () => 'shop-v1-web', sleep: noSleep });
+    await r.getRoutes();
+    await r.setPinnedRoute(pin);
+    expect(k.obj.spec.http[1].match).toEqual([{ headers: { 'x-canary': { exact: 'shop-v2' } } }]);
+    const snap = await r.setRoutes(want);
+    expect(snap.route).toBe('#1');
+    expect(k.obj.spec.http[2].route.map((d: any) => d.weight)).toEqual([75, 25]);
+    await r.removePinnedRoute();
+    expect((await r.getRoutes()).destinations.map((d) => d.weight)).toEqual([75, 25]);
+  });
+
+  it('the pin is re-derived when the object changes concurrently', async () => {
+    const k = new FakeKube(vs());
+    k.beforePatch = (n) => {
+      if (n === 1) {
+        k.obj.spec.http.unshift({ name: 'new-first', route: [{ destination: { host: 'x' } }] });
+        k.bump();
+      }
+    };
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    await r.setPinnedRoute(pin);
+    expect(k.obj.spec.http.map((x: any) => x.name)).toEqual([
+      'new-first',
+      'admin',
+      'helm-canary-pinned',
+      'primary',
+    ]);
   });
 });
 

@@ -44,7 +44,8 @@ export interface RunReport {
   namespace: string;
   /** Base release name (settings.release): keys the PR comment marker, stable across versions. */
   release?: string;
-  virtualService: string;
+  /** The routing object whose weights the run moves, e.g. { kind: 'VirtualService', name: 'shop' }. */
+  routing: { kind: string; name: string };
   route?: string;
   stable: ReleaseInfo;
   canary: ReleaseInfo;

@@ -365,7 +365,7 @@ function safeUrl(url: string | undefined): string | undefined {
 export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   const end = timeOf(r.endedAt) ?? nowMs(opts.now);
   const o = OUTCOME[r.outcome] ?? { emoji: '❔', title: escapeMarkdown(String(r.outcome)) };
-  const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
+  const app = r.release ?? r.canary.release ?? r.stable.release ?? r.routing.name;
   const out: string[] = [];
 
   if (opts.forComment) out.push(opts.marker ?? commentMarker(r.namespace, app));
@@ -379,7 +379,7 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   out.push('');
   out.push(`${releaseText('Stable', r.stable)} → ${releaseText('Canary', r.canary)}`);
   out.push('');
-  out.push(`**VirtualService:** ${code(r.virtualService)}${r.route ? `, route ${code(r.route)}` : ''}`);
+  out.push(`**${r.routing.kind}:** ${code(r.routing.name)}${r.route ? `, route ${code(r.route)}` : ''}`);
   out.push('');
 
   const warnings = (r.warnings ?? []).filter((w) => w && w.trim());
@@ -428,7 +428,7 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
 /** One plain-text line for the log. */
 export function renderOneLine(r: RunReport): string {
   const o = OUTCOME[r.outcome]?.word ?? String(r.outcome);
-  const app = r.release ?? r.canary.release ?? r.stable.release ?? r.virtualService;
+  const app = r.release ?? r.canary.release ?? r.stable.release ?? r.routing.name;
   const passed = r.steps.filter((s) => s.verdict === 'passed').length;
   const last = [...r.steps].reverse().find((s) => s.verdict !== 'skipped');
   const start = timeOf(r.startedAt);

@@ -17,13 +17,6 @@ export function stepDestinations(
   return [dest(stable, 100 - weight), dest(canary, weight)];
 }
 
-export function describeDestinations(ds: Destination[]): string {
-  if (ds.length === 0) return '(no destinations)';
-  return ds
-    .map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`)
-    .join(', ');
-}
-
 export interface ChosenService {
   name: string;
   namespace?: string;

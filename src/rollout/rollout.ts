@@ -3,37 +3,25 @@
 // through IHelm, IKubectl and a TrafficRouter, and knows nothing about YAML or HTTP.
 import type { IHelm } from '../kube/helm-helper.js';
 import type { IKubectl } from '../kube/kubectl-helper.js';
-import type { Destination, RouteSnapshot, TrafficRouter } from '../router/router.js';
+import {
+  describeDestinations,
+  sameService,
+  type Destination,
+  type RouteSnapshot,
+  type TrafficRouter,
+} from '../router/router.js';
 import type { Logger, Settings, VersionFigures } from '../lib/types.js';
 import type { Outcome, RunReport, StepReport } from '../report/model.js';
-import type { StepVerification } from '../verify/step-verifier.js';
-import { hostOfService, sameService, serviceOfHost } from './backends.js';
+import type { VerifyFn } from '../verify/verifier.js';
 import { readState, stateAnnotations, type RolloutState } from './state.js';
-import { chartOf, chooseCanaryService, describeDestinations, stepDestinations } from './plan.js';
-import { findOwners } from './ownership.js';
-
-
-export interface VerifyRequest {
-  step: number;
-  weight: number;
-  bakeMs: number;
-  signal: AbortSignal;
-  canaryRelease: string;
-  stableRelease?: string;
-  /** Called every few seconds with a one-line progress message. */
-  progress: (line: string) => void;
-}
-
-/** Verifies one step (probing, verify-command); the result type is step-verifier's. */
-export type VerifyFn = (
-  r: VerifyRequest,
-) => Promise<Pick<StepVerification, 'verdict' | 'reason' | 'total'> & Partial<StepVerification>>;
+import { chartOf, chooseCanaryService, stepDestinations } from './plan.js';
 
 export interface RolloutDeps {
   settings: Settings;
   helm: IHelm;
   kubectl: IKubectl;
-  createRouter: (o: { stableHostHint?: string }) => TrafficRouter;
+  /** The router of the routing object; `stableHostOf` reads the recorded stable from its state. */
+  createRouter: (o: { stableHostOf: (state: Record<string, string>) => string | undefined }) => TrafficRouter;
   verify: VerifyFn;
   log: Logger;
   /** Aborted on cancellation (SIGINT/SIGTERM) or when `timeout` is reached. */
@@ -74,27 +62,26 @@ class Rollout {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly report: RunReport;
-  private router!: TrafficRouter;
+  private readonly router: TrafficRouter;
   private stable?: Destination;
   private stableRelease?: string;
   private stableReleaseNamespace?: string;
   private canary!: Destination;
   private weight = 0;
   private installed = false;
-  /** Helm release that owns the VirtualService itself, if any: never uninstalled by cleanup. */
-  private vsOwnerRelease?: string;
-  /** Index of the managed http route, fixed after the first read. */
-  private routeIndex = 0;
+  /** Helm release that renders the routing object itself, if any: never uninstalled by cleanup. */
+  private routerOwnerRelease?: string;
 
   constructor(private readonly deps: RolloutDeps) {
     this.s = deps.settings;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
+    this.router = deps.createRouter({ stableHostOf: (st) => readState(st).stableHost });
     this.report = {
       command: 'rollout',
       namespace: this.s.namespace,
       release: this.s.release,
-      virtualService: this.s.virtualService,
+      routing: { kind: this.router.kind, name: this.router.name },
       stable: {},
       canary: { release: this.s.canaryRelease, chart: this.s.chart, chartVersion: this.s.chartVersion },
       outcome: 'running',
@@ -136,32 +123,18 @@ class Rollout {
     const s = this.s;
     this.log.info(`helm ${helm.version} (${helm.path}), kubectl ${kubectl.version} (${kubectl.path})`);
 
-    const nsLabels = await kubectl.namespaceLabels(s.namespace);
-    if (nsLabels === undefined) throw new PreflightError(`Namespace "${s.namespace}" does not exist.`);
-    if (nsLabels['istio-injection'] !== 'enabled' && !nsLabels['istio.io/rev']) {
-      this.warn(
-        `Namespace "${s.namespace}" has neither the label istio-injection=enabled nor istio.io/rev: ` +
-          `pods there get no Istio sidecar, so mesh-internal traffic is not split (the ingress gateway still is).`,
-      );
-    }
-
-    const vs = await kubectl.get('virtualservices.networking.istio.io', s.virtualService, s.namespace);
-    if (!vs) {
-      throw new PreflightError(
-        `Input 'virtual-service': VirtualService "${s.virtualService}" was not found in namespace "${s.namespace}".`,
-      );
-    }
-    const state = readState(vs.metadata?.annotations);
-    this.vsOwnerRelease = vs.metadata?.annotations?.['meta.helm.sh/release-name'];
-    this.router = this.deps.createRouter({ stableHostHint: state.stableHost });
-    const snap = await this.router.getRoutes();
-    this.routeIndex = snap.routeIndex;
-    this.report.route = snap.routeName ?? `#${snap.routeIndex}`;
+    const router = this.router;
+    const inspection = await router.inspect();
+    for (const w of inspection.warnings) this.warn(w);
+    this.routerOwnerRelease = inspection.ownerRelease;
+    const snap = await router.getRoutes();
+    const state = readState(snap.state);
+    this.report.route = snap.route;
     this.log.info(
-      `VirtualService ${s.namespace}/${s.virtualService}, route ${this.report.route}: ${describeDestinations(snap.destinations)}`,
+      `${router.kind} ${router.namespace}/${router.name}, route ${this.report.route}: ${describeDestinations(snap.destinations)}`,
     );
 
-    for (const f of findOwners(vs, helm.major)) {
+    for (const f of inspection.owners) {
       const text = `${f.detail} ${f.consequence} Remedy: ${f.remedy}`;
       if (f.severity === 'warning') this.warn(text);
       else this.log.info(text);
@@ -170,7 +143,7 @@ class Rollout {
     if (state.status === 'progressing' || state.status === 'paused') {
       if (state.canaryRelease && state.canaryRelease !== s.canaryRelease) {
         throw new PreflightError(
-          `VirtualService "${s.virtualService}" records a rollout of "${state.canaryRelease}" that is ${state.status} ` +
+          `${router.kind} "${router.name}" records a rollout of "${state.canaryRelease}" that is ${state.status} ` +
             `at ${state.weight ?? '?'}%. Finish it first: put 100% back on the stable release and uninstall ` +
             `"${state.canaryRelease}" (or promote it), then run again.`,
         );
@@ -180,7 +153,7 @@ class Rollout {
     // Which destination is live now?
     this.stable = await this.findStable(snap, state);
     if (this.stable) {
-      const svc = serviceOfHost(this.stable.host, s.namespace);
+      const svc = router.serviceOf(this.stable.host);
       const svcObj = await kubectl.get('services', svc.name, svc.namespace);
       if (!svcObj) {
         this.warn(
@@ -218,11 +191,11 @@ class Rollout {
     const manifest = await helm.template(this.installOptions());
     const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
     this.canary = {
-      host: hostOfService({ name: svc.name, namespace: svc.namespace ?? s.namespace }, s.namespace),
+      host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
       port: svc.port,
       weight: 0,
     };
-    if (this.stable && sameService(this.stable.host, this.canary.host, s.namespace)) {
+    if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
       throw new PreflightError(
         `The new release would render Service "${svc.name}", the one the stable release already serves; ` +
           `a canary needs its own Service (its name should include the release name).`,
@@ -250,14 +223,14 @@ class Rollout {
   private async findStable(snap: RouteSnapshot, state: RolloutState): Promise<Destination | undefined> {
     const live = snap.destinations.filter((d) => d.weight > 0);
     if (state.stableHost) {
-      const d = snap.destinations.find((x) => sameService(x.host, state.stableHost!, this.s.namespace));
+      const d = snap.destinations.find((x) => sameService(this.router, x.host, state.stableHost!));
       if (d) return d;
     }
     if (snap.destinations.length === 0) return undefined;
     if (live.length === 1) return live[0];
     if (snap.destinations.length === 1) return snap.destinations[0];
     throw new PreflightError(
-      `Route ${this.report.route} of VirtualService "${this.s.virtualService}" splits traffic ` +
+      `Route ${this.report.route} of ${this.router.kind} "${this.router.name}" splits traffic ` +
         `(${describeDestinations(snap.destinations)}) and no earlier helm-canary run recorded which one is stable. ` +
         `Put 100% on the stable Service first.`,
     );
@@ -287,10 +260,7 @@ class Rollout {
       this.installed = true;
       // The Service we route to is taken from what was really installed.
       const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
-      this.canary.host = hostOfService(
-        { name: svc.name, namespace: svc.namespace ?? this.s.namespace },
-        this.s.namespace,
-      );
+      this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
       this.log.info(`Installed ${this.s.canaryRelease}; it serves ${this.canary.host}.`);
       const info = await this.deps.helm.status(this.s.canaryRelease, this.s.namespace).catch(() => undefined);
       if (info) Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
@@ -405,15 +375,15 @@ class Rollout {
       this.warn(
         `The old stable Service "${this.stable?.host}" is not part of a Helm release, so it was left running; remove it by hand.`,
       );
-    } else if ((stillUsed = await this.otherRoutesUsing(this.stable!.host)).length > 0) {
+    } else if ((stillUsed = await this.router.references(this.stable!.host)).length > 0) {
       this.warn(
-        `The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of VirtualService ` +
-          `"${s.virtualService}" still send traffic to ${this.stable!.host}. Uninstall it once they no longer do.`,
+        `The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of ${this.router.kind} ` +
+          `"${this.router.name}" still send traffic to ${this.stable!.host}. Uninstall it once they no longer do.`,
       );
-    } else if (this.vsOwnerRelease === this.stableRelease) {
+    } else if (this.routerOwnerRelease === this.stableRelease) {
       this.warn(
-        `The old stable release ${this.stableRelease} also owns VirtualService "${s.virtualService}", so it was ` +
-          `not uninstalled (that would delete the route). Move the VirtualService to its own chart.`,
+        `The old stable release ${this.stableRelease} also owns ${this.router.kind} "${this.router.name}", so it was ` +
+          `not uninstalled (that would delete the route). Move the ${this.router.kind} to its own chart.`,
       );
     } else {
       try {
@@ -433,28 +403,6 @@ class Rollout {
       'promoted',
       `${s.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`,
     );
-  }
-
-  /** Routes other than the managed one whose destinations include `host`. */
-  private async otherRoutesUsing(host: string): Promise<string[]> {
-    const vs = await this.deps.kubectl.get(
-      'virtualservices.networking.istio.io',
-      this.s.virtualService,
-      this.s.namespace,
-    );
-    const http: Array<{ name?: string; route?: Array<{ destination?: { host?: string } }> }> =
-      vs?.spec?.http ?? [];
-    const managed = (await this.router.getRoutes()).routeIndex;
-    return http
-      .map((r, i) => ({ r, i }))
-      .filter(
-        ({ r, i }) =>
-          i !== managed &&
-          (r.route ?? []).some(
-            (d) => d.destination?.host && sameService(d.destination.host, host, this.s.namespace),
-          ),
-      )
-      .map(({ r, i }) => (r.name ? `"${r.name}"` : `#${i}`));
   }
 
   // ---- failure handling ----
@@ -499,7 +447,7 @@ class Rollout {
       weight: 0,
       canaryRelease: undefined,
       canaryHost: undefined,
-    }).catch((e) => this.warn(`Could not record the state on the VirtualService: ${msg(e)}`));
+    }).catch((e) => this.warn(`Could not record the state on the ${this.router.kind}: ${msg(e)}`));
     if (!this.stable) return this.finish('failed', `${reason} ${this.s.canaryRelease} was uninstalled.`);
     return this.finish(
       'rolled-back',

@@ -1,160 +1,144 @@
-// The traffic router abstraction ("read and set the weights"), one implementation per traffic
-// API, like Flagger's routers. Only Istio's VirtualService is implemented (istio-router.ts).
-import type { KubeMetadata } from '../kube/kubectl-helper.js';
-import type { OwnerFinding } from '../rollout/ownership.js';
+// "Read and set the weights": the one interface the rollout loop uses to move traffic, in the
+// spirit of Flagger's pkg/router (Reconcile/SetRoutes/GetRoutes/Finalize). Nothing here knows a
+// traffic API: each implementation (Istio VirtualService in ./istio/, Gateway API HTTPRoute next)
+// sits in its own folder behind it.
+import type { OwnerFinding } from './ownership.js';
 
 export type { OwnerFinding };
 
-/** One entry of an http route's `route` list; fields we do not know (headers, …) pass through. */
-export interface VsRouteDestination {
-  destination?: {
-    host?: string;
-    subset?: string;
-    port?: { number?: number; [k: string]: unknown };
-    [k: string]: unknown;
-  };
-  weight?: number;
-  [k: string]: unknown;
-}
-
-export interface VsHttpRoute {
-  name?: string;
-  route?: VsRouteDestination[];
-  [k: string]: unknown;
-}
-
-/** The parts of an Istio VirtualService that helm-canary reads. */
-export interface VirtualServiceObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: KubeMetadata;
-  spec?: { hosts?: string[]; http?: VsHttpRoute[]; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
-/** A Service host as written in the route (e.g. "foolish-penguin-sample"), optionally a port. */
-export interface Backend {
+/** A backend of the managed route: the Service as the routing object names it, and its weight. */
+export interface Destination {
+  /** As written in the route, e.g. "foolish-penguin-sample" or "svc.ns.svc.cluster.local". */
   host: string;
   port?: number;
-}
-
-export interface Destination extends Backend {
+  subset?: string;
   /** Integer percent 0..100; the destinations of one route sum to 100. */
   weight: number;
-  subset?: string;
+}
+
+export interface ServiceRef {
+  name: string;
+  namespace: string;
 }
 
 export interface RouteSnapshot {
-  routeIndex: number;
-  routeName?: string;
+  /** How messages name the managed route: its name, or "#<index>" when it has none. */
+  route: string;
   destinations: Destination[];
-  resourceVersion: string;
-  annotations: Record<string, string>;
+  /** Version token of the routing object at this read (its resourceVersion). */
+  version: string;
+  /** State recorded on the object by earlier runs (the helm-canary.io/* annotations). */
+  state: Record<string, string>;
+}
+
+/** What the first read of the routing object found besides its routes. */
+export interface Inspection {
+  /** Who else manages the object, and what that means for the weights. */
+  owners: OwnerFinding[];
+  /** Problems of the object's environment worth a warning (e.g. no sidecar injection). */
+  warnings: string[];
+  /** Helm release that renders the object itself: uninstalling it would delete the route. */
+  ownerRelease?: string;
+}
+
+/** A route in front of the managed one that sends requests carrying `header: value` to `destination`. */
+export interface PinnedRoute {
+  header: string;
+  value: string;
+  destination: Omit<Destination, 'weight'>;
 }
 
 export interface TrafficRouter {
-  /** "VirtualService" */
+  /** e.g. "VirtualService" */
   readonly kind: string;
   readonly name: string;
   readonly namespace: string;
-  /** Reads the managed route. */
+  /** Reads only: the object exists, who else manages it, warnings about its environment. */
+  inspect(): Promise<Inspection>;
+  /** Reads the managed route (chosen on the first read, then followed). */
   getRoutes(): Promise<RouteSnapshot>;
   /**
-   * Replaces the managed route's destinations (weights must be integers summing to 100). Changes
-   * nothing else; guarded by a resourceVersion test, retried on conflicts from a fresh read, and
+   * Replaces the managed route's destinations (integers summing to 100) and nothing else; guarded
+   * by the object's version (`expect`, else a fresh read), retried from a fresh read on conflicts,
    * verified by reading back. Returns the read-back snapshot.
    */
-  setRoutes(destinations: Destination[]): Promise<RouteSnapshot>;
-  /** Records state annotations (keys without a prefix get `helm-canary.io/`); null removes. */
-  setState(annotations: Record<string, string | null>): Promise<void>;
-  /** Who else manages the resource, and what that means for the weights. */
-  owners(): Promise<OwnerFinding[]>;
+  setRoutes(destinations: Destination[], expect?: string): Promise<RouteSnapshot>;
+  /** Adds (or replaces) the header-matched route in front of the managed route; a copy of it otherwise. */
+  setPinnedRoute(pin: PinnedRoute): Promise<void>;
+  /** Removes the pinned route if there is one; true when it removed something. */
+  removePinnedRoute(): Promise<boolean>;
+  /** Routes other than the managed one (and the pinned one) that still send traffic to `host`. */
+  references(host: string): Promise<string[]>;
+  /** Records state (keys without a prefix get `helm-canary.io/`); null removes a key. */
+  setState(state: Record<string, string | null>): Promise<void>;
+  /** The Service a destination host names. */
+  serviceOf(host: string): ServiceRef;
+  /** How a destination names the Service `svc`. */
+  hostOf(svc: ServiceRef): string;
 }
 
-export interface ResolvedRoute {
-  index: number;
-  name?: string;
+/** Two destination hosts name the same Service. */
+export function sameService(router: Pick<TrafficRouter, 'serviceOf'>, a: string, b: string): boolean {
+  const x = router.serviceOf(a);
+  const y = router.serviceOf(b);
+  return x.name === y.name && x.namespace === y.namespace;
 }
 
-function hostsOf(route: VsHttpRoute | undefined): string[] {
-  return Array.isArray(route?.route) ? route.route.map((r) => String(r?.destination?.host ?? '')) : [];
-}
-
-/** "foo" matches "foo", "foo.ns", "foo.ns.svc.cluster.local" (and the other way round). */
-export function sameHost(a: string, b: string): boolean {
-  if (a === b) return true;
-  return a.startsWith(b + '.') || b.startsWith(a + '.');
-}
-
-function describeRoutes(http: VsHttpRoute[]): string {
-  return http
-    .map(
-      (r, i) =>
-        `${r?.name ? `"${r.name}"` : `#${i} (unnamed)`} -> ${hostsOf(r).join(', ') || '(no destinations)'}`,
-    )
-    .join('; ');
-}
-
-/**
- * Which http route of a VirtualService helm-canary manages: the one named `route`; else the one
- * whose destinations include `stableHostHint`; else the only route; else an error listing them.
- * Pure.
- */
-export function resolveRoute(
-  vs: VirtualServiceObject,
-  opts: { route?: string; stableHostHint?: string },
-): ResolvedRoute {
-  const vsName = vs?.metadata?.name ?? '(unnamed)';
-  const http: VsHttpRoute[] = Array.isArray(vs?.spec?.http) ? vs.spec.http : [];
-  if (http.length === 0) {
+/** Throws unless the destinations are a non-empty list of distinct backends with integer weights
+ *  0..100 summing to exactly 100: every implementation writes only such lists. */
+export function validateDestinations(destinations: Destination[]): void {
+  if (!Array.isArray(destinations) || destinations.length === 0) {
+    throw new Error('A route needs at least one destination.');
+  }
+  const seen = new Set<string>();
+  let sum = 0;
+  for (const d of destinations) {
+    if (!d || typeof d.host !== 'string' || d.host.trim() === '') {
+      throw new Error(`Every destination needs a host; got ${JSON.stringify(d)}.`);
+    }
+    if (!Number.isInteger(d.weight) || d.weight < 0 || d.weight > 100) {
+      throw new Error(
+        `Destination "${d.host}": weight must be an integer from 0 to 100, got ${String(d.weight)}.`,
+      );
+    }
+    if (d.port !== undefined && (!Number.isInteger(d.port) || d.port < 1 || d.port > 65535)) {
+      throw new Error(
+        `Destination "${d.host}": port must be an integer from 1 to 65535, got ${String(d.port)}.`,
+      );
+    }
+    const key = destinationKey(d);
+    if (seen.has(key)) throw new Error(`Destination "${key}" is listed twice.`);
+    seen.add(key);
+    sum += d.weight;
+  }
+  if (sum !== 100) {
     throw new Error(
-      `VirtualService "${vsName}" has no http routes (spec.http is empty); helm-canary manages the weights of an http route.`,
+      `Destination weights must sum to 100, got ${sum} (${destinations.map((d) => `${d.host} ${d.weight}`).join(', ')}).`,
     );
   }
-  const result = (index: number): ResolvedRoute => {
-    const route = http[index];
-    if (!Array.isArray(route?.route) || route.route.length === 0) {
-      throw new Error(
-        `Route ${route?.name ? `"${route.name}"` : `#${index}`} of VirtualService "${vsName}" has no destinations ` +
-          `(a redirect or direct response?); choose a route that forwards to a Service.`,
-      );
-    }
-    return route.name ? { index, name: String(route.name) } : { index };
-  };
-  if (opts.route) {
-    const i = http.findIndex((r) => r?.name === opts.route);
-    if (i < 0) {
-      throw new Error(
-        `Input 'route': VirtualService "${vsName}" has no http route named "${opts.route}". Its routes: ${describeRoutes(http)}.`,
-      );
-    }
-    return result(i);
+}
+
+export function destinationKey(d: { host: string; subset?: string }): string {
+  return d.subset ? `${d.host}/${d.subset}` : d.host;
+}
+
+export function describeDestinations(ds: Destination[]): string {
+  if (ds.length === 0) return '(no destinations)';
+  return ds
+    .map((d) => `${d.host}${d.port ? ':' + d.port : ''}${d.subset ? '/' + d.subset : ''} ${d.weight}%`)
+    .join(', ');
+}
+
+/** undefined when `got` is what `want` asked for (same order, host, subset, weight; port when asked). */
+export function compareDestinations(want: Destination[], got: Destination[]): string | undefined {
+  if (want.length !== got.length) return `${got.length} destinations instead of ${want.length}`;
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i];
+    const g = got[i];
+    if (w.host !== g.host || (w.subset ?? '') !== (g.subset ?? ''))
+      return `destination ${i + 1} is ${g.host}`;
+    if (w.weight !== g.weight) return `${g.host} has weight ${g.weight}`;
+    if (w.port !== undefined && w.port !== g.port) return `${g.host} has port ${g.port ?? '(none)'}`;
   }
-  if (opts.stableHostHint) {
-    const hint = opts.stableHostHint;
-    const matches = http
-      .map((r, i) => ({ r, i }))
-      .filter(({ r }) => hostsOf(r).some((h) => sameHost(h, hint)));
-    if (matches.length === 1) return result(matches[0].i);
-    if (matches.length > 1) {
-      throw new Error(
-        `VirtualService "${vsName}" has ${matches.length} http routes that send traffic to "${hint}"; ` +
-          `set input 'route' to the name of the one to manage (name the route in the chart if it has none). ` +
-          `Its routes: ${describeRoutes(http)}.`,
-      );
-    }
-  }
-  if (http.length === 1) return result(0);
-  // Istio's convention: the catch-all route (no match conditions) is the app's default route; the
-  // others (header canaries, admin paths, ...) are left alone.
-  const catchAll = http
-    .map((r, i) => ({ r, i }))
-    .filter(({ r }) => !Array.isArray(r?.match) || r.match.length === 0);
-  if (catchAll.length === 1 && Array.isArray(catchAll[0].r?.route) && catchAll[0].r.route.length > 0) {
-    return result(catchAll[0].i);
-  }
-  throw new Error(
-    `VirtualService "${vsName}" has ${http.length} http routes; set input 'route' to the name of the one to manage ` +
-      `(name the route in the chart if it has none). Its routes: ${describeRoutes(http)}.`,
-  );
+  return undefined;
 }

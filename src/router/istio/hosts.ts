@@ -1,9 +1,6 @@
-// Pure helpers that map between a route destination host and the Kubernetes Service behind it.
-
-export interface ServiceRef {
-  name: string;
-  namespace: string;
-}
+// Pure: how an Istio destination host names a Kubernetes Service, and back.
+// See https://istio.io/latest/docs/reference/config/networking/virtual-service/#Destination.
+import type { ServiceRef } from '../router.js';
 
 /** "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local" -> Service; anything else (an external
  *  host such as "api.example.com" with a non-cluster suffix) still maps by its first two labels,

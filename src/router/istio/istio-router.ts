@@ -1,0 +1,276 @@
+// TrafficRouter for an Istio VirtualService, through IKubectl. Writes only the managed route's
+// `route` list and the pinned route in front of it (guarded JSON patches), and the
+// helm-canary.io/ annotations.
+import {
+  KubeConflictError,
+  KubeNotFoundError,
+  type IKubectl,
+  type JsonPatchOp,
+} from '../../kube/kubectl-helper.js';
+import { findOwners, type RoutingProfile } from '../ownership.js';
+import {
+  compareDestinations,
+  validateDestinations,
+  type Destination,
+  type Inspection,
+  type PinnedRoute,
+  type RouteSnapshot,
+  type ServiceRef,
+  type TrafficRouter,
+} from '../router.js';
+import { hostOfService, sameService, serviceOfHost } from './hosts.js';
+import { buildPinPatch, buildUnpinPatch, buildWeightPatch, readDestinations } from './patch.js';
+import {
+  httpRoutes,
+  isPinned,
+  locateRoute,
+  positionOf,
+  resolveRoute,
+  routeLabel,
+  VIRTUAL_SERVICE_RESOURCE,
+  type ResolvedRoute,
+  type VirtualServiceObject,
+} from './virtual-service.js';
+
+export { VIRTUAL_SERVICE_RESOURCE };
+export const STATE_PREFIX = 'helm-canary.io/';
+
+export const VIRTUAL_SERVICE_PROFILE: RoutingProfile = {
+  kind: 'VirtualService',
+  group: 'networking.istio.io',
+  routesField: 'http',
+  argoJqPath: '.spec.http[].route',
+  argoJqNote: ' (the JSON pointer /spec/http/*/route cannot be written without a wildcard)',
+};
+
+export interface IstioRouterOptions {
+  /** Input 'route': the managed route's name. */
+  route?: string;
+  /** The input that names the VirtualService, for the not-found message. */
+  inputName?: string;
+  /** The host recorded as stable in the object's state, to choose the managed route on the first read. */
+  stableHostOf?: (state: Record<string, string>) => string | undefined;
+  logger?: { info(s: string): void; warning(s: string): void };
+  /** Used to word Helm ownership findings for the helm major in use. */
+  helmMajor?: 3 | 4;
+  /** Attempts of a guarded write on conflicts (default 5). */
+  maxAttempts?: number;
+  /** Sleep between attempts; default real timers with 100, 200, 400 ms … (+ jitter). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class IstioRouter implements TrafficRouter {
+  readonly kind = 'VirtualService';
+  /** The route chosen at the first read. */
+  private resolved?: ResolvedRoute;
+  /** The last object read, so a write guarded by its version needs no second read. */
+  private last?: VirtualServiceObject;
+
+  constructor(
+    private readonly kubectl: IKubectl,
+    readonly name: string,
+    readonly namespace: string,
+    private readonly opts: IstioRouterOptions = {},
+  ) {}
+
+  private async read(): Promise<VirtualServiceObject> {
+    const vs = await this.kubectl.get<VirtualServiceObject>(
+      VIRTUAL_SERVICE_RESOURCE,
+      this.name,
+      this.namespace,
+    );
+    if (!vs) {
+      const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
+      throw new KubeNotFoundError(
+        `${input}VirtualService "${this.name}" was not found in namespace "${this.namespace}".`,
+      );
+    }
+    this.last = vs;
+    return vs;
+  }
+
+  async inspect(): Promise<Inspection> {
+    const labels = await this.kubectl.namespaceLabels(this.namespace);
+    if (labels === undefined) throw new KubeNotFoundError(`Namespace "${this.namespace}" does not exist.`);
+    const warnings: string[] = [];
+    if (labels['istio-injection'] !== 'enabled' && !labels['istio.io/rev']) {
+      warnings.push(
+        `Namespace "${this.namespace}" has neither the label istio-injection=enabled nor istio.io/rev: ` +
+          `pods there get no Istio sidecar, so mesh-internal traffic is not split (the ingress gateway still is).`,
+      );
+    }
+    const vs = await this.read();
+    return {
+      owners: findOwners(vs, VIRTUAL_SERVICE_PROFILE, this.opts.helmMajor),
+      warnings,
+      ownerRelease: vs.metadata?.annotations?.['meta.helm.sh/release-name'] || undefined,
+    };
+  }
+
+  /** Index in spec.http of the managed route; resolved on the first read, then followed. */
+  private locate(vs: VirtualServiceObject): number {
+    if (this.resolved) return locateRoute(vs, this.resolved);
+    const stableHostHint = this.opts.stableHostOf?.(stateOf(vs));
+    const r = resolveRoute(vs, { route: this.opts.route, stableHostHint });
+    this.resolved = { name: r.name, position: positionOf(vs, r.index) };
+    return r.index;
+  }
+
+  private snapshot(vs: VirtualServiceObject, index: number): RouteSnapshot {
+    return {
+      route: this.resolved?.name ?? `#${this.resolved?.position ?? index}`,
+      destinations: readDestinations(vs, index),
+      version: String(vs?.metadata?.resourceVersion ?? ''),
+      state: stateOf(vs),
+    };
+  }
+
+  async getRoutes(): Promise<RouteSnapshot> {
+    const vs = await this.read();
+    return this.snapshot(vs, this.locate(vs));
+  }
+
+  async setRoutes(destinations: Destination[], expect?: string): Promise<RouteSnapshot> {
+    validateDestinations(destinations);
+    await this.guardedPatch('setting weights', expect, (vs) =>
+      buildWeightPatch(vs, this.locate(vs), destinations),
+    );
+    // Read back and verify: a controller or webhook may have changed or reverted it.
+    const fresh = await this.read();
+    const back = this.snapshot(fresh, this.locate(fresh));
+    const problem = compareDestinations(destinations, back.destinations);
+    if (problem) {
+      throw new Error(
+        `VirtualService "${this.name}": after setting the weights the route reads ${weights(back.destinations)} ` +
+          `instead of ${weights(destinations)} (${problem}). Something else is changing this VirtualService; ` +
+          `see the ownership findings.`,
+      );
+    }
+    return back;
+  }
+
+  async setPinnedRoute(pin: PinnedRoute): Promise<void> {
+    await this.guardedPatch('adding the pinned route', undefined, (vs) =>
+      buildPinPatch(vs, this.locate(vs), pin),
+    );
+  }
+
+  async removePinnedRoute(): Promise<boolean> {
+    let removed = false;
+    await this.guardedPatch('removing the pinned route', undefined, (vs) => {
+      const ops = buildUnpinPatch(vs);
+      removed = ops !== undefined;
+      return ops;
+    });
+    return removed;
+  }
+
+  async references(host: string): Promise<string[]> {
+    const vs = await this.read();
+    const managed = this.locate(vs);
+    return httpRoutes(vs)
+      .map((r, i) => ({ r, i }))
+      .filter(
+        ({ r, i }) =>
+          i !== managed &&
+          !isPinned(r) &&
+          (r.route ?? []).some(
+            (d) => d.destination?.host && sameService(d.destination.host, host, this.namespace),
+          ),
+      )
+      .map(({ r, i }) => routeLabel(r, i));
+  }
+
+  /**
+   * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
+   * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
+   * undefined when there is nothing to change.
+   */
+  private async guardedPatch(
+    what: string,
+    expect: string | undefined,
+    build: (vs: VirtualServiceObject) => JsonPatchOp[] | undefined,
+  ): Promise<void> {
+    const max = this.opts.maxAttempts ?? 5;
+    let lastConflict: Error | undefined;
+    for (let attempt = 1; attempt <= max; attempt++) {
+      const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
+      const vs = cached ? this.last! : await this.read();
+      const ops = build(vs);
+      if (!ops) return;
+      try {
+        await this.kubectl.patchJson(VIRTUAL_SERVICE_RESOURCE, this.name, ops, this.namespace);
+        return;
+      } catch (err) {
+        if (!(err instanceof KubeConflictError)) throw err;
+        lastConflict = err;
+        // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
+        // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
+        const now = await this.read();
+        if (
+          err.reason === 'Invalid' &&
+          String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)
+        ) {
+          throw new Error(
+            `VirtualService "${this.name}": the patch for ${what} was rejected: ${err.message}`,
+          );
+        }
+        this.opts.logger?.info(
+          `VirtualService "${this.name}" changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`,
+        );
+        if (attempt < max) await this.backoff(attempt);
+      }
+    }
+    throw new KubeConflictError(
+      `VirtualService "${this.name}" kept changing while helm-canary was ${what} (${max} attempts); ` +
+        `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`,
+    );
+  }
+
+  async setState(annotations: Record<string, string | null>): Promise<void> {
+    const out: Record<string, string | null> = {};
+    for (const [k, v] of Object.entries(annotations)) {
+      const key = k.includes('/') ? k : STATE_PREFIX + k;
+      if (!key.startsWith(STATE_PREFIX)) {
+        throw new Error(`setState writes only ${STATE_PREFIX} annotations; refusing "${key}".`);
+      }
+      out[key] = v;
+    }
+    if (Object.keys(out).length === 0) return;
+    const max = this.opts.maxAttempts ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
+        return;
+      } catch (err) {
+        if (!(err instanceof KubeConflictError) || attempt >= max) throw err;
+        await this.backoff(attempt);
+      }
+    }
+  }
+
+  serviceOf(host: string): ServiceRef {
+    return serviceOfHost(host, this.namespace);
+  }
+
+  hostOf(svc: ServiceRef): string {
+    return hostOfService(svc, this.namespace);
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
+    return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
+  }
+}
+
+/** The helm-canary.io/* annotations: the state earlier runs recorded. */
+function stateOf(vs: VirtualServiceObject): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(vs?.metadata?.annotations ?? {}))
+    if (k.startsWith(STATE_PREFIX)) out[k] = String(v);
+  return out;
+}
+
+function weights(ds: Destination[]): string {
+  return ds.map((d) => `${d.host}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ') || '(none)';
+}
