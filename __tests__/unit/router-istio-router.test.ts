@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- fixtures are loose Kubernetes objects */
 import { describe, it, expect } from '@jest/globals';
 import { IstioRouter } from '../../src/router/istio/istio-router.js';
-import { compareDestinations } from '../../src/router/router.js';
+import { compareDestinations, RouteChangedError } from '../../src/router/router.js';
 import { KubeConflictError, type IKubectl, type JsonPatchOp } from '../../src/kube/kubectl-helper.js';
 
 const clone = <T>(x: T): T => structuredClone(x);
@@ -113,6 +113,7 @@ describe('IstioRouter', () => {
       destinations: [{ host: 'shop-v1-web', port: 80, weight: 100 }],
       version: '100',
       state: {},
+      changedBy: 'field manager "helm" (Apply)',
     });
   });
 
@@ -273,12 +274,12 @@ describe('IstioRouter', () => {
     const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
     const snap = await r.getRoutes();
     gets = 0;
-    await r.setRoutes(want, snap.version);
+    await r.setRoutes(want, { version: snap.version });
     expect(gets).toBe(1); // only the read-back
     expect(k.patches[0][0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '100' });
     // a token older than the last read is not trusted: the patch is derived from a fresh read
     gets = 0;
-    await r.setRoutes([{ host: 'shop-v2-web', port: 80, weight: 100 }], '100');
+    await r.setRoutes([{ host: 'shop-v2-web', port: 80, weight: 100 }], { version: '100' });
     expect(gets).toBe(2);
     expect(k.patches).toHaveLength(2);
     expect(k.patches[1][0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '101' });
@@ -416,5 +417,50 @@ describe('IstioRouter transient conflicts', () => {
     expect(snap.destinations.map((d) => d.weight)).toEqual(want.map((d) => d.weight));
     await r.setState({ status: 'progressing' });
     expect(failAnnotate).toBe(-1);
+  });
+});
+
+describe('IstioRouter write guard (nobody is overwritten)', () => {
+  it('refuses to write when the route is not what the run last wrote, naming who changed it', async () => {
+    const v = vs();
+    v.metadata.managedFields.push({
+      manager: 'kubectl-patch',
+      operation: 'Update',
+      time: '2026-12-01T10:00:00Z',
+      fieldsV1: { 'f:spec': { 'f:http': {} } },
+    });
+    const k = new FakeKube(v);
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    const e = (await r.setRoutes(want, { current: want }).catch((x: unknown) => x)) as RouteChangedError;
+    expect(e).toBeInstanceOf(RouteChangedError);
+    expect(e.found).toEqual([{ host: 'shop-v1-web', port: 80, weight: 100 }]);
+    expect(e.changedBy).toBe('field manager "kubectl-patch" (Update, 2026-12-01T10:00:00Z)');
+    expect(e.message).toMatch(
+      /weights are shop-v1-web 100%, not the shop-v1-web 75%, shop-v2-web 25% helm-canary last wrote/,
+    );
+    expect(k.patches).toHaveLength(0);
+  });
+
+  it('a change that lands between the check and the write is caught on the retry, not overwritten', async () => {
+    const k = new FakeKube(vs());
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    const current = [{ host: 'shop-v1-web', port: 80, weight: 100 }];
+    k.beforePatch = (n) => {
+      if (n === 1) {
+        k.obj.spec.http[1].route[0].weight = 100;
+        k.obj.spec.http[1].route.push({ destination: { host: 'hotfix' }, weight: 0 });
+        k.bump();
+      }
+    };
+    await expect(r.setRoutes(want, { current })).rejects.toBeInstanceOf(RouteChangedError);
+    expect(k.patches).toHaveLength(1); // the first (stale) patch was refused by the server
+    expect(k.obj.spec.http[1].route.map((d: any) => d.destination.host)).toEqual(['shop-v1-web', 'hotfix']);
+  });
+
+  it('writes when the route is what the run last wrote', async () => {
+    const k = new FakeKube(vs());
+    const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
+    const snap = await r.setRoutes(want, { current: [{ host: 'shop-v1-web', port: 80, weight: 100 }] });
+    expect(snap.destinations).toEqual(want);
   });
 });

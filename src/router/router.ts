@@ -29,6 +29,28 @@ export interface RouteSnapshot {
   version: string;
   /** State recorded on the object by earlier runs (the helm-canary.io/* annotations). */
   state: Record<string, string>;
+  /** The last writer of the routes other than helm-canary (field manager and time), if known. */
+  changedBy?: string;
+}
+
+/** What a weight write must find before it writes: the version it read, the route it last wrote. */
+export interface WriteGuard {
+  /** Version token of the read the write is derived from. */
+  version?: string;
+  /** The managed route must still have exactly these destinations, else RouteChangedError. */
+  current?: Destination[];
+}
+
+/** The managed route is not what this run last wrote: someone else changed it. */
+export class RouteChangedError extends Error {
+  constructor(
+    message: string,
+    readonly found: Destination[],
+    readonly changedBy?: string,
+  ) {
+    super(message);
+    this.name = 'RouteChangedError';
+  }
 }
 
 /** What the first read of the routing object found besides its routes. */
@@ -59,10 +81,11 @@ export interface TrafficRouter {
   getRoutes(): Promise<RouteSnapshot>;
   /**
    * Replaces the managed route's destinations (integers summing to 100) and nothing else; guarded
-   * by the object's version (`expect`, else a fresh read), retried from a fresh read on conflicts,
-   * verified by reading back. Returns the read-back snapshot.
+   * by the object's version (`guard.version`, else a fresh read), retried from a fresh read on
+   * conflicts, verified by reading back. With `guard.current`, every attempt first checks that
+   * the route still has those destinations and throws RouteChangedError when it does not.
    */
-  setRoutes(destinations: Destination[], expect?: string): Promise<RouteSnapshot>;
+  setRoutes(destinations: Destination[], guard?: WriteGuard): Promise<RouteSnapshot>;
   /** Adds (or replaces) the header-matched route in front of the managed route; a copy of it otherwise. */
   setPinnedRoute(pin: PinnedRoute): Promise<void>;
   /** Removes the pinned route if there is one; true when it removed something. */

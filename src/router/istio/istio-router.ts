@@ -2,6 +2,7 @@
 // `route` list and the pinned route in front of it (guarded JSON patches), and the
 // helm-canary.io/ annotations.
 import {
+  FIELD_MANAGER,
   KubeConflictError,
   KubeNotFoundError,
   type IKubectl,
@@ -13,8 +14,10 @@ import {
   validateDestinations,
   type Destination,
   type Inspection,
+  RouteChangedError,
   type PinnedRoute,
   type RouteSnapshot,
+  type WriteGuard,
   type ServiceRef,
   type TrafficRouter,
 } from '../router.js';
@@ -122,6 +125,7 @@ export class IstioRouter implements TrafficRouter {
       destinations: readDestinations(vs, index),
       version: String(vs?.metadata?.resourceVersion ?? ''),
       state: stateOf(vs),
+      changedBy: lastOtherWriter(vs),
     };
   }
 
@@ -130,11 +134,24 @@ export class IstioRouter implements TrafficRouter {
     return this.snapshot(vs, this.locate(vs));
   }
 
-  async setRoutes(destinations: Destination[], expect?: string): Promise<RouteSnapshot> {
+  async setRoutes(destinations: Destination[], guard: WriteGuard = {}): Promise<RouteSnapshot> {
     validateDestinations(destinations);
-    await this.guardedPatch('setting weights', expect, (vs) =>
-      buildWeightPatch(vs, this.locate(vs), destinations),
-    );
+    await this.guardedPatch('setting weights', guard.version, (vs) => {
+      const index = this.locate(vs);
+      if (guard.current) {
+        const found = this.snapshot(vs, index);
+        if (compareDestinations(guard.current, found.destinations) !== undefined) {
+          throw new RouteChangedError(
+            `VirtualService "${this.name}", route ${found.route}: the weights are ${weights(found.destinations)}, ` +
+              `not the ${weights(guard.current)} helm-canary last wrote; ` +
+              `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`,
+            found.destinations,
+            found.changedBy,
+          );
+        }
+      }
+      return buildWeightPatch(vs, index, destinations);
+    });
     // Read back and verify: a controller or webhook may have changed or reverted it.
     const fresh = await this.read();
     const back = this.snapshot(fresh, this.locate(fresh));
@@ -273,4 +290,18 @@ function stateOf(vs: VirtualServiceObject): Record<string, string> {
 
 function weights(ds: Destination[]): string {
   return ds.map((d) => `${d.host}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ') || '(none)';
+}
+
+/** The most recent field manager other than helm-canary that owns spec.http, e.g. `"kubectl-patch" (Update, 2026-12-01T10:00:00Z)`. */
+function lastOtherWriter(vs: VirtualServiceObject): string | undefined {
+  const entries = (vs?.metadata?.managedFields ?? []).filter(
+    (e) =>
+      e?.manager &&
+      e.manager !== FIELD_MANAGER &&
+      e.fieldsV1?.['f:spec'] &&
+      'f:http' in (e.fieldsV1['f:spec'] as object),
+  );
+  const last = entries.sort((a, b) => String(b.time ?? '').localeCompare(String(a.time ?? '')))[0];
+  if (!last) return undefined;
+  return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
 }
