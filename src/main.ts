@@ -94,8 +94,10 @@ async function finish(result: RolloutResult, reporter: Reporter): Promise<void> 
   const { jsonPath, markdown } = await reporter.finish(result.report);
   core.setOutput('report-json', jsonPath);
   core.setOutput('summary', markdown);
-  // One line with the release, the step and the reason: what shows on the run page.
-  if (result.status === 'promoted' || result.status === 'unchanged') core.info(renderOneLine(result.report));
+  // One line with the release, the step and the reason: what shows on the run page. The exit
+  // code says whether the command did what was asked (a paused manual promotion did; an automatic
+  // rollback of a failed canary did not).
+  if (result.ok) core.info(renderOneLine(result.report));
   else core.setFailed(renderOneLine(result.report));
 }
 

@@ -1,12 +1,15 @@
 import { describe, it, expect } from '@jest/globals';
 import { runRollout, type RolloutDeps } from '../../src/rollout/rollout.js';
 import type { VerifyRequest } from '../../src/verify/verifier.js';
-import type {
-  Destination,
-  Inspection,
-  RouteSnapshot,
-  ServiceRef,
-  TrafficRouter,
+import {
+  compareDestinations,
+  RouteChangedError,
+  type Destination,
+  type Inspection,
+  type RouteSnapshot,
+  type ServiceRef,
+  type TrafficRouter,
+  type WriteGuard,
 } from '../../src/router/router.js';
 import type { Settings } from '../../src/lib/types.js';
 import { Keys } from '../../src/rollout/state.js';
@@ -69,13 +72,27 @@ class FakeRouter implements TrafficRouter {
   inspection: Inspection = { owners: [], warnings: [] };
   otherRoutes: string[] = [];
   pinned?: string;
+  changedBy?: string;
   async inspect(): Promise<Inspection> {
     return this.inspection;
   }
   async getRoutes(): Promise<RouteSnapshot> {
-    return { route: '#0', destinations: this.destinations, version: '1', state: { ...this.annotations } };
+    return {
+      route: '#0',
+      destinations: this.destinations,
+      version: '1',
+      state: { ...this.annotations },
+      changedBy: this.changedBy,
+    };
   }
-  async setRoutes(d: Destination[]): Promise<RouteSnapshot> {
+  /** Errors the next setRoutes calls throw (an API answering 5xx). */
+  failWrites: Error[] = [];
+  /** Called when a step's verification runs: lets a test change the route as a person would. */
+  async setRoutes(d: Destination[], guard?: WriteGuard): Promise<RouteSnapshot> {
+    const e = this.failWrites.shift();
+    if (e) throw e;
+    if (guard?.current && compareDestinations(guard.current, this.destinations) !== undefined)
+      throw new RouteChangedError('the route changed', this.destinations, 'field manager "kubectl-patch"');
     this.writes.push(d);
     this.destinations = d;
     return this.getRoutes();
@@ -97,6 +114,9 @@ class FakeRouter implements TrafficRouter {
   async references(): Promise<string[]> {
     return this.otherRoutes;
   }
+  restoreCommand(d: Destination[]): string {
+    return `set ${d.map((x) => `${x.host}=${x.weight}`).join(',')}`;
+  }
   serviceOf(host: string): ServiceRef {
     const [name, namespace = 'default'] = host.split('.');
     return { name, namespace };
@@ -112,10 +132,12 @@ function world(opts: {
   installFails?: boolean;
   verify?: (r: VerifyRequest) => Awaited<ReturnType<RolloutDeps['verify']>>;
   s?: Partial<Settings>;
+  releases?: string[];
 }) {
   const router = new FakeRouter(opts.destinations ?? [{ host: 'foolish-penguin-sample', weight: 100 }]);
   const calls: string[] = [];
   const warnings: string[] = [];
+  const releases = new Set(['foolish-penguin', ...(opts.releases ?? [])]);
   const deps: RolloutDeps = {
     settings: settings(opts.s),
     helm: {
@@ -125,14 +147,16 @@ function world(opts: {
       install: async (o) => {
         calls.push(`install ${o.release}`);
         if (opts.installFails) throw new Error('context deadline exceeded');
+        releases.add(o.release);
         return { manifest: svcManifest(`${o.release}-sample`) };
       },
       template: async (o) => svcManifest(`${o.release}-sample`),
       uninstall: async (r) => {
         calls.push(`uninstall ${r}`);
+        releases.delete(r);
       },
       status: async (r) =>
-        r === 'foolish-penguin'
+        releases.has(r)
           ? {
               name: r,
               namespace: 'default',
@@ -171,7 +195,7 @@ function world(opts: {
     },
     signal: new AbortController().signal,
   };
-  return { deps, router, calls, warnings };
+  return { deps, router, calls, warnings, releases };
 }
 
 describe('runRollout', () => {
@@ -355,5 +379,327 @@ describe('runRollout and its TrafficRouter', () => {
       'foolish-penguin-sample.default=90',
       'sample-v2-sample=10',
     ]);
+  });
+});
+
+const weightsOf = (ds: Destination[]) => ds.map((x) => `${x.host}=${x.weight}`).join(',');
+
+/** The record a run left on the routing object at `weight`% of `canary`. */
+function recorded(w: ReturnType<typeof world>, status: string, weight: number, canary = 'sample-v2') {
+  Object.assign(w.router.annotations, {
+    [Keys.stable]: 'foolish-penguin',
+    [Keys.stableHost]: 'foolish-penguin-sample',
+    [Keys.canary]: canary,
+    [Keys.canaryHost]: `${canary}-sample`,
+    [Keys.status]: status,
+    [Keys.weight]: String(weight),
+  });
+}
+
+describe('operations: manual promotion and the promote / rollback / status commands', () => {
+  it('promotion: manual stops verified below 100%, paused, and that is a success', async () => {
+    const w = world({ s: { promotion: 'manual' } });
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'paused', ok: true, weight: 50 });
+    expect(w.router.writes.map(weightsOf)).toEqual([
+      'foolish-penguin-sample=90,sample-v2-sample=10',
+      'foolish-penguin-sample=50,sample-v2-sample=50',
+    ]);
+    expect(w.router.annotations[Keys.status]).toBe('paused');
+    expect(r.reason).toMatch(/command: promote/);
+    expect(w.calls).toEqual(['install sample-v2']);
+  });
+
+  it('command: promote continues from the recorded weight, then promotes and cleans up', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 50 },
+        { host: 'sample-v2-sample', weight: 50 },
+      ],
+      releases: ['sample-v2'],
+      s: { command: 'promote', canaryRelease: 'sample-v9' },
+    });
+    recorded(w, 'paused', 50);
+    const steps: number[] = [];
+    w.deps.verify = async (q) => (
+      steps.push(q.weight),
+      { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } }
+    );
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({
+      status: 'promoted',
+      ok: true,
+      canaryRelease: 'sample-v2',
+      stableRelease: 'sample-v2',
+    });
+    expect(steps).toEqual([100]);
+    expect(w.router.writes.map(weightsOf)).toEqual([
+      'foolish-penguin-sample=0,sample-v2-sample=100',
+      'sample-v2-sample=100',
+    ]);
+    expect(w.calls).toEqual(['uninstall foolish-penguin']);
+    expect(w.router.annotations[Keys.status]).toBe('promoted');
+  });
+
+  it('command: promote verifies each remaining step and rolls back a failing one', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 90 },
+        { host: 'sample-v2-sample', weight: 10 },
+      ],
+      releases: ['sample-v2'],
+      s: { command: 'promote' },
+    });
+    recorded(w, 'paused', 10);
+    w.deps.verify = async () => ({
+      verdict: 'failed',
+      reason: 'canary 50% bad',
+      total: { requests: 4, good: 2, bad: 2 },
+    });
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'rolled-back', ok: false });
+    expect(weightsOf(w.router.destinations)).toBe('foolish-penguin-sample=100');
+    expect(w.calls).toEqual(['uninstall sample-v2']);
+    expect(r.report.steps.map((x) => `${x.weight}:${x.verdict}`)).toEqual(['50:failed', '100:skipped']);
+  });
+
+  it('command: rollback puts 100% on stable, uninstalls the canary, and that is a success', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 75 },
+        { host: 'sample-v2-sample', weight: 25 },
+      ],
+      releases: ['sample-v2'],
+      s: { command: 'rollback' },
+    });
+    recorded(w, 'progressing', 25);
+    w.router.pinned = 'sample-v2';
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'rolled-back', ok: true, weight: 0 });
+    expect(weightsOf(w.router.destinations)).toBe('foolish-penguin-sample=100');
+    expect(w.router.pinned).toBeUndefined();
+    expect(w.calls).toEqual(['uninstall sample-v2']);
+    expect(w.router.annotations[Keys.status]).toBe('rolled-back');
+    expect(r.reason).toMatch(/^All traffic is back on foolish-penguin; sample-v2 was uninstalled\.$/);
+  });
+
+  it.each([
+    [
+      'no record',
+      undefined,
+      /nothing to promote: VirtualService "vs" records no unfinished rollout\. Nothing in the cluster was changed\.$/,
+    ],
+    [
+      'a promoted one',
+      'promoted',
+      /already promoted\. To go back to an older version, re-run the rollout of that version/,
+    ],
+    ['a rolled-back one', 'rolled-back', /records no unfinished rollout \(its last rollout is rolled-back\)/],
+  ])('command: promote with %s fails clearly and writes nothing', async (_n, status, message) => {
+    const w = world({ s: { command: 'promote' } });
+    if (status) recorded(w, status, status === 'promoted' ? 100 : 0);
+    const before = { ...w.router.annotations };
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'failed', ok: false });
+    expect(r.reason).toMatch(message);
+    expect(w.router.writes).toEqual([]);
+    expect(w.router.annotations).toEqual(before);
+    expect(w.calls).toEqual([]);
+  });
+
+  it('command: status reports the recorded state and changes nothing, not even a lock', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 75 },
+        { host: 'sample-v2-sample', weight: 25 },
+      ],
+      releases: ['sample-v2'],
+      s: { command: 'status' },
+    });
+    recorded(w, 'paused', 25);
+    const before = { ...w.router.annotations };
+    let locked = 0;
+    w.deps.lock = { acquire: async () => (locked++, { release: async () => undefined }) };
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({
+      status: 'paused',
+      ok: true,
+      weight: 25,
+      canaryRelease: 'sample-v2',
+      stableRelease: 'foolish-penguin',
+    });
+    expect(locked).toBe(0);
+    expect(w.router.writes).toEqual([]);
+    expect(w.router.annotations).toEqual(before);
+  });
+
+  it('command: status with nothing recorded is "none"; a stale record is said to be stale', async () => {
+    const none = await runRollout(world({ s: { command: 'status' } }).deps);
+    expect(none).toMatchObject({ status: 'none', ok: true });
+    const w = world({ s: { command: 'status' } });
+    recorded(w, 'progressing', 10);
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('progressing');
+    expect(r.reason).toMatch(/The record is stale: release sample-v2 no longer exists/);
+  });
+});
+
+describe('operations: one rollout at a time, nobody overwritten, the record follows the cluster', () => {
+  it('takes the lock before the first write and releases it; a refused lock writes nothing', async () => {
+    const events: string[] = [];
+    const w = world({});
+    w.deps.lock = {
+      acquire: async () => (
+        events.push(`lock after ${w.calls.length} calls`),
+        { release: async () => void events.push('release') }
+      ),
+    };
+    await runRollout(w.deps);
+    expect(events).toEqual(['lock after 0 calls', 'release']);
+
+    const w2 = world({});
+    w2.deps.lock = {
+      acquire: async () => {
+        throw new Error('VirtualService "vs" is locked by https://github.example/acme/shop/actions/runs/7.');
+      },
+    };
+    const r = await runRollout(w2.deps);
+    expect(r).toMatchObject({ status: 'failed', ok: false });
+    expect(r.reason).toMatch(
+      /locked by https:\/\/github.example\/acme\/shop\/actions\/runs\/7\. Nothing in the cluster was changed\./,
+    );
+    expect(w2.calls).toEqual([]);
+    expect(w2.router.writes).toEqual([]);
+  });
+
+  it('an operator setting 100% stable mid-bake stops the run; the route stays as they left it', async () => {
+    const w = world({});
+    w.deps.routeCheckMs = 5;
+    w.deps.verify = (q) =>
+      new Promise((resolve) => {
+        // the operator's kubectl patch during the bake
+        w.router.destinations = [{ host: 'foolish-penguin-sample', weight: 100 }];
+        w.router.changedBy = 'field manager "kubectl-patch"';
+        q.signal.addEventListener('abort', () =>
+          resolve({ verdict: 'cancelled', reason: 'stopped', total: { requests: 0, good: 0, bad: 0 } }),
+        );
+      });
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'failed', ok: false, weight: 0 });
+    expect(w.router.writes.map(weightsOf)).toEqual(['foolish-penguin-sample=90,sample-v2-sample=10']);
+    expect(weightsOf(w.router.destinations)).toBe('foolish-penguin-sample=100');
+    expect(r.reason).toMatch(/changed during the step.*kubectl-patch.*did not write the weights again/);
+    expect(w.calls).toEqual(['install sample-v2', 'uninstall sample-v2']); // it had 0%
+  });
+
+  it('an operator change that still gives the canary weight leaves the canary installed', async () => {
+    const w = world({});
+    w.deps.verify = async () => {
+      w.router.destinations = [
+        { host: 'foolish-penguin-sample', weight: 70 },
+        { host: 'sample-v2-sample', weight: 30 },
+      ];
+      return { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } };
+    };
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'failed', ok: false, weight: 30 });
+    expect(w.router.writes).toHaveLength(1);
+    expect(w.calls).toEqual(['install sample-v2']);
+    expect(r.reason).toMatch(/sample-v2 still gets 30%, so it was left installed/);
+  });
+
+  it('a stale record (canary gone, 100% stable) is cleared with a note instead of blocking', async () => {
+    const w = world({});
+    recorded(w, 'progressing', 10, 'sample-v1');
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(r.report.warnings.join('\n')).toMatch(
+      /records a rollout of "sample-v1".*no longer exists.*stale record is cleared/,
+    );
+  });
+
+  it('a newer version rolls the superseded paused canary back first, saying so, then proceeds', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 80 },
+        { host: 'sample-v1-sample', weight: 20 },
+      ],
+      releases: ['sample-v1'],
+    });
+    recorded(w, 'paused', 20, 'sample-v1');
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.router.writes[0].map((d) => `${d.host}=${d.weight}`)).toEqual(['foolish-penguin-sample=100']);
+    expect(w.calls.slice(0, 2)).toEqual(['uninstall sample-v1', 'install sample-v2']);
+    expect(r.report.warnings.join('\n')).toMatch(
+      /Rolling back the unfinished rollout of sample-v1 \(at 20%\) first: it is superseded by sample-v2/,
+    );
+  });
+
+  it('the same version left half-way by a dead runner is reported with what to do', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 75 },
+        { host: 'sample-v2-sample', weight: 25 },
+      ],
+      releases: ['sample-v2'],
+    });
+    recorded(w, 'progressing', 25);
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'failed', ok: false });
+    expect(r.reason).toMatch(
+      /progressing at 25%, which did not finish\. Continue it with command: promote, or undo it with command: rollback/,
+    );
+    expect(w.router.writes).toEqual([]);
+  });
+
+  it('API 5xx while restoring are retried until the route is back on stable', async () => {
+    const sleeps: number[] = [];
+    const w = world({
+      verify: () => ({ verdict: 'failed', reason: 'bad', total: { requests: 1, good: 0, bad: 1 } }),
+    });
+    w.deps.sleep = async (ms) => void sleeps.push(ms);
+    const orig = w.router.setRoutes.bind(w.router);
+    let n = 0;
+    w.router.setRoutes = async (d, g) => {
+      if (++n >= 2 && n <= 4) throw new Error('Error from server (InternalError): 503 Service Unavailable');
+      return orig(d, g);
+    };
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('rolled-back');
+    expect(weightsOf(w.router.destinations)).toBe('foolish-penguin-sample=100');
+    expect(sleeps).toEqual([200, 400, 800]);
+    expect(w.calls).toEqual(['install sample-v2', 'uninstall sample-v2']);
+  });
+
+  it('a restore that cannot be written never uninstalls the canary and says how to restore by hand', async () => {
+    const w = world({
+      verify: () => ({ verdict: 'failed', reason: 'bad', total: { requests: 1, good: 0, bad: 1 } }),
+    });
+    w.deps.sleep = async () => undefined;
+    const orig = w.router.setRoutes.bind(w.router);
+    let n = 0;
+    w.router.setRoutes = async (d, g) => {
+      if (++n >= 2) throw new Error('admission webhook denied the request');
+      return orig(d, g);
+    };
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('failed');
+    expect(w.calls).toEqual(['install sample-v2']);
+    expect(r.reason).toMatch(/Restore the route with: set foolish-penguin-sample=100/);
+  });
+
+  it('the comment update after a weight change does not delay the verification', async () => {
+    const order: string[] = [];
+    const w = world({});
+    w.deps.onUpdate = (_r, final) =>
+      final ? undefined : new Promise<void>(() => order.push('update started'));
+    w.deps.verify = async (q) => (
+      order.push(`verify ${q.weight}`),
+      { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } }
+    );
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(order.filter((x) => x.startsWith('verify'))).toEqual(['verify 10', 'verify 50', 'verify 100']);
   });
 });

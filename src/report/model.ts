@@ -29,7 +29,9 @@ export interface StepReport {
   samples?: Array<{ t: number; weight: number; canarySuccess?: number }>;
 }
 
-export type Outcome = 'promoted' | 'paused' | 'rolled-back' | 'failed' | 'unchanged' | 'running';
+/** How a run ended; `progressing` and `none` are recorded states that `command: status` reports. */
+export type Outcome =
+  'promoted' | 'paused' | 'rolled-back' | 'failed' | 'unchanged' | 'running' | 'progressing' | 'none';
 
 export interface ReleaseInfo {
   release?: string;

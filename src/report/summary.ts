@@ -20,6 +20,8 @@ const OUTCOME: Record<Outcome, { emoji: string; title: string; word: string }> =
   failed: { emoji: '❌', title: 'Rollout failed', word: 'Failed' },
   unchanged: { emoji: '➖', title: 'No change', word: 'Unchanged' },
   running: { emoji: '🔄', title: 'Rollout in progress', word: 'In progress' },
+  progressing: { emoji: '🔄', title: 'Rollout in progress', word: 'Progressing' },
+  none: { emoji: '➖', title: 'No rollout recorded', word: 'None' },
 };
 
 const VERDICT: Record<Verdict, string> = {

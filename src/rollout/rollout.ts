@@ -4,7 +4,9 @@
 import type { IHelm } from '../kube/helm-helper.js';
 import type { IKubectl } from '../kube/kubectl-helper.js';
 import {
+  compareDestinations,
   describeDestinations,
+  RouteChangedError,
   sameService,
   type Destination,
   type RouteSnapshot,
@@ -14,6 +16,7 @@ import type { Logger, Settings, VersionFigures } from '../lib/types.js';
 import type { Outcome, RunReport, StepReport } from '../report/model.js';
 import type { VerifyFn } from '../verify/verifier.js';
 import { readState, stateAnnotations, type RolloutState } from './state.js';
+import { isTransient, retryFor } from './retry.js';
 import { chartOf, chooseCanaryService, stepDestinations } from './plan.js';
 
 export interface RolloutDeps {
@@ -29,11 +32,24 @@ export interface RolloutDeps {
   runUrl?: string;
   /** Called after every state change so reports (PR comment) can follow live. */
   onUpdate?: (report: RunReport, final: boolean) => Promise<void> | void;
+  /** One rollout at a time per routing object: taken before the first write, released at the end. */
+  lock?: RolloutLock;
   now?: () => number;
+  /** Sleep between restore retries; default real timers. */
+  sleep?: (ms: number) => Promise<void>;
+  /** How often a bake re-reads the route (default 5 s). */
+  routeCheckMs?: number;
+}
+
+export interface RolloutLock {
+  /** Takes the lock, or throws naming the run that holds it. `tookOver` describes an expired holder. */
+  acquire(): Promise<{ release(): Promise<void>; tookOver?: string }>;
 }
 
 export interface RolloutResult {
   status: Exclude<Outcome, 'running'>;
+  /** True exactly when the command did what was asked (the exit code is 0). */
+  ok: boolean;
   reason: string;
   stableRelease?: string;
   canaryRelease: string;
@@ -43,6 +59,18 @@ export interface RolloutResult {
 
 /** An error that ends the run before anything in the cluster changed. */
 export class PreflightError extends Error {}
+
+/** How often a bake re-reads the route to notice someone else's change (ms). */
+const ROUTE_CHECK_MS = 5_000;
+/** How long restore writes retry through transient API errors. */
+const RESTORE_RETRY_MS = 60_000;
+
+/** `command: rollback`: the operator asked for it; not a failure. */
+class OperatorRollback extends Error {
+  constructor() {
+    super('Rolled back as asked (command: rollback).');
+  }
+}
 
 class StepFailure extends Error {
   constructor(
@@ -71,14 +99,26 @@ class Rollout {
   private installed = false;
   /** Helm release that renders the routing object itself, if any: never uninstalled by cleanup. */
   private routerOwnerRelease?: string;
+  /** The release being rolled out: the input's for `rollout`, the recorded one for promote/rollback. */
+  private canaryRelease: string;
+  /** The managed route as this run last wrote (or found) it: anything else means someone changed it. */
+  private lastWritten?: Destination[];
+  /** An unfinished rollout of another version, rolled back before this one installs. */
+  private superseded?: { release: string; host?: string; weight: number };
+  /** A record that no longer matches the cluster (canary gone, 100% stable): cleared before install. */
+  private staleRecord = false;
+  private lock?: { release(): Promise<void> };
+  /** Canary weight when this run started stepping (the recorded one for promote). */
+  private startWeight = 0;
 
   constructor(private readonly deps: RolloutDeps) {
     this.s = deps.settings;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
     this.router = deps.createRouter({ stableHostOf: (st) => readState(st).stableHost });
+    this.canaryRelease = this.s.canaryRelease;
     this.report = {
-      command: 'rollout',
+      command: this.s.command,
       namespace: this.s.namespace,
       release: this.s.release,
       routing: { kind: this.router.kind, name: this.router.name },
@@ -97,9 +137,20 @@ class Rollout {
   }
 
   async run(): Promise<RolloutResult> {
+    if (this.s.command === 'status') return this.statusCommand();
+    try {
+      if (this.s.command === 'rollout') return await this.rollout();
+      return await this.operate(this.s.command);
+    } finally {
+      await this.lock?.release().catch((e) => this.log.warning(`Could not release the lock: ${msg(e)}`));
+    }
+  }
+
+  private async rollout(): Promise<RolloutResult> {
     let first: 'go' | 'unchanged';
     try {
       first = await this.preflight();
+      if (first === 'go' && !this.s.dryRun) await this.takeLock();
     } catch (err) {
       return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
     }
@@ -107,12 +158,178 @@ class Rollout {
     if (this.s.dryRun) return this.finish('unchanged', this.report.reason);
 
     try {
+      await this.settleRecord();
       await this.install();
       if (!this.stable) return await this.firstDeployment();
-      for (let i = 0; i < this.s.steps.length; i++) await this.step(i);
-      return await this.promote();
+      return await this.runSteps(this.s.steps);
     } catch (err) {
       return this.fail(err);
+    }
+  }
+
+  /** The steps from here on; with promotion: manual the run stops verified below 100%. */
+  private async runSteps(steps: Settings['steps']): Promise<RolloutResult> {
+    const manual = this.s.promotion === 'manual' && this.s.command === 'rollout';
+    const todo = manual ? steps.filter((st) => st.weight < 100) : steps;
+    for (const st of todo) await this.step(st, this.s.steps.indexOf(st));
+    if (manual) {
+      await this.saveState({ status: 'paused', weight: this.weight });
+      return this.finish(
+        'paused',
+        `${this.canaryRelease} passed every step up to ${this.weight}% and waits for a manual promotion ` +
+          `(promotion: manual). Promote it with command: promote, or roll it back with command: rollback.`,
+        true,
+      );
+    }
+    return this.promote();
+  }
+
+  private async takeLock(): Promise<void> {
+    if (!this.deps.lock) return;
+    const l = await this.deps.lock.acquire();
+    this.lock = l;
+    if (l.tookOver) this.warn(l.tookOver);
+  }
+
+  // ---- status / promote / rollback: act on the rollout recorded on the routing object ----
+
+  private async statusCommand(): Promise<RolloutResult> {
+    try {
+      const snap = await this.router.getRoutes();
+      const state = readState(snap.state);
+      this.report.route = snap.route;
+      const status = state.status === 'failed' ? 'progressing' : (state.status ?? 'none');
+      const canaryDest = state.canaryHost ? this.findDest(snap, state.canaryHost) : undefined;
+      this.weight = canaryDest?.weight ?? (status === 'promoted' ? 100 : (state.weight ?? 0));
+      this.stableRelease = state.stableRelease;
+      this.canaryRelease = state.canaryRelease ?? '';
+      this.report.stable = { release: state.stableRelease, service: state.stableHost };
+      this.report.canary = { release: state.canaryRelease, service: state.canaryHost };
+      let note = '';
+      if ((status === 'progressing' || status === 'paused') && state.canaryRelease) {
+        const info = await this.deps.helm.status(state.canaryRelease, this.s.namespace);
+        if (!info)
+          note = ` The record is stale: release ${state.canaryRelease} no longer exists; the next rollout clears it.`;
+        else if (state.weight !== undefined && canaryDest && canaryDest.weight !== state.weight)
+          note = ` The route gives ${state.canaryRelease} ${canaryDest.weight}%, not the recorded ${state.weight}%: someone changed it.`;
+      }
+      this.log.info(`Route ${snap.route}: ${describeDestinations(snap.destinations)}`);
+      const what =
+        status === 'none'
+          ? `No rollout is recorded on ${this.router.kind} "${this.router.name}".`
+          : `Recorded state: ${status}, canary ${state.canaryRelease ?? '(none)'} at ${this.weight}%, stable ${state.stableRelease ?? state.stableHost ?? '(none)'}${state.runUrl ? ` (last run ${state.runUrl})` : ''}.`;
+      return this.finish(status, `${what}${note}`, true);
+    } catch (err) {
+      return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
+    }
+  }
+
+  private async operate(command: 'promote' | 'rollback'): Promise<RolloutResult> {
+    let snap: RouteSnapshot;
+    let state: RolloutState;
+    try {
+      await this.takeLock();
+      snap = await this.router.getRoutes();
+      state = readState(snap.state);
+      this.report.route = snap.route;
+      this.loadRecord(command, snap, state);
+    } catch (err) {
+      return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
+    }
+    try {
+      if (command === 'rollback') return await this.fail(new OperatorRollback(), true);
+      const info = await this.deps.helm.status(this.canaryRelease, this.s.namespace);
+      if (!info) {
+        return this.finish(
+          'failed',
+          `The recorded canary release ${this.canaryRelease} no longer exists, so there is nothing to promote; ` +
+            `run command: rollback to clear the record. Nothing in the cluster was changed.`,
+        );
+      }
+      Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
+      if (!this.stable) {
+        await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
+        return await this.promote();
+      }
+      this.startWeight = this.weight;
+      return await this.runSteps(this.s.steps.filter((st) => st.weight > this.weight));
+    } catch (err) {
+      return this.fail(err);
+    }
+  }
+
+  /** Takes stable, canary and weight from the record and the route, or throws: nothing to act on. */
+  private loadRecord(command: 'promote' | 'rollback', snap: RouteSnapshot, state: RolloutState): void {
+    const where = `${this.router.kind} "${this.router.name}"`;
+    if (!state.status || !state.canaryRelease || state.status === 'rolled-back') {
+      throw new PreflightError(
+        `There is nothing to ${command}: ${where} records no unfinished rollout` +
+          `${state.status ? ` (its last rollout is ${state.status})` : ''}.`,
+      );
+    }
+    if (state.status === 'promoted') {
+      throw new PreflightError(
+        `There is nothing to ${command}: ${where} records that ${state.stableRelease ?? 'the last release'} was already promoted. ` +
+          `To go back to an older version, re-run the rollout of that version.`,
+      );
+    }
+    this.canaryRelease = state.canaryRelease;
+    this.stableRelease = state.stableRelease;
+    this.report.canary = { release: state.canaryRelease, service: state.canaryHost };
+    this.report.stable = { release: state.stableRelease, service: state.stableHost };
+    const canary = state.canaryHost ? this.findDest(snap, state.canaryHost) : undefined;
+    this.stable = state.stableHost ? this.findDest(snap, state.stableHost) : undefined;
+    this.canary = canary ?? { host: state.canaryHost ?? '', weight: 0 };
+    if (state.stableHost && !this.stable && command === 'rollback') {
+      throw new PreflightError(
+        `${where} no longer routes to the recorded stable ${state.stableHost}; restore the route by hand.`,
+      );
+    }
+    this.weight = canary?.weight ?? 0;
+    if (command === 'promote' && state.weight !== undefined && this.weight !== state.weight) {
+      throw new PreflightError(
+        `Route ${snap.route} of ${where} gives ${this.canaryRelease} ${this.weight}%, not the ${state.weight}% ` +
+          `helm-canary recorded: someone changed it${snap.changedBy ? ` (${snap.changedBy})` : ''}. ` +
+          `Check the route, then run command: rollback, or set it back to ${state.weight}% and promote again.`,
+      );
+    }
+    this.lastWritten = snap.destinations;
+    this.installed = true;
+    this.log.info(
+      `Recorded rollout: ${state.status} at ${this.weight}%, stable ${this.stableRelease ?? state.stableHost}, ` +
+        `canary ${this.canaryRelease}; route ${snap.route}: ${describeDestinations(snap.destinations)}.`,
+    );
+  }
+
+  private findDest(snap: RouteSnapshot, host: string): Destination | undefined {
+    return snap.destinations.find((d) => sameService(this.router, d.host, host));
+  }
+
+  /** Clears a stale record and rolls back a superseded rollout, before this run installs. */
+  private async settleRecord(): Promise<void> {
+    if (this.superseded) {
+      const old = this.superseded;
+      this.warn(
+        `Rolling back the unfinished rollout of ${old.release} (at ${old.weight}%) first: it is superseded by ${this.canaryRelease}.`,
+      );
+      if (this.stable && old.weight > 0) await this.writeRoutes([{ ...this.stable, weight: 100 }]);
+      await this.router.removePinnedRoute();
+      await this.deps.helm
+        .uninstall(old.release, this.s.namespace, this.s.helmTimeoutMs)
+        .catch((e) => this.warn(`Uninstalling the superseded release ${old.release} failed: ${msg(e)}`));
+      await this.saveState({
+        status: 'rolled-back',
+        weight: 0,
+        canaryRelease: old.release,
+        canaryHost: old.host,
+      });
+    } else if (this.staleRecord) {
+      await this.saveState({
+        status: 'rolled-back',
+        weight: 0,
+        canaryRelease: undefined,
+        canaryHost: undefined,
+      });
     }
   }
 
@@ -140,13 +357,25 @@ class Rollout {
       else this.log.info(text);
     }
 
-    if (state.status === 'progressing' || state.status === 'paused') {
-      if (state.canaryRelease && state.canaryRelease !== s.canaryRelease) {
-        throw new PreflightError(
-          `${router.kind} "${router.name}" records a rollout of "${state.canaryRelease}" that is ${state.status} ` +
-            `at ${state.weight ?? '?'}%. Finish it first: put 100% back on the stable release and uninstall ` +
-            `"${state.canaryRelease}" (or promote it), then run again.`,
+    this.lastWritten = snap.destinations;
+    if ((state.status === 'progressing' || state.status === 'paused') && state.canaryRelease) {
+      const old = state.canaryRelease;
+      const info = await helm.status(old, s.namespace);
+      const oldWeight = (state.canaryHost ? this.findDest(snap, state.canaryHost)?.weight : undefined) ?? 0;
+      const left = `${router.kind} "${router.name}" records a rollout of "${old}" that is ${state.status} at ${oldWeight}%`;
+      if (!info && oldWeight === 0) {
+        this.warn(
+          `${left}, but ${old} no longer exists and receives no traffic: the stale record is cleared.`,
         );
+        this.staleRecord = true;
+      } else if (old === this.canaryRelease) {
+        throw new PreflightError(
+          `${left}${state.runUrl ? ` (run ${state.runUrl})` : ''}, which did not finish. ` +
+            `Continue it with command: promote, or undo it with command: rollback.`,
+        );
+      } else {
+        this.log.info(`${left}; ${this.canaryRelease} supersedes it.`);
+        this.superseded = { release: old, host: state.canaryHost, weight: oldWeight };
       }
     }
 
@@ -172,7 +401,7 @@ class Rollout {
       }
     }
 
-    if (this.stableRelease === s.canaryRelease) {
+    if (this.stableRelease === s.canaryRelease && !this.superseded) {
       this.report.reason = `Release "${s.canaryRelease}" already receives all traffic; nothing to do.`;
       return 'unchanged';
     }
@@ -253,7 +482,7 @@ class Rollout {
   // ---- writes ----
 
   private async install(): Promise<void> {
-    this.log.startGroup(`Install ${this.s.canaryRelease}`);
+    this.log.startGroup(`Install ${this.canaryRelease}`);
     try {
       this.checkAborted();
       const { manifest } = await this.deps.helm.install(this.installOptions());
@@ -261,42 +490,41 @@ class Rollout {
       // The Service we route to is taken from what was really installed.
       const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
       this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
-      this.log.info(`Installed ${this.s.canaryRelease}; it serves ${this.canary.host}.`);
-      const info = await this.deps.helm.status(this.s.canaryRelease, this.s.namespace).catch(() => undefined);
+      this.log.info(`Installed ${this.canaryRelease}; it serves ${this.canary.host}.`);
+      const info = await this.deps.helm.status(this.canaryRelease, this.s.namespace).catch(() => undefined);
       if (info) Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
     } catch (err) {
       if (!this.installed) {
         // helm's rollback-on-failure already removes a failed install; make sure nothing is left.
-        await this.deps.helm.uninstall(this.s.canaryRelease, this.s.namespace).catch(() => undefined);
-        throw new StepFailure(`helm install of ${this.s.canaryRelease} failed: ${msg(err)}`);
+        await this.deps.helm.uninstall(this.canaryRelease, this.s.namespace).catch(() => undefined);
+        throw new StepFailure(`helm install of ${this.canaryRelease} failed: ${msg(err)}`);
       }
       throw err;
     } finally {
       this.log.endGroup();
     }
     await this.saveState({ status: 'progressing', weight: 0 });
-    await this.update(false);
+    void this.update(false);
   }
 
   private async firstDeployment(): Promise<RolloutResult> {
-    await this.router.setRoutes(stepDestinations(undefined, this.canary, 100));
+    await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
     this.weight = 100;
     await this.saveState({
       status: 'promoted',
       weight: 100,
-      stableRelease: this.s.canaryRelease,
+      stableRelease: this.canaryRelease,
       stableHost: this.canary.host,
       canaryRelease: undefined,
       canaryHost: undefined,
     });
     return this.finish(
       'promoted',
-      `First deployment: ${this.s.canaryRelease} installed and given 100% of route ${this.report.route}.`,
+      `First deployment: ${this.canaryRelease} installed and given 100% of route ${this.report.route}.`,
     );
   }
 
-  private async step(i: number): Promise<void> {
-    const st = this.s.steps[i];
+  private async step(st: Settings['steps'][number], i: number): Promise<void> {
     const n = this.s.steps.length;
     this.checkAborted();
     const rep: StepReport = {
@@ -310,21 +538,31 @@ class Rollout {
     this.report.steps.push(rep);
     this.log.startGroup(`Step ${i + 1}/${n}: canary ${st.weight}%`);
     try {
-      const snap = await this.router.setRoutes(stepDestinations(this.stable, this.canary, st.weight));
+      const snap = await this.writeRoutes(stepDestinations(this.stable, this.canary, st.weight));
       this.weight = st.weight;
       this.log.info(`Route ${this.report.route} now: ${describeDestinations(snap.destinations)}`);
       await this.saveState({ status: 'progressing', weight: st.weight });
-      await this.update(false);
+      // The comment follows in the background: a report write never delays verification.
+      void this.update(false);
 
-      const v = await this.deps.verify({
-        step: i,
-        weight: st.weight,
-        bakeMs: st.bakeMs,
-        signal: this.deps.signal,
-        canaryRelease: this.s.canaryRelease,
-        stableRelease: this.stableRelease,
-        progress: (line) => this.log.info(line),
-      });
+      const watch = this.watchRoute();
+      let v;
+      try {
+        v = await this.deps.verify({
+          step: i,
+          weight: st.weight,
+          bakeMs: st.bakeMs,
+          signal: AbortSignal.any([this.deps.signal, watch.signal]),
+          canaryRelease: this.canaryRelease,
+          stableRelease: this.stableRelease,
+          progress: (line) => this.log.info(line),
+        });
+      } finally {
+        watch.stop();
+      }
+      // The route must still be what this run wrote, now and at the end of every step.
+      if (watch.changed) throw watch.changed;
+      await this.checkRoute();
       Object.assign(rep, {
         endedAt: new Date(this.now()).toISOString(),
         total: v.total,
@@ -337,7 +575,7 @@ class Rollout {
         reason: v.reason,
       });
       this.log.info(stepLine(rep));
-      if (v.verdict === 'cancelled') {
+      if (v.verdict === 'cancelled' || this.deps.signal.aborted) {
         const why = abortReason(this.deps.signal) ?? 'The run was cancelled.';
         throw new StepFailure(`${sentence(why)} (${v.reason})`, true);
       }
@@ -357,12 +595,13 @@ class Rollout {
 
   private async promote(): Promise<RolloutResult> {
     const s = this.s;
-    await this.router.setRoutes(stepDestinations(undefined, this.canary, 100));
+    await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
     this.weight = 100;
+    await this.router.removePinnedRoute();
     await this.saveState({
       status: 'promoted',
       weight: 100,
-      stableRelease: s.canaryRelease,
+      stableRelease: this.canaryRelease,
       stableHost: this.canary.host,
       canaryRelease: undefined,
       canaryHost: undefined,
@@ -401,58 +640,164 @@ class Rollout {
     }
     return this.finish(
       'promoted',
-      `${s.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`,
+      `${this.canaryRelease} passed every step and now receives 100% of the traffic.${cleanup}`,
     );
   }
 
   // ---- failure handling ----
 
-  private async fail(err: unknown): Promise<RolloutResult> {
-    const reason = sentence(msg(err));
+  /**
+   * Every end that is not a promotion. Traffic first: 100% back on stable (retried through
+   * transient API errors), then the pinned route and the record, then the canary's uninstall —
+   * never while the route still gives it weight. A route someone else changed is never written again.
+   */
+  private async fail(err: unknown, asked = false): Promise<RolloutResult> {
+    const reason = asked ? '' : `${sentence(msg(err))} `;
     const cancelled = err instanceof StepFailure && err.cancelled;
     if (!this.installed) {
-      this.log.warning(reason);
-      return this.finish('failed', `${reason} Traffic was not changed.`);
+      this.log.warning(reason.trim());
+      return this.finish('failed', `${reason}Traffic was not changed.`);
     }
+    if (err instanceof RouteChangedError) return this.yieldRoute(err, reason);
     const pause = this.s.onFailure === 'pause' && !cancelled && this.weight > 0 && err instanceof StepFailure;
     if (pause) {
       await this.saveState({ status: 'paused', weight: this.weight }).catch(() => undefined);
       return this.finish(
         'paused',
-        `${reason} Paused at ${this.weight}% as on-failure: pause asks; ${this.s.canaryRelease} is left for inspection.`,
+        `${reason}Paused at ${this.weight}% as on-failure: pause asks; ${this.canaryRelease} is left for inspection.`,
       );
     }
-    // Traffic first, everything else after.
     if (this.stable) {
+      const back = [{ ...this.stable, weight: 100 }];
       try {
-        const snap = await this.router.setRoutes(stepDestinations(this.stable, this.canary, 0));
+        const snap = await retryFor(RESTORE_RETRY_MS, isTransient, () => this.writeRoutes(back), {
+          sleep: this.deps.sleep,
+          onRetry: (e, n) =>
+            this.log.warning(`Restoring the weights failed (attempt ${n}), retrying: ${msg(e)}`),
+        });
         this.weight = 0;
         this.log.info(
           `Rolled back: route ${this.report.route} now ${describeDestinations(snap.destinations)}`,
         );
       } catch (e) {
+        if (e instanceof RouteChangedError) return this.yieldRoute(e, reason);
         return this.finish(
           'failed',
-          `${reason} Rolling back the weights ALSO failed (${msg(e)}); set the route to 100% ${this.stable.host} by hand.`,
+          `${reason}Rolling back the weights ALSO failed (${msg(e)}); ${this.canaryRelease} was left installed. ` +
+            `Restore the route with: ${this.router.restoreCommand(back)}`,
         );
       }
     }
-    try {
-      await this.deps.helm.uninstall(this.s.canaryRelease, this.s.namespace, this.s.helmTimeoutMs);
-    } catch (e) {
-      this.warn(`Uninstalling the canary release ${this.s.canaryRelease} failed: ${msg(e)}`);
-    }
+    await this.router
+      .removePinnedRoute()
+      .catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
     await this.saveState({
       status: 'rolled-back',
       weight: 0,
       canaryRelease: undefined,
       canaryHost: undefined,
     }).catch((e) => this.warn(`Could not record the state on the ${this.router.kind}: ${msg(e)}`));
-    if (!this.stable) return this.finish('failed', `${reason} ${this.s.canaryRelease} was uninstalled.`);
+    const uninstalled = await this.uninstallCanary(cancelled);
+    const gone = uninstalled
+      ? `${this.canaryRelease} was uninstalled`
+      : `${this.canaryRelease} is still installed`;
+    if (!this.stable) return this.finish('failed', `${reason}${gone}.`);
     return this.finish(
       'rolled-back',
-      `${reason} All traffic is back on ${this.stableRelease ?? this.stable.host}; ${this.s.canaryRelease} was uninstalled.`,
+      `${reason}All traffic is back on ${this.stableRelease ?? this.stable.host}; ${gone}.`,
+      asked,
     );
+  }
+
+  /** Someone else changed the route: leave it as they left it, say so, and remove a canary only if it gets no traffic. */
+  private async yieldRoute(err: RouteChangedError, reason: string): Promise<RolloutResult> {
+    const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
+    const canaryWeight = mine?.weight ?? 0;
+    this.weight = canaryWeight;
+    let after: string;
+    if (canaryWeight === 0) {
+      await this.router.removePinnedRoute().catch(() => undefined);
+      const uninstalled = await this.uninstallCanary(false);
+      await this.saveState({
+        status: 'rolled-back',
+        weight: 0,
+        canaryRelease: undefined,
+        canaryHost: undefined,
+      }).catch(() => undefined);
+      after = uninstalled
+        ? ` It gives ${this.canaryRelease} no traffic, so ${this.canaryRelease} was uninstalled.`
+        : '';
+    } else {
+      after =
+        ` ${this.canaryRelease} still gets ${canaryWeight}%, so it was left installed: decide with command: rollback ` +
+        `or command: promote once the route is as it should be.`;
+    }
+    const why = reason.includes(err.message) ? reason : `${reason}${sentence(err.message)} `;
+    const text =
+      `${why}helm-canary stopped and did not write the weights again; the route stays as found ` +
+      `(${describeDestinations(err.found)}).${after}`;
+    this.log.warning(text);
+    return this.finish('failed', text.trim());
+  }
+
+  /** Uninstalls the canary; after a cancellation with a short timeout (the runner kills us soon). */
+  private async uninstallCanary(cancelled: boolean): Promise<boolean> {
+    try {
+      await this.deps.helm.uninstall(
+        this.canaryRelease,
+        this.s.namespace,
+        cancelled ? 8_000 : this.s.helmTimeoutMs,
+      );
+      return true;
+    } catch (e) {
+      this.warn(`Uninstalling the canary release ${this.canaryRelease} failed: ${msg(e)}`);
+      return false;
+    }
+  }
+
+  /** One weight write, guarded: the route must still be what this run last wrote. */
+  private async writeRoutes(destinations: Destination[]): Promise<RouteSnapshot> {
+    const snap = await this.router.setRoutes(destinations, { current: this.lastWritten });
+    this.lastWritten = snap.destinations;
+    return snap;
+  }
+
+  /** Throws RouteChangedError when the route is not what this run last wrote. */
+  private async checkRoute(): Promise<void> {
+    if (!this.lastWritten) return;
+    const snap = await this.router.getRoutes();
+    if (compareDestinations(this.lastWritten, snap.destinations) === undefined) return;
+    throw new RouteChangedError(
+      `Route ${snap.route} of ${this.router.kind} "${this.router.name}" changed during the step: it reads ` +
+        `${describeDestinations(snap.destinations)} instead of the ${describeDestinations(this.lastWritten)} helm-canary wrote; ` +
+        `${snap.changedBy ? `it was changed by ${snap.changedBy}` : 'someone else changed it'}.`,
+      snap.destinations,
+      snap.changedBy,
+    );
+  }
+
+  /** Re-reads the route every few seconds during a bake; aborts the step when someone changed it. */
+  private watchRoute(): { signal: AbortSignal; stop(): void; changed?: RouteChangedError } {
+    const ctrl = new AbortController();
+    let busy = false;
+    const w: { signal: AbortSignal; stop(): void; changed?: RouteChangedError } = {
+      signal: ctrl.signal,
+      stop: () => clearInterval(timer),
+    };
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      this.checkRoute()
+        .catch((e) => {
+          if (e instanceof RouteChangedError) {
+            w.changed = e;
+            ctrl.abort(e);
+          }
+        })
+        .finally(() => (busy = false));
+    }, this.deps.routeCheckMs ?? ROUTE_CHECK_MS);
+    timer.unref?.();
+    return w;
   }
 
   // ---- helpers ----
@@ -465,7 +810,7 @@ class Rollout {
     const st: RolloutState = {
       stableRelease: this.stableRelease,
       stableHost: this.stable?.host,
-      canaryRelease: this.s.canaryRelease,
+      canaryRelease: this.canaryRelease,
       canaryHost: this.canary?.host,
       runUrl: this.deps.runUrl,
       ...change,
@@ -486,10 +831,17 @@ class Rollout {
     }
   }
 
-  private async finish(status: RolloutResult['status'], reason: string): Promise<RolloutResult> {
+  private async finish(
+    status: RolloutResult['status'],
+    reason: string,
+    ok?: boolean,
+  ): Promise<RolloutResult> {
     // Steps the run never reached are listed as skipped, so the report shows the whole plan.
-    if (status !== 'promoted' && (this.installed || this.s.dryRun) && this.stable) {
-      for (let i = this.report.steps.length; i < this.s.steps.length; i++) {
+    const reached = new Set(this.report.steps.map((x) => x.index));
+    const first = this.report.steps[0]?.index ?? this.s.steps.findIndex((st) => st.weight > this.startWeight);
+    if (status !== 'promoted' && (this.installed || this.s.dryRun) && this.stable && first >= 0) {
+      for (let i = first; i < this.s.steps.length; i++) {
+        if (reached.has(i)) continue;
         const st = this.s.steps[i];
         this.report.steps.push({
           index: i,
@@ -507,9 +859,10 @@ class Rollout {
     await this.update(true);
     return {
       status,
+      ok: ok ?? (status === 'promoted' || status === 'unchanged'),
       reason,
-      stableRelease: status === 'promoted' ? this.s.canaryRelease : this.stableRelease,
-      canaryRelease: this.s.canaryRelease,
+      stableRelease: status === 'promoted' ? this.canaryRelease : this.stableRelease,
+      canaryRelease: this.canaryRelease,
       weight: this.weight,
       report: this.report,
     };

@@ -94,6 +94,8 @@ export interface TrafficRouter {
   references(host: string): Promise<string[]>;
   /** Records state (keys without a prefix get `helm-canary.io/`); null removes a key. */
   setState(state: Record<string, string | null>): Promise<void>;
+  /** The command a person runs to set the managed route to `destinations` by hand. */
+  restoreCommand(destinations: Destination[]): string;
   /** The Service a destination host names. */
   serviceOf(host: string): ServiceRef;
   /** How a destination names the Service `svc`. */

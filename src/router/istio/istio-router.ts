@@ -266,6 +266,26 @@ export class IstioRouter implements TrafficRouter {
     }
   }
 
+  restoreCommand(destinations: Destination[]): string {
+    const route = destinations.map((d) => {
+      const destination: Record<string, unknown> = { host: d.host };
+      if (d.subset) destination.subset = d.subset;
+      if (d.port) destination.port = { number: d.port };
+      return { destination, weight: d.weight };
+    });
+    let index: number | string =
+      `<index of route ${this.resolved?.name ?? `#${this.resolved?.position ?? 0}`}>`;
+    if (this.last && this.resolved) {
+      try {
+        index = locateRoute(this.last, this.resolved);
+      } catch {
+        // the route is gone from the last read: the placeholder says which one to edit
+      }
+    }
+    const patch = JSON.stringify([{ op: 'replace', path: `/spec/http/${index}/route`, value: route }]);
+    return `kubectl -n ${this.namespace} patch ${VIRTUAL_SERVICE_RESOURCE} ${this.name} --type=json -p '${patch}'`;
+  }
+
   serviceOf(host: string): ServiceRef {
     return serviceOfHost(host, this.namespace);
   }
