@@ -46126,26 +46126,6 @@ function parseDuration(text) {
         ms += Number(m[1]) * UNIT_MS[m[2]];
     return Math.round(ms);
 }
-/** 150000 -> "2m30s", 1500 -> "1s500ms", 0 -> "0s". */
-function formatDuration(ms) {
-    if (!Number.isFinite(ms) || ms <= 0)
-        return '0s';
-    let rest = Math.round(ms);
-    let out = '';
-    for (const [unit, size] of [
-        ['h', 3_600_000],
-        ['m', 60_000],
-        ['s', 1000],
-        ['ms', 1],
-    ]) {
-        const n = Math.floor(rest / size);
-        if (n > 0) {
-            out += `${n}${unit}`;
-            rest -= n * size;
-        }
-    }
-    return out;
-}
 
 ;// CONCATENATED MODULE: ./src/lib/lines.ts
 // Splitting of multi-line action inputs. Pure.
@@ -47667,17 +47647,6 @@ class Kubectl {
         if (!ns)
             return undefined;
         return ns.metadata?.labels ?? {};
-    }
-    async canI(verb, resource, namespace) {
-        const ns = namespace ?? this.o.namespace;
-        const r = await this.run(['auth', 'can-i', verb, resource, '-n', ns], 'debug');
-        // exit 0 + "yes" when allowed; exit 1 + "no" when denied; anything else is an error
-        const answer = r.stdout.trim().split(/\s+/)[0];
-        if (answer === 'yes')
-            return true;
-        if (answer === 'no')
-            return false;
-        throw this.fail(`auth can-i ${verb} ${resource} -n ${ns}`, r);
     }
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
@@ -50393,7 +50362,7 @@ function escapeLine(line) {
 // ---------------------------------------------------------------------------------------------
 // Number formatting
 /** 150000 → "2m30s", 3600000 → "1h", 1500 → "1.5s", 250 → "250ms". */
-function summary_formatDuration(ms) {
+function formatDuration(ms) {
     if (!Number.isFinite(ms) || ms < 0)
         return DASH;
     if (ms < 1000)
@@ -50450,13 +50419,13 @@ function requestsCell(s) {
     return s.total.requests > 0 ? `${count(s.total.requests)}${bad}` : DASH;
 }
 function bakeCell(s, end) {
-    const planned = summary_formatDuration(s.bakeMs);
+    const planned = formatDuration(s.bakeMs);
     const started = timeOf(s.startedAt);
     const ended = timeOf(s.endedAt) ?? (s.verdict === 'running' ? end : undefined);
     if (started !== undefined && ended !== undefined && (s.verdict === 'running' || s.verdict === 'failed')) {
         const actual = Math.max(0, ended - started);
         if (actual < s.bakeMs - 500)
-            return `${summary_formatDuration(actual)} of ${planned}`;
+            return `${formatDuration(actual)} of ${planned}`;
     }
     return planned;
 }
@@ -50672,7 +50641,7 @@ function renderSummary(r, opts = {}) {
         out.push('');
     }
     const start = timeOf(r.startedAt);
-    const total = start !== undefined ? summary_formatDuration(Math.max(0, end - start)) : DASH;
+    const total = start !== undefined ? formatDuration(Math.max(0, end - start)) : DASH;
     out.push(r.endedAt || r.outcome !== 'running'
         ? `**Total time:** ${total}`
         : `**Elapsed:** ${total} (still running)`);
@@ -50708,7 +50677,7 @@ function renderOneLine(r) {
         `${passed}/${r.steps.length} steps passed${last ? `, last weight ${last.weight}%` : ''}`,
     ];
     if (start !== undefined && end !== undefined)
-        parts.push(summary_formatDuration(end - start));
+        parts.push(formatDuration(end - start));
     const reason = r.reason ? `: ${r.reason.replace(/[\s.]+$/, '')}` : '';
     return oneLine(`${parts.join(', ')}${reason}`);
 }

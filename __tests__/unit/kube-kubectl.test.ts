@@ -1,5 +1,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- fixtures are loose Kubernetes objects */
 import { jest, describe, it, expect, beforeEach } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 type Call = { tool: string; args: string[]; options: any };
 type Reply = { exitCode?: number; stdout?: string; stderr?: string };
@@ -26,6 +29,7 @@ jest.unstable_mockModule('@actions/core', () => ({
 
 const { createKubectl, KubeConflictError, KubeNotFoundError, FIELD_MANAGER } =
   await import('../../src/kube/kubectl-helper.js');
+const { displayCommand } = await import('../../src/kube/exec-util.js');
 
 const VERSION_JSON = JSON.stringify({ clientVersion: { major: '1', minor: '35', gitVersion: 'v1.35.2' } });
 const KUBE = ['--kubeconfig', '/tmp/kc.yaml', '--context', 'prod-ctx'];
@@ -146,7 +150,8 @@ describe('patchJson', () => {
     ]);
     expect(FIELD_MANAGER).toBe('helm-canary');
     expect(logged.some((l) => l.includes('patch') && l.includes('--type=json'))).toBe(true);
-    expect(logged.join('\n')).not.toContain('kc.yaml\n'); // path only, never content
+    // One log line, and it is exactly the argv that ran: nothing else reaches the log.
+    expect(logged).toEqual([`[command]${displayCommand('/opt/bin/kubectl', calls[0].args)}`]);
   });
   it.each([
     [
@@ -235,14 +240,57 @@ describe('namespaceLabels', () => {
   });
 });
 
-describe('canI', () => {
-  it('yes / no / error', async () => {
-    let k = await kubectlWith(() => ({ stdout: 'yes\n' }));
-    expect(await k.canI!('patch', VS)).toBe(true);
-    expect(calls[0].args).toEqual(['auth', 'can-i', 'patch', VS, '-n', 'shop', ...KUBE]);
-    k = await kubectlWith(() => ({ exitCode: 1, stdout: 'no\n' }));
-    expect(await k.canI!('patch', VS)).toBe(false);
-    k = await kubectlWith(() => ({ exitCode: 1, stderr: 'error: You must be logged in' }));
-    await expect(k.canI!('patch', VS)).rejects.toThrow(/logged in/);
+describe('kubeconfig', () => {
+  it('passes a path: the content never reaches argv, stdin, env or the log', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'helm-canary-kc-'));
+    const file = path.join(dir, 'kubeconfig');
+    // Distinctive pieces of the content; none of them may show up anywhere exec or the log sees.
+    const secrets = ['kc-token-5f3a9e17', 'Q0EtREFUQS1TRUNSRVQ=', '10.77.3.9:6443', 'kind: Config'];
+    fs.writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: prod',
+        '  cluster: { server: "https://10.77.3.9:6443", certificate-authority-data: Q0EtREFUQS1TRUNSRVQ= }',
+        'users:',
+        '- name: ci',
+        '  user: { token: kc-token-5f3a9e17 }',
+        'contexts:',
+        '- name: prod-ctx',
+        '  context: { cluster: prod, user: ci }',
+        'current-context: prod-ctx',
+        '',
+      ].join('\n'),
+    );
+    try {
+      handler = (args) => (args[0] === 'version' ? { stdout: VERSION_JSON } : { stdout: '{"metadata":{}}' });
+      const k = await createKubectl({ kubeconfigPath: file, context: 'prod-ctx', namespace: 'shop' });
+      await k.get(VS, 'web');
+      await k.list('services');
+      await k.patchJson(VS, 'web', [{ op: 'replace', path: '/spec/hosts', value: ['web'] }]);
+      await k.annotate(VS, 'web', { 'helm-canary.io/status': 'progressing' });
+      await k.namespaceLabels('shop');
+
+      expect(calls.map((c) => c.args[0])).toEqual(['version', 'get', 'get', 'patch', 'annotate', 'get']);
+      for (const c of calls) {
+        for (const a of c.args) for (const s of secrets) expect(a).not.toContain(s);
+        expect(c.options.input).toBeUndefined();
+        for (const v of Object.values<string>(c.options.env ?? {}))
+          for (const s of secrets) expect(v).not.toContain(s);
+        expect(c.options.silent).toBe(true);
+      }
+      // Every cluster call names the file, right after --kubeconfig.
+      for (const c of calls.slice(1)) {
+        const i = c.args.indexOf('--kubeconfig');
+        expect(c.args.slice(i, i + 2)).toEqual(['--kubeconfig', file]);
+      }
+      // The log holds exactly one line per call, the argv that ran, so no content either.
+      expect(logged).toEqual(calls.map((c) => `[command]${displayCommand(c.tool, c.args)}`));
+      for (const s of secrets) expect(logged.join('\n')).not.toContain(s);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

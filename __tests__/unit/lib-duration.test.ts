@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { formatDuration, parseDuration } from '../../src/lib/duration.js';
+import { parseDuration } from '../../src/lib/duration.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -31,23 +31,5 @@ describe('parseDuration', () => {
     ['1m30', 'is not a duration'],
   ])('rejects %j (%s)', (text, problem) => {
     expect(() => parseDuration(text)).toThrow(problem);
-  });
-});
-
-describe('formatDuration', () => {
-  it.each([
-    [0, '0s'],
-    [-5, '0s'],
-    [500, '500ms'],
-    [1500, '1s500ms'],
-    [150_000, '2m30s'],
-    [3_600_000, '1h'],
-    [3_723_004, '1h2m3s4ms'],
-  ])('%d -> %s', (ms, text) => {
-    expect(formatDuration(ms)).toBe(text);
-  });
-
-  it('round-trips', () => {
-    for (const ms of [1, 999, 1000, 61_001, 7_322_000]) expect(parseDuration(formatDuration(ms))).toBe(ms);
   });
 });

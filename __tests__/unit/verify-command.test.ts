@@ -4,6 +4,29 @@ import os from 'node:os';
 import path from 'node:path';
 import { runVerifyCommand, tail } from '../../src/verify/verify-command.js';
 
+/**
+ * Is no process running `argv` any more? Looks (in /proc) for up to 10 s, far below the ~30 s such
+ * a sleep would live: a process that got the TERM is gone within moments. Zombies (ended, not yet
+ * reaped) have an empty cmdline and so do not count.
+ */
+async function noProcess(argv: string[]): Promise<boolean> {
+  const wanted = `${argv.join('\0')}\0`;
+  const running = () =>
+    fs.readdirSync('/proc').some((d) => {
+      if (!/^\d+$/.test(d)) return false;
+      try {
+        return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') === wanted;
+      } catch {
+        return false; // ended meanwhile
+      }
+    });
+  for (let i = 0; i < 200; i++) {
+    if (!running()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
 const facts = { CANARY_WEIGHT: '25', CANARY_RELEASE: 'web-v2', STABLE_RELEASE: 'web-v1', NAMESPACE: 'shop' };
 
 describe('runVerifyCommand (real bash)', () => {
@@ -47,12 +70,16 @@ describe('runVerifyCommand (real bash)', () => {
   });
 
   it('stops a command that runs past the timeout, including its children', async () => {
-    const t0 = Date.now();
-    const r = await runVerifyCommand('sleep 30; echo never', facts, 500);
+    // A sleep of a length no other process uses, so the child can be found by its argv.
+    const secs = `29.${process.pid}`;
+    const r = await runVerifyCommand(`sleep ${secs}; echo never`, facts, 500);
     expect(r.timedOut).toBe(true);
     expect(r.exitCode).not.toBe(0);
+    // Ended by the TERM sent at the timeout (143), not by the KILL 5 s later (137).
+    expect(r.exitCode).toBe(143);
     expect(r.outputTail).not.toContain('never');
-    expect(Date.now() - t0).toBeLessThan(15000);
+    // The child got the TERM too: it is gone, not left running for its 29 s.
+    expect(await noProcess(['sleep', secs])).toBe(true);
   });
 
   it('passes the exit code through the timeout wrapper', async () => {

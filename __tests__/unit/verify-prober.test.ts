@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, it, expect } from '@jest/globals';
+import { afterAll, beforeAll, describe, it, expect, jest } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { classifyVersion, Prober, type ProbeResult } from '../../src/verify/prober.js';
@@ -205,24 +205,32 @@ describe('Prober against a local server', () => {
   });
 
   it('is open-loop with a bounded number of requests in flight', async () => {
-    const results: ProbeResult[] = [];
-    const prober = new Prober(
-      settings({ url: `${base}/hang`, rps: 100, timeoutMs: 10000 }),
-      (r) => results.push(r),
-      {
-        maxInFlight: 5,
-      },
-    );
-    prober.start();
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(prober.inFlightCount).toBe(5);
-    expect(prober.sent).toBe(5);
-    expect(prober.skipped).toBeGreaterThan(5);
-    const t0 = Date.now();
-    await prober.stop({ abort: true });
-    expect(Date.now() - t0).toBeLessThan(2000);
-    expect(prober.inFlightCount).toBe(0);
-    expect(results).toHaveLength(0); // aborted requests are not reported
+    // Fake clock for the prober's ticks, its clock and the request timeouts; the HTTP exchange
+    // stays real I/O (nextTick and setImmediate are not faked).
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const results: ProbeResult[] = [];
+      const prober = new Prober(
+        settings({ url: `${base}/hang`, rps: 100, timeoutMs: 10000 }),
+        (r) => results.push(r),
+        {
+          maxInFlight: 5,
+        },
+      );
+      prober.start();
+      await jest.advanceTimersByTimeAsync(400);
+      expect(prober.inFlightCount).toBe(5);
+      expect(prober.sent).toBe(5);
+      expect(prober.skipped).toBe(41 - 5); // ticks at 0, 10, ..., 400 ms; 5 were sent
+      // An abort destroys the hanging requests: stop() resolves while the fake clock stands at
+      // 0.4 s, so it did not wait for their 10 s timeouts (those cannot fire before 10 s).
+      await prober.stop({ abort: true });
+      expect(prober.inFlightCount).toBe(0);
+      expect(jest.getTimerCount()).toBe(0); // no tick pending, the timeout timers cleared
+      expect(results).toHaveLength(0); // aborted requests are not reported
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('keeps the rate while earlier requests are still in flight', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, it, expect } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, it, expect, jest } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeProgress, verifyStep, type StepProgress } from '../../src/verify/step-verifier.js';
@@ -8,12 +8,15 @@ import { prng } from '../../src/verify/simulation.js';
 // A gateway stand-in: /w/<canary share percent>/<mode> routes each request to "canary" with that
 // probability (seeded), marks canary responses with `x-version: canary`; mode "broken" makes every
 // canary response a 500, "healthy" answers 200 everywhere, "slow" delays canary responses 80 ms.
+// `hits` counts the requests it received.
 let server: http.Server;
 let base: string;
+let hits = 0;
 const rnd = prng(12345);
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
+    hits++;
     const [, , share, mode] = (req.url ?? '').split('/');
     const canary = rnd() < Number(share) / 100;
     const send = () => {
@@ -37,6 +40,23 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+/**
+ * Fake clock for the step: its bake timer, progress timer, the prober's ticks and clock
+ * (performance.now) and Date all follow jest's clock, moved only by the test. The HTTP exchange
+ * with the local server stays real I/O (process.nextTick and setImmediate are not faked).
+ */
+function fakeClock(): void {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const ms = (r: { startedAt: string; endedAt: string }) => Date.parse(r.endedAt) - Date.parse(r.startedAt);
+
 const header = { kind: 'header' as const, name: 'X-Version', value: 'canary' };
 
 function verify(over: Partial<VerifySettings>): VerifySettings {
@@ -45,19 +65,24 @@ function verify(over: Partial<VerifySettings>): VerifySettings {
 
 describe('verifyStep', () => {
   it('fails a canary that fails every request at 10% share long before the bake ends (canary-match)', async () => {
-    const t0 = Date.now();
+    const before = hits;
     const r = await verifyStep({
       verify: verify({ url: `${base}/w/10/broken`, canaryMatch: header }),
       weight: 10,
       bakeMs: 60000,
     });
-    const took = Date.now() - t0;
+    await pause(50); // requests already on the wire reach the server
+    const sent = hits - before;
     expect(r.verdict).toBe('failed');
     expect(r.reason).toMatch(
       /^canary success rate 0\.0% \(0\/\d+\) is conclusively below 99% \(after .* of the 60 s bake\)$/,
     );
     expect(r.stoppedEarly).toBe(true);
-    expect(took).toBeLessThan(20000);
+    // Stopped early: fewer requests than the 60 s bake at 10 rps sends (600), and none after the
+    // verdict (the prober is stopped, not just ignored).
+    expect(sent).toBeLessThan(600);
+    await pause(300); // at 10 rps a prober still running would send ~3 more
+    expect(hits - before).toBe(sent);
     expect(r.canary?.bad).toBeGreaterThanOrEqual(3);
     expect(r.stable?.bad).toBe(0);
     expect(r.total.requests).toBe(r.canary!.requests + r.stable!.requests);
@@ -65,31 +90,42 @@ describe('verifyStep', () => {
   });
 
   it('fails the same canary from the aggregate error rate without canary-match', async () => {
-    const t0 = Date.now();
+    const before = hits;
     const r = await verifyStep({ verify: verify({ url: `${base}/w/10/broken` }), weight: 10, bakeMs: 60000 });
     expect(r.verdict).toBe('failed');
     expect(r.reason).toMatch(/^success rate of all responses .* is conclusively below 99%/);
-    expect(Date.now() - t0).toBeLessThan(30000);
+    // Stopped early, before the 60 s bake (600 requests at 10 rps) was over.
+    expect(r.reason).toMatch(/\(after .* of the 60 s bake\)$/);
+    expect(r.stoppedEarly).toBe(true);
+    expect(hits - before).toBeLessThan(600);
     expect(r.canary).toBeUndefined();
     expect(r.observedCanaryShare).toBeUndefined();
   });
 
-  it('passes a healthy service after a 3 s bake, reporting progress and the split', async () => {
+  it('passes a healthy service after a 3 s bake, not before, reporting progress and the split', async () => {
+    fakeClock();
     const progress: StepProgress[] = [];
-    const t0 = Date.now();
-    const r = await verifyStep({
-      verify: verify({ url: `${base}/w/25/healthy`, canaryMatch: header, rps: 20 }),
+    const before = hits;
+    let settled = false;
+    const run = verifyStep({
+      // A request timeout beyond the bake: however slow the machine, no fake timeout fires.
+      verify: verify({ url: `${base}/w/25/healthy`, canaryMatch: header, rps: 20, timeoutMs: 60000 }),
       weight: 25,
       bakeMs: 3000,
       progressEveryMs: 1000,
       onProgress: (p) => progress.push(p),
-    });
-    const took = Date.now() - t0;
+    }).finally(() => (settled = true));
+    await jest.advanceTimersByTimeAsync(2999);
+    expect(settled).toBe(false); // still baking 1 ms before the end of the bake
+    await jest.advanceTimersByTimeAsync(1);
+    const r = await run; // the requests in flight drain over real I/O; the fake clock stands at 3 s
     expect(r.verdict).toBe('passed');
     expect(r.stoppedEarly).toBe(false);
-    expect(took).toBeGreaterThanOrEqual(2900);
-    expect(took).toBeLessThan(15000);
-    expect(r.total.requests).toBeGreaterThanOrEqual(30);
+    expect(ms(r)).toBe(3000);
+    // The whole bake was probed: one request every 50 ms from 0 to 2950 ms, each one answered.
+    expect(hits - before).toBe(60);
+    expect(r.total.requests).toBe(60);
+    expect(progress.slice(0, 2).map((p) => p.elapsedMs)).toEqual([1000, 2000]);
     expect(r.total.bad).toBe(0);
     expect(r.total.p95Ms).toBeDefined();
     expect(r.reason).toMatch(/^success rate canary 100\.0% .* meets 99%; canary share .* for weight 25%$/);
@@ -100,7 +136,7 @@ describe('verifyStep', () => {
     expect(progress[0]).toMatchObject({ weight: 25, bakeMs: 3000 });
     expect(progress[0].canary).toBeDefined();
     expect(r.samples.at(-1)).toMatchObject({ weight: 25, canarySuccess: 1 });
-    expect(new Date(r.endedAt).getTime()).toBeGreaterThanOrEqual(new Date(r.startedAt).getTime());
+    expect(jest.getTimerCount()).toBe(0); // bake, progress, prober and request timers all cleared
   });
 
   it('fails a gateway that ignores the weights (no canary responses at weight 50)', async () => {
@@ -127,18 +163,30 @@ describe('verifyStep', () => {
     expect(r.reason).toMatch(/^canary p95 latency is conclusively above 40 ms/);
   });
 
-  it('can be cancelled while probing', async () => {
+  it('can be cancelled while probing: the abort, not the bake, ends it', async () => {
+    fakeClock();
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 300);
-    const t0 = Date.now();
-    const r = await verifyStep({
-      verify: verify({ url: `${base}/w/10/healthy` }),
+    const events: string[] = [];
+    const run = verifyStep({
+      verify: verify({ url: `${base}/w/10/healthy`, timeoutMs: 60000 }),
       weight: 10,
       bakeMs: 60000,
       signal: ac.signal,
+    }).finally(() => events.push('settled'));
+    await jest.advanceTimersByTimeAsync(1500);
+    expect(events).toEqual([]); // probing, 58.5 s of bake to go
+    events.push('abort');
+    ac.abort();
+    // The fake clock does not move from here: the bake timer cannot fire, only the abort can end it.
+    const r = await run;
+    expect(events).toEqual(['abort', 'settled']);
+    expect(r).toMatchObject({
+      verdict: 'cancelled',
+      reason: 'verification was cancelled after 1.5 s',
+      stoppedEarly: true,
     });
-    expect(r.verdict).toBe('cancelled');
-    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(ms(r)).toBe(1500);
+    expect(jest.getTimerCount()).toBe(0); // nothing left running: no more probes, no bake timer
   });
 
   it('fails with a reason when the URL cannot be probed', async () => {
@@ -147,18 +195,37 @@ describe('verifyStep', () => {
   });
 
   it('without a URL just waits the bake time (abortable)', async () => {
-    const t0 = Date.now();
-    const r = await verifyStep({ verify: verify({}), weight: 10, bakeMs: 200 });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
-    expect(r).toMatchObject({ verdict: 'passed', total: { requests: 0 } });
+    fakeClock();
+    let settled = false;
+    const run = verifyStep({ verify: verify({}), weight: 10, bakeMs: 200 }).finally(() => (settled = true));
+    await jest.advanceTimersByTimeAsync(199);
+    expect(settled).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    const r = await run;
+    expect(r).toMatchObject({ verdict: 'passed', total: { requests: 0 }, stoppedEarly: false });
     expect(r.reason).toMatch(/no HTTP verification was configured/);
+    expect(ms(r)).toBe(200);
 
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 50);
-    const t1 = Date.now();
-    const c = await verifyStep({ verify: verify({}), weight: 10, bakeMs: 60000, signal: ac.signal });
-    expect(c.verdict).toBe('cancelled');
-    expect(Date.now() - t1).toBeLessThan(5000);
+    const events: string[] = [];
+    const cancelled = verifyStep({
+      verify: verify({}),
+      weight: 10,
+      bakeMs: 60000,
+      signal: ac.signal,
+    }).finally(() => events.push('settled'));
+    await jest.advanceTimersByTimeAsync(1500);
+    expect(events).toEqual([]);
+    events.push('abort');
+    ac.abort();
+    const c = await cancelled; // with the fake clock standing at 1.5 s of the 60 s bake
+    expect(events).toEqual(['abort', 'settled']);
+    expect(c).toMatchObject({
+      verdict: 'cancelled',
+      reason: 'verification was cancelled after 1.5 s',
+      stoppedEarly: true,
+    });
+    expect(jest.getTimerCount()).toBe(0);
   });
 
   it('runs the verify-command after the bake with the facts in its environment', async () => {

@@ -71,7 +71,6 @@ export interface IKubectl {
     namespace?: string,
   ): Promise<void>;
   namespaceLabels(namespace: string): Promise<Record<string, string> | undefined>;
-  canI?(verb: string, resource: string, namespace?: string): Promise<boolean>;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
@@ -209,16 +208,6 @@ class Kubectl implements IKubectl {
     );
     if (!ns) return undefined;
     return ns.metadata?.labels ?? {};
-  }
-
-  async canI(verb: string, resource: string, namespace?: string): Promise<boolean> {
-    const ns = namespace ?? this.o.namespace;
-    const r = await this.run(['auth', 'can-i', verb, resource, '-n', ns], 'debug');
-    // exit 0 + "yes" when allowed; exit 1 + "no" when denied; anything else is an error
-    const answer = r.stdout.trim().split(/\s+/)[0];
-    if (answer === 'yes') return true;
-    if (answer === 'no') return false;
-    throw this.fail(`auth can-i ${verb} ${resource} -n ${ns}`, r);
   }
 }
 

@@ -22,23 +22,3 @@ export function parseDuration(text: string): number {
   for (const m of t.matchAll(PART)) ms += Number(m[1]) * UNIT_MS[m[2]];
   return Math.round(ms);
 }
-
-/** 150000 -> "2m30s", 1500 -> "1s500ms", 0 -> "0s". */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms <= 0) return '0s';
-  let rest = Math.round(ms);
-  let out = '';
-  for (const [unit, size] of [
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-    ['ms', 1],
-  ] as const) {
-    const n = Math.floor(rest / size);
-    if (n > 0) {
-      out += `${n}${unit}`;
-      rest -= n * size;
-    }
-  }
-  return out;
-}
