@@ -46097,6 +46097,102 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: ./src/lib/markdown.ts
+// Inline Markdown escaping. Shared by the report renderer and the secret registry, which must also
+// recognise a secret in the escaped form the report gives it. Pure.
+/** Backslash-escape the characters that start emphasis, links, code, strike-through, cell breaks
+ * and HTML tags / autolinks (`<` only when a tag could follow, so "91% < 99%" stays readable). */
+function escapeInline(text) {
+    return text.replace(/[\\`*_[\]|~]/g, '\\$&').replace(/<(?=[A-Za-z/!?])/g, '\\<');
+}
+
+;// CONCATENATED MODULE: ./src/lib/secrets.ts
+// The one registry of secret values. Input parsing registers each secret once (src/input-helper.ts);
+// every output path reads it: the runner's masking (a listener calling core.setSecret), the job
+// summary, pull-request comment, report JSON and `summary` output, and the helm/kubectl command
+// lines and error messages. Pure: no I/O.
+
+const REDACTED = '***';
+/**
+ * The one rule for what is worth masking. Very short values, booleans, null and short numbers are
+ * not: masking "true" or "80" would blank them out of every log line and report, protecting nothing.
+ */
+function isMaskable(value) {
+    return value.length >= 4 && !/^(?:true|false|null|~|\d{1,6})$/i.test(value);
+}
+class SecretRegistry {
+    // Private fields (#) so that neither JSON nor test-failure printouts ever show the values.
+    #sources = new Map();
+    #listeners = new Set();
+    #needles;
+    /**
+     * Registers a secret (trimmed). Values that fail isMaskable(), and values already known, are
+     * ignored. Returns whether the value was new.
+     */
+    add(value, source = 'secret') {
+        const v = value?.trim();
+        if (!v || !isMaskable(v) || this.#sources.has(v))
+            return false;
+        this.#sources.set(v, source);
+        this.#needles = undefined;
+        for (const listener of this.#listeners)
+            listener(v, source);
+        return true;
+    }
+    addAll(values, source) {
+        for (const v of values)
+            this.add(v, source);
+    }
+    /** The registered values, in registration order. */
+    values() {
+        return [...this.#sources.keys()];
+    }
+    /** Which input a registered value came from; undefined when it is not registered. */
+    sourceOf(value) {
+        return this.#sources.get(value);
+    }
+    get size() {
+        return this.#sources.size;
+    }
+    /**
+     * Calls `listener` for every value already registered and every later one (so a late listener
+     * misses nothing). Returns a function that removes the listener.
+     */
+    onAdd(listener) {
+        for (const [v, source] of this.#sources)
+            listener(v, source);
+        this.#listeners.add(listener);
+        return () => this.#listeners.delete(listener);
+    }
+    /**
+     * Replaces every occurrence of each secret with `***`: the value as registered and the forms it
+     * takes once rendered (Markdown-escaped, JSON-escaped, URI-encoded).
+     */
+    redact(text) {
+        let out = text;
+        for (const n of this.#redactionNeedles())
+            if (out.includes(n))
+                out = out.split(n).join(REDACTED);
+        return out;
+    }
+    toJSON() {
+        return `[SecretRegistry: ${this.size} values]`;
+    }
+    #redactionNeedles() {
+        if (this.#needles)
+            return this.#needles;
+        const needles = new Set();
+        for (const v of this.#sources.keys()) {
+            for (const form of [v, escapeInline(v), JSON.stringify(v).slice(1, -1), encodeURIComponent(v)])
+                if (isMaskable(form))
+                    needles.add(form);
+        }
+        // Longest first, so that a secret containing another is replaced whole.
+        this.#needles = [...needles].sort((a, b) => b.length - a.length);
+        return this.#needles;
+    }
+}
+
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/lib/duration.ts
@@ -46127,6 +46223,24 @@ function parseDuration(text) {
     return Math.round(ms);
 }
 
+;// CONCATENATED MODULE: ./src/lib/helm-flags.ts
+// helm flags whose values may be secret. Shared by input parsing (what to mask and never echo) and
+// the helm command line shown in the log (what to hide). Pure.
+/** Flags whose value is a list of `key=value` items (helm splits them on unescaped commas). */
+const HELM_SET_FLAGS = new Set([
+    '--set',
+    '--set-string',
+    '--set-file',
+    '--set-json',
+    '--set-literal',
+]);
+/** Flags whose whole value is a credential. */
+const HELM_CREDENTIAL_FLAGS = new Set(['--password', '--kube-token']);
+/** Whether the value of `flag` (e.g. "--set-string") may hold a secret. */
+function isSecretHelmFlag(flag) {
+    return HELM_SET_FLAGS.has(flag) || HELM_CREDENTIAL_FLAGS.has(flag);
+}
+
 ;// CONCATENATED MODULE: ./src/lib/lines.ts
 // Splitting of multi-line action inputs. Pure.
 /**
@@ -46150,6 +46264,316 @@ function splitList(text) {
         return [];
     return text.split(/,|\r?\n|\r/).map((s) => s.trim());
 }
+
+;// CONCATENATED MODULE: ./src/inputs/parsers.ts
+// Small reusable parsers for action inputs. Each turns an input's (trimmed, non-empty) text into a
+// typed value, or reports what is wrong through the shared collector and returns undefined. Pure
+// apart from file-existence checks.
+
+
+
+
+
+
+/** Every problem and warning of one parse, in the order found. */
+class Problems {
+    errors = [];
+    warnings = [];
+    #failed = new Set();
+    bad = (name, value, problem, form) => {
+        this.#failed.add(name);
+        this.errors.push(`Input '${name}': ${value === undefined ? '' : `${quote(value)} `}${problem}; ${form}`);
+    };
+    warn(message) {
+        this.warnings.push(message);
+    }
+    /** Whether a problem was reported for this input. */
+    failed(name) {
+        return this.#failed.has(name);
+    }
+}
+/** Quote a value for an error message (JSON escapes; long values shortened). */
+function quote(value) {
+    const v = value.length > 200 ? `${value.slice(0, 200)}...` : value;
+    return JSON.stringify(v);
+}
+/** The context of one input: its problems go to `problems`, never echoing a secret input's value. */
+function contextFor(input, problems, cwd) {
+    return {
+        name: input.name,
+        form: input.form,
+        cwd,
+        bad: (value, problem, form = input.form) => problems.bad(input.name, input.secret ? undefined : value, problem, form),
+        warn: (message) => problems.warn(message),
+    };
+}
+const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Control characters other than tab.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+/** Any text (verify-command). */
+const parsers_text = (v) => v;
+/** Text on one line without control characters. */
+const singleLine = (v, c) => {
+    if (!CONTROL.test(v))
+        return v;
+    c.bad(v, 'must be a single line without control characters');
+    return undefined;
+};
+/** One word: no whitespace or control characters. */
+function word(problem = 'contains whitespace') {
+    return (v, c) => {
+        if (!/\s/.test(v) && !CONTROL.test(v))
+            return v;
+        c.bad(v, problem);
+        return undefined;
+    };
+}
+/** Wraps a lib parser that throws Error(problem), e.g. parseSteps, parseStatusRanges. */
+function fromLib(parse) {
+    return (v, c) => {
+        try {
+            return parse(v);
+        }
+        catch (e) {
+            c.bad(v, e.message);
+            return undefined;
+        }
+    };
+}
+const anyDuration = fromLib(parseDuration);
+/** Milliseconds of a duration ("30s", "1m30s"); `positive` rejects 0. */
+function duration({ positive }) {
+    return (v, c) => {
+        const ms = anyDuration(v, c);
+        if (ms === undefined || !positive || ms > 0)
+            return ms;
+        c.bad(v, 'must be above zero');
+        return undefined;
+    };
+}
+const parsers_boolean = (v, c) => {
+    if (/^true$/i.test(v))
+        return true;
+    if (/^false$/i.test(v))
+        return false;
+    c.bad(v, 'is not a boolean');
+    return undefined;
+};
+/**
+ * One of `known` (any case). A known value that is not `available` yet is reported and still
+ * returned, so the rules that depend on it (e.g. required inputs per command) stay right.
+ */
+function choice(known, problem, available = known) {
+    return (v, c) => {
+        const lower = v.toLowerCase();
+        if (!known.includes(lower)) {
+            c.bad(v, problem);
+            return undefined;
+        }
+        if (!available.includes(lower))
+            c.bad(lower, 'is not available in this release');
+        return lower;
+    };
+}
+/** A Kubernetes object name matching `pattern`, at most `max` characters. */
+function kubeName(pattern, max, problem, tooLong = problem) {
+    return (v, c) => {
+        if (pattern.test(v) && v.length <= max)
+            return v;
+        c.bad(v, v.length > max ? tooLong : problem);
+        return undefined;
+    };
+}
+/** A decimal number (no sign, no exponent) above `above` and at most `atMost`. */
+function numberIn(above, atMost) {
+    return (v, c) => {
+        if (!/^\d+(?:\.\d+)?$|^\.\d+$/.test(v)) {
+            c.bad(v, 'is not a number');
+            return undefined;
+        }
+        const n = Number(v);
+        if (n > above && n <= atMost)
+            return n;
+        c.bad(v, `is not above ${above} and at most ${atMost}`);
+        return undefined;
+    };
+}
+/** A JavaScript regular expression; `shown` is what an error quotes (the whole input). */
+function regex(source, c, shown = source) {
+    try {
+        return new RegExp(source);
+    }
+    catch (e) {
+        c.bad(shown, `is not a valid regular expression (${e.message})`);
+        return undefined;
+    }
+}
+/** host[:port], host a DNS name or a bracketed IPv6 address. */
+const hostPort = (v, c) => {
+    if (isHostPort(v))
+        return v;
+    c.bad(v, 'is not a host name with optional port');
+    return undefined;
+};
+function isHostPort(v) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(v);
+    if (!m)
+        return false;
+    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
+        return false;
+    const host = m[1];
+    if (host.startsWith('['))
+        return true;
+    if (host.length > 253)
+        return false;
+    return host.split('.').every((l) => /^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$/.test(l));
+}
+/** An http:// or https:// URL. */
+const httpUrl = (v, c) => {
+    let u;
+    try {
+        u = new URL(v);
+    }
+    catch {
+        c.bad(v, 'is not a URL');
+        return undefined;
+    }
+    if (u.protocol === 'http:' || u.protocol === 'https:')
+        return v;
+    c.bad(v, `has scheme "${u.protocol.replace(/:$/, '')}", not http or https`);
+    return undefined;
+};
+function statOrUndefined(p) {
+    try {
+        return external_node_fs_namespaceObject.statSync(p);
+    }
+    catch {
+        return undefined;
+    }
+}
+// --- helm-args ---------------------------------------------------------------------------------
+/**
+ * helm-args flags the action sets itself (or that would make helm and kubectl disagree about the
+ * cluster). Long names without dashes; short letters separately.
+ */
+const FORBIDDEN_HELM_FLAGS = {
+    namespace: "use the 'namespace' input",
+    wait: 'the action always waits for the release itself',
+    atomic: "failures are handled by 'on-failure'",
+    'rollback-on-failure': "failures are handled by 'on-failure'",
+    'dry-run': "use the 'dry-run' input",
+    kubeconfig: "use the 'kubeconfig' input",
+    'kube-context': "use the 'context' input",
+    timeout: "use the 'helm-timeout' input",
+    version: "use the 'chart-version' input",
+    'generate-name': "the release name is '<release>-<version slug>'",
+    'name-template': "the release name is '<release>-<version slug>'",
+    output: 'the action parses helm output itself',
+};
+const FORBIDDEN_SHORT_FLAGS = {
+    n: 'namespace',
+    o: 'output',
+    g: 'generate-name',
+};
+function splitFlagLine(line) {
+    const sp = line.search(/\s/);
+    const flagPart = sp < 0 ? line : line.slice(0, sp);
+    const separate = sp < 0 ? undefined : line.slice(sp).trim();
+    const eq = flagPart.indexOf('=');
+    const flag = eq < 0 ? flagPart : flagPart.slice(0, eq);
+    return { flag, flagPart, value: eq < 0 ? separate : flagPart.slice(eq + 1), separate };
+}
+/**
+ * helm-args: one flag per line: "--flag", "--flag=value", "--flag value" (split at the first
+ * whitespace, value verbatim, no shell quoting) or a short flag "-f values.yaml". Every line must
+ * start with '-'. Returns argv tokens, e.g. ["--create-namespace", "--labels", "team=a"]. Lines of
+ * flags whose values may be secret (--set, --password, ...) are never echoed.
+ */
+const helmArgs = (text, c) => {
+    const out = [];
+    let ok = true;
+    splitLines(text).forEach((line, i) => {
+        if (!line.startsWith('-') || line === '-' || line === '--') {
+            c.bad(undefined, `line ${i + 1} is not a flag starting with '-' (line not shown: it may be a secret value)`);
+            ok = false;
+            return;
+        }
+        const { flag, flagPart, value, separate } = splitFlagLine(line);
+        const secret = isSecretHelmFlag(flag);
+        let reason;
+        if (flag.startsWith('--')) {
+            reason = FORBIDDEN_HELM_FLAGS[flag.slice(2)];
+            if (reason === undefined && flag.startsWith('--kube-'))
+                reason = "helm and kubectl must reach the same cluster; use the 'kubeconfig' and 'context' inputs";
+        }
+        else {
+            const long = FORBIDDEN_SHORT_FLAGS[flag.charAt(1)];
+            if (long)
+                reason = FORBIDDEN_HELM_FLAGS[long];
+        }
+        if (reason !== undefined) {
+            c.bad(secret ? undefined : line, `${secret ? `line ${i + 1} ` : ''}uses ${flag}, which the action controls: ${reason}`);
+            ok = false;
+        }
+        else if (secret && value === undefined) {
+            c.bad(undefined, `line ${i + 1} has ${flag} without a value; put the value on the same line`);
+            ok = false;
+        }
+        else {
+            out.push(flagPart);
+            if (separate !== undefined)
+                out.push(separate);
+        }
+    });
+    return ok ? out : undefined;
+};
+function kubeconfigOf(text) {
+    let doc;
+    try {
+        doc = (0,dist/* parse */.qg)(text);
+    }
+    catch {
+        return undefined;
+    }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+        return undefined;
+    const d = doc;
+    if (!Array.isArray(d.clusters) && !Array.isArray(d.contexts) && d.kind !== 'Config')
+        return undefined;
+    const contexts = Array.isArray(d.contexts)
+        ? d.contexts
+            .map((c) => (c && typeof c === 'object' ? String(c.name ?? '') : ''))
+            .filter((n) => n !== '')
+        : [];
+    return { text, contexts, doc: d };
+}
+/** Kubeconfig YAML/JSON, or base64 of it. Undefined if neither. Never includes the content in errors. */
+function parseKubeconfig(value) {
+    const direct = kubeconfigOf(value);
+    if (direct)
+        return direct;
+    const compact = value.replace(/\s+/g, '');
+    if (/^[A-Za-z0-9+/=_-]+$/.test(compact)) {
+        const decoded = Buffer.from(compact, 'base64').toString('utf8');
+        return kubeconfigOf(decoded);
+    }
+    return undefined;
+}
+/** The kubeconfig input: its content, never a path to it. */
+const kubeconfig = (v, c) => {
+    const parsed = parseKubeconfig(v);
+    if (parsed)
+        return parsed;
+    const looksLikePath = !/[\s:]/.test(v) && v.includes('/') && external_node_fs_namespaceObject.existsSync(external_node_path_namespaceObject.resolve(c.cwd, v));
+    c.bad(undefined, looksLikePath
+        ? 'is a file path, not the kubeconfig content (value not shown: secret input); to use a file, leave kubeconfig empty and set the KUBECONFIG environment variable'
+        : 'is neither kubeconfig YAML nor base64 of it (value not shown: secret input)');
+    return undefined;
+};
 
 ;// CONCATENATED MODULE: ./src/lib/release-name.ts
 // Helm release names for the canary: `<release>-<slug of version>`. Pure.
@@ -46244,6 +46668,14 @@ const STEPS_FORM = 'use comma-separated percentages 1-100 in ascending order, ea
  * Throws Error(problem) where problem reads after the quoted input, e.g. `is not strictly ascending`.
  */
 function parseSteps(text, defaultBakeMs) {
+    return withBake(parseStepPlan(text), defaultBakeMs);
+}
+/** Steps without their own bake time bake for `defaultBakeMs`. */
+function withBake(plan, defaultBakeMs) {
+    return plan.map((s) => ({ weight: s.weight, bakeMs: s.bakeMs ?? defaultBakeMs }));
+}
+/** parseSteps without the default bake time (the `interval` input is parsed on its own). */
+function parseStepPlan(text) {
     const items = splitList(text);
     if (items.length === 0)
         throw new Error('is empty');
@@ -46261,7 +46693,7 @@ function parseSteps(text, defaultBakeMs) {
             throw new Error(`has ${w} which is not a whole percentage`);
         if (weight < 1 || weight > 100)
             throw new Error(`has ${weight} which is outside 1-100`);
-        let bakeMs = defaultBakeMs;
+        let bakeMs;
         if (bake !== undefined) {
             try {
                 bakeMs = parseDuration(bake);
@@ -46273,7 +46705,7 @@ function parseSteps(text, defaultBakeMs) {
         const prev = steps[steps.length - 1];
         if (prev && weight <= prev.weight)
             throw new Error(`is not strictly ascending (${weight} after ${prev.weight})`);
-        steps.push({ weight, bakeMs });
+        steps.push(bakeMs === undefined ? { weight } : { weight, bakeMs });
     }
     const last = steps[steps.length - 1].weight;
     if (last !== 100)
@@ -46281,22 +46713,585 @@ function parseSteps(text, defaultBakeMs) {
     return steps;
 }
 
+;// CONCATENATED MODULE: ./src/inputs/secrets.ts
+// The secret parts of input values: what input parsing registers in the SecretRegistry besides the
+// whole value of a secret input. Pure; works on the raw text, so secrets are known even when the
+// input is invalid.
+
+
+
+/**
+ * One helm --set item: the item, the value after its first '=', and the value of each pair, because
+ * helm splits "a=1,b=x\,y" on unescaped commas ("\," belongs to the value).
+ */
+function setItemSecrets(item) {
+    const out = [item];
+    const eq = item.indexOf('=');
+    out.push(eq < 0 ? item : item.slice(eq + 1));
+    for (const pair of item.split(/(?<!\\),/)) {
+        const e = pair.indexOf('=');
+        if (e >= 0)
+            out.push(pair.slice(e + 1));
+    }
+    return out;
+}
+/** Values of --set-style flags (for --set-file: the paths), credential flags, and URL credentials. */
+function helmArgSecrets(text) {
+    const out = [];
+    for (const line of splitLines(text)) {
+        const { flag, value } = splitFlagLine(line);
+        if (value === undefined)
+            continue;
+        if (HELM_SET_FLAGS.has(flag))
+            out.push(...setItemSecrets(value));
+        else if (HELM_CREDENTIAL_FLAGS.has(flag))
+            out.push(value);
+        out.push(...urlCredentials(value));
+    }
+    return out;
+}
+const USERINFO = /[a-z][a-z0-9+.-]*:\/\/([^\s/?#]+)@/gi;
+/** Credentials in URLs ("https://user:password@host/"): the userinfo and the password, also decoded. */
+function urlCredentials(text) {
+    const out = [];
+    for (const m of text.matchAll(USERINFO)) {
+        const userinfo = m[1];
+        const colon = userinfo.indexOf(':');
+        // Without a password, the user part is the credential (https://TOKEN@host).
+        const password = colon < 0 ? userinfo : userinfo.slice(colon + 1);
+        out.push(userinfo, password, decoded(password));
+    }
+    return out;
+}
+function decoded(s) {
+    try {
+        return decodeURIComponent(s);
+    }
+    catch {
+        return s;
+    }
+}
+/** Every header value, and the credential after a scheme ("Bearer <token>", "Basic <b64>"). */
+function headerSecrets(text) {
+    const out = [];
+    for (const line of splitLines(text)) {
+        const colon = line.indexOf(':');
+        if (colon < 0)
+            continue;
+        const value = line.slice(colon + 1).trim();
+        out.push(value);
+        const sp = value.indexOf(' ');
+        if (sp > 0)
+            out.push(value.slice(sp + 1));
+    }
+    return out;
+}
+/**
+ * The decoded kubeconfig (and each line of a wrapped base64 input), and every credential inside:
+ * tokens, passwords, secrets, `*-data` keys, exec-plugin env values and token-like exec args, and
+ * URL credentials anywhere; also the cluster addresses, which no report should reveal either.
+ */
+function kubeconfigSecrets(text) {
+    const parsed = parseKubeconfig(text);
+    if (!parsed)
+        return [];
+    const out = [];
+    if (parsed.text !== text)
+        out.push(parsed.text, ...splitLines(text));
+    credentials(parsed.doc, false, out);
+    return out;
+}
+/** Keys whose string values are registered, at any depth: credentials and cluster addresses. */
+const CREDENTIAL_KEY = /token|passw|secret|-data$|^server$|^proxy-url$/i;
+function credentials(node, underCredentialKey, out) {
+    if (typeof node === 'string') {
+        if (underCredentialKey)
+            out.push(node);
+        out.push(...urlCredentials(node));
+    }
+    else if (Array.isArray(node)) {
+        for (const x of node)
+            credentials(x, underCredentialKey, out);
+    }
+    else if (node && typeof node === 'object') {
+        for (const [k, v] of Object.entries(node)) {
+            if (k === 'exec' && v && typeof v === 'object')
+                out.push(...execSecrets(v));
+            credentials(v, underCredentialKey || CREDENTIAL_KEY.test(k), out);
+        }
+    }
+}
+/** An exec credential plugin: every env value (AWS keys, tokens...) and the args that hold tokens. */
+function execSecrets(exec) {
+    const out = [];
+    if (Array.isArray(exec.env))
+        for (const e of exec.env)
+            if (e && typeof e === 'object' && 'value' in e)
+                out.push(String(e.value));
+    const args = Array.isArray(exec.args) ? exec.args.map(String) : [];
+    args.forEach((a, i) => {
+        const flag = /^--?([\w-]+)(?:=(.*))?$/.exec(a);
+        if (flag && CREDENTIAL_ARG.test(flag[1])) {
+            if (flag[2] !== undefined)
+                out.push(flag[2]);
+            else if (i + 1 < args.length && !args[i + 1].startsWith('-'))
+                out.push(args[i + 1]);
+        }
+        else if (TOKEN_LIKE.test(a)) {
+            out.push(a);
+        }
+    });
+    return out;
+}
+/** Flag names of exec args whose value is a credential (--token, --client-secret, --api-key...). */
+const CREDENTIAL_ARG = /token|passw|secret|key/i;
+/** A long run of token characters with letters and digits and no ':' or '/' (not an ARN or path). */
+const TOKEN_LIKE = /^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{24,}$/;
+
+;// CONCATENATED MODULE: ./src/inputs/table.ts
+// Every action input, one entry each, in action.yml's order: name, default, how the runner passes
+// it, whether it is secret, the allowed form (the end of its error lines) and its parser. After the
+// table: crossRules(), the rules that involve several inputs. Pure apart from file-existence checks.
+
+
+
+
+
+
+
+
+function input(spec) {
+    return { default: '', multiline: false, secret: false, ...spec };
+}
+const COMMANDS = ['rollout', 'promote', 'rollback', 'status'];
+const SUPPORTED_COMMANDS = ['rollout'];
+const BOOLEAN_FORM = 'use true or false';
+const eachLine = (secrets) => (v) => splitLines(v).flatMap(secrets);
+const INPUTS = [
+    input({
+        name: 'command',
+        default: 'rollout',
+        form: 'use "rollout" ("promote", "rollback" and "status" come in a later release)',
+        parse: choice(COMMANDS, 'is not a command', SUPPORTED_COMMANDS),
+    }),
+    input({
+        name: 'chart',
+        form: 'use a chart directory (with Chart.yaml), a packaged .tgz, repo/chart (after helm repo add), an oci:// reference or an https:// URL of a .tgz',
+        parse: (v, c) => (singleLine(v, c) === undefined ? undefined : parseChart(v, c)),
+        secrets: urlCredentials,
+    }),
+    input({
+        name: 'chart-version',
+        form: 'use a chart version or constraint on one line, e.g. "1.4.2" or "^1.4"',
+        parse: singleLine,
+    }),
+    input({
+        name: 'release',
+        form: `use lowercase letters, digits and '-', starting and ending with a letter or digit, at most ${MAX_RELEASE_NAME - 2} characters (the new release is "<release>-<version slug>", at most ${MAX_RELEASE_NAME}), e.g. "my-app"`,
+        parse: (v, c) => {
+            if (isValidReleaseName(v) && v.length <= MAX_RELEASE_NAME - 2)
+                return v;
+            c.bad(v, v.length > MAX_RELEASE_NAME - 2
+                ? `is ${v.length} characters, leaving no room for "-<version>" within ${MAX_RELEASE_NAME}`
+                : /[A-Z]/.test(v) && isValidReleaseName(v.toLowerCase())
+                    ? 'has uppercase letters'
+                    : 'is not a valid Helm release name');
+            return undefined;
+        },
+    }),
+    input({
+        name: 'version',
+        form: 'use the version being rolled out, e.g. "v1.2.3" or a commit SHA (default: the tag name on a tag push, else the short commit SHA)',
+        parse: parseVersion,
+    }),
+    input({
+        name: 'namespace',
+        default: 'default',
+        form: 'use a Kubernetes namespace name: lowercase letters, digits and \'-\', at most 63 characters, e.g. "prod"',
+        parse: kubeName(DNS_LABEL, 63, 'is not a valid namespace name', 'is longer than 63 characters'),
+    }),
+    input({
+        name: 'values-files',
+        multiline: true,
+        form: 'use one values file path (relative to the workspace) or http(s) URL per line',
+        parse: (v, c) => {
+            const files = splitLines(v);
+            let ok = true;
+            for (const f of files) {
+                if (/^https?:\/\//.test(f))
+                    continue;
+                const st = statOrUndefined(external_node_path_namespaceObject.resolve(c.cwd, f));
+                if (!st || !st.isFile())
+                    c.bad(f, st ? 'is not a file' : `does not exist (looked in ${c.cwd})`);
+                ok &&= st?.isFile() === true;
+            }
+            return ok ? files : undefined;
+        },
+        secrets: eachLine(urlCredentials),
+    }),
+    input({
+        name: 'set',
+        multiline: true,
+        secret: true,
+        form: 'use one key=value per line, e.g. "image.tag=v1.2.3"',
+        parse: (v, c) => {
+            const lines = splitLines(v);
+            const problems = lines.map((line) => {
+                const eq = line.indexOf('=');
+                const key = line.slice(0, Math.max(eq, 0)).trim();
+                if (eq < 0)
+                    return "has no '='";
+                if (key === '')
+                    return 'has an empty key';
+                if (/\s/.test(key))
+                    return 'has whitespace in its key';
+                return undefined;
+            });
+            problems.forEach((p, i) => p && c.bad(undefined, `line ${i + 1} ${p} (line not shown: secret input)`));
+            return problems.some(Boolean) ? undefined : lines;
+        },
+        secrets: eachLine(setItemSecrets),
+    }),
+    input({
+        name: 'helm-args',
+        multiline: true,
+        form: 'use one helm install flag per line, as "--flag", "--flag=value" or "--flag value", e.g. "--create-namespace"',
+        parse: helmArgs,
+        secrets: helmArgSecrets,
+    }),
+    input({
+        name: 'virtual-service',
+        form: "use the name of an Istio VirtualService: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+        parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+    }),
+    input({
+        name: 'route',
+        form: 'use the name of an http route of the VirtualService, on one line',
+        parse: singleLine,
+    }),
+    input({
+        name: 'service',
+        form: 'use the name of a Service the chart renders: lowercase letters, digits and \'-\', starting with a letter, at most 63 characters, e.g. "my-app-web"',
+        parse: kubeName(DNS_1035, 63, 'is not a valid Service name'),
+    }),
+    input({ name: 'steps', default: '10,25,50,100', form: STEPS_FORM, parse: fromLib(parseStepPlan) }),
+    input({ name: 'interval', default: '1m', form: DURATION_FORM, parse: duration({ positive: false }) }),
+    input({
+        name: 'verify-url',
+        form: 'use an http:// or https:// URL, e.g. "https://my-app.example.com/healthz"',
+        parse: httpUrl,
+        secrets: urlCredentials,
+    }),
+    input({
+        name: 'verify-host',
+        form: 'use a host name with optional port, e.g. "my-app.example.com" or "my-app.example.com:8443"',
+        parse: hostPort,
+    }),
+    input({
+        name: 'verify-headers',
+        multiline: true,
+        form: 'use one "Name: value" header per line, e.g. "Authorization: Bearer ..."',
+        parse: parseHeaders,
+        secrets: headerSecrets,
+    }),
+    input({
+        name: 'verify-status',
+        default: '200-399',
+        form: STATUS_FORM,
+        parse: fromLib(parseStatusRanges),
+    }),
+    input({
+        name: 'verify-body',
+        form: 'use a JavaScript regular expression (no slashes or flags), e.g. "\\"status\\":\\s*\\"ok\\""',
+        parse: regex,
+    }),
+    input({
+        name: 'verify-rps',
+        default: '5',
+        form: 'use a number of requests per second above 0 and at most 100, e.g. "5" or "0.5"',
+        parse: numberIn(0, 100),
+    }),
+    input({ name: 'verify-timeout', default: '5s', form: DURATION_FORM, parse: duration({ positive: true }) }),
+    input({
+        name: 'success-rate',
+        default: '99',
+        form: 'use a percentage above 0 and at most 100, e.g. "99" or "99.5"',
+        parse: (v, c) => {
+            const pct = numberIn(0, 100)(v.replace(/\s*%$/, ''), c);
+            if (pct !== undefined && pct <= 1)
+                c.warn(`Input 'success-rate' is a percentage: ${pct} means ${pct}%, not ${pct * 100}%.`);
+            return pct;
+        },
+    }),
+    input({
+        name: 'max-latency',
+        form: 'use a positive p95 latency in milliseconds, e.g. "300" or "300ms" (or a duration like "1.5s")',
+        parse: (v, c) => {
+            let ms;
+            if (/^\d+(?:\s*ms)?$/.test(v))
+                ms = parseInt(v, 10);
+            else {
+                try {
+                    ms = /^\d/.test(v) ? parseDuration(v) : undefined;
+                }
+                catch {
+                    ms = undefined;
+                }
+                if (ms === undefined)
+                    c.bad(v, 'is not a number of milliseconds');
+            }
+            if (ms === undefined || ms > 0)
+                return ms;
+            c.bad(v, 'must be above zero');
+            return undefined;
+        },
+    }),
+    input({ name: 'verify-command', form: 'use a bash command', parse: parsers_text }),
+    input({
+        name: 'canary-match',
+        form: 'use "header:NAME=VALUE" (e.g. "header:x-version=v2") or "body:REGEX" (e.g. "body:version.*v2")',
+        parse: parseCanaryMatch,
+    }),
+    input({
+        name: 'on-failure',
+        default: 'rollback',
+        form: 'use "rollback" or "pause"',
+        parse: choice(['rollback', 'pause'], 'is not a failure action'),
+    }),
+    input({
+        name: 'promotion',
+        default: 'auto',
+        form: 'use "auto" ("manual" comes in a later release)',
+        parse: choice(['auto', 'manual'], 'is not a promotion mode', ['auto']),
+    }),
+    input({ name: 'cleanup', default: 'true', form: BOOLEAN_FORM, parse: parsers_boolean }),
+    input({ name: 'helm-timeout', default: '5m', form: DURATION_FORM, parse: duration({ positive: true }) }),
+    input({ name: 'timeout', default: '30m', form: DURATION_FORM, parse: duration({ positive: true }) }),
+    input({
+        name: 'kubeconfig',
+        secret: true,
+        form: 'use the kubeconfig file content (YAML with clusters, users and contexts), or that content base64-encoded, e.g. ${{ secrets.KUBECONFIG }}',
+        parse: kubeconfig,
+        secrets: kubeconfigSecrets,
+    }),
+    input({
+        name: 'context',
+        form: 'use the name of a context in the kubeconfig, on one line without spaces',
+        parse: word(),
+    }),
+    input({ name: 'dry-run', default: 'false', form: BOOLEAN_FORM, parse: parsers_boolean }),
+    input({
+        name: 'github-token',
+        // Without a runner there is no token; the runner resolves action.yml's expression.
+        actionDefault: '${{ github.token }}',
+        secret: true,
+        form: 'use a token without spaces, e.g. ${{ github.token }}',
+        parse: word('contains whitespace (value not shown: secret input)'),
+    }),
+    input({ name: 'comment', default: 'true', form: BOOLEAN_FORM, parse: parsers_boolean }),
+    input({
+        name: 'pr-number',
+        form: 'use a positive whole number, e.g. "42"',
+        parse: (v, c) => {
+            const digits = v.replace(/^#/, '');
+            if (/^\d+$/.test(digits) && Number(digits) > 0 && Number.isSafeInteger(Number(digits)))
+                return Number(digits);
+            c.bad(v, 'is not a positive whole number');
+            return undefined;
+        },
+    }),
+];
+const INPUT_BY_NAME = Object.fromEntries(INPUTS.map((s) => [s.name, s]));
+// --- parsers used by one input -------------------------------------------------------------------
+/** An explicit version, or one derived from the tag or commit: it names the new release. */
+function parseVersion(v, c) {
+    if (/\s/.test(v) || CONTROL.test(v))
+        c.bad(v, 'contains whitespace');
+    else if (slugVersion(v) === '')
+        c.bad(v, 'has no letters or digits to build the release name from');
+    else
+        return v;
+    return undefined;
+}
+function parseChart(chart, c) {
+    const cwd = c.cwd;
+    const p = external_node_path_namespaceObject.resolve(cwd, chart);
+    const st = statOrUndefined(p);
+    const fail = (problem) => void c.bad(chart, problem);
+    if (/^oci:\/\/[^/\s]+\/\S+$/.test(chart) || /^https?:\/\/\S+$/.test(chart))
+        return { ref: chart, local: false };
+    if (st?.isDirectory()) {
+        if (!statOrUndefined(external_node_path_namespaceObject.join(p, 'Chart.yaml')))
+            return fail('is a directory without Chart.yaml');
+        return { ref: chart, local: true };
+    }
+    if (st?.isFile()) {
+        if (!/\.tgz$|\.tar\.gz$/.test(chart))
+            return fail('is a file but not a packaged chart (.tgz)');
+        return { ref: chart, local: true };
+    }
+    if (/^oci:/.test(chart))
+        return fail('is not a complete oci:// reference');
+    if (/^(\.{1,2}\/|\/)/.test(chart) || /\.tgz$|\.tar\.gz$/.test(chart))
+        return fail(`does not exist (looked in ${cwd})`);
+    if (/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(chart)) {
+        // repo/chart - unless the "repo" part is a local directory: then it is a mistyped path.
+        const dir = chart.split('/')[0];
+        if (statOrUndefined(external_node_path_namespaceObject.resolve(cwd, dir))?.isDirectory())
+            return fail(`does not exist although directory "${dir}" does (looked in ${cwd})`);
+        return { ref: chart, local: false };
+    }
+    return fail(`is neither an existing chart (looked in ${cwd}) nor a repo/chart or oci:// reference`);
+}
+function parseHeaders(v, c) {
+    const headers = {};
+    let failed = false;
+    splitLines(v).forEach((line, i) => {
+        const colon = line.indexOf(':');
+        const name = colon < 0 ? '' : line.slice(0, colon).trim();
+        const value = colon < 0 ? '' : line.slice(colon + 1).trim();
+        if (colon < 0)
+            c.bad(undefined, `line ${i + 1} has no ':' (line not shown: it may hold a credential)`);
+        else if (!HTTP_TOKEN.test(name))
+            c.bad(name, `(line ${i + 1}) is not a valid header name`);
+        else if (CONTROL.test(value))
+            c.bad(name, `(line ${i + 1}) has control characters in its value`);
+        else if (name.toLowerCase() === 'host')
+            c.bad(name, `(line ${i + 1}) is set by the 'verify-host' input`, "use 'verify-host' for the Host header");
+        else if (Object.keys(headers).some((k) => k.toLowerCase() === name.toLowerCase()))
+            c.bad(name, `(line ${i + 1}) is given more than once`);
+        else {
+            headers[name] = value;
+            return;
+        }
+        failed = true;
+    });
+    return failed ? undefined : headers;
+}
+function parseCanaryMatch(v, c) {
+    const h = /^header:([^=]*)=(.*)$/i.exec(v);
+    const b = /^body:(.*)$/is.exec(v);
+    if (h) {
+        const name = h[1].trim();
+        const value = h[2].trim();
+        if (!HTTP_TOKEN.test(name))
+            c.bad(v, `has "${name}" which is not a valid header name`);
+        else if (value === '')
+            c.bad(v, 'has an empty header value');
+        else
+            return { kind: 'header', name, value };
+    }
+    else if (b) {
+        if (b[1] === '')
+            c.bad(v, 'has an empty regular expression');
+        else {
+            const pattern = regex(b[1], c, v);
+            if (pattern)
+                return { kind: 'body', pattern };
+        }
+    }
+    else {
+        c.bad(v, 'is neither header:NAME=VALUE nor body:REGEX');
+    }
+    return undefined;
+}
+// --- rules that involve several inputs -----------------------------------------------------------
+/** Inputs each command needs. */
+const REQUIRED_INPUTS = {
+    rollout: ['chart', 'release', 'virtual-service'],
+    promote: ['release', 'virtual-service'],
+    rollback: ['release', 'virtual-service'],
+    status: ['release', 'virtual-service'],
+};
+/** Inputs that only matter for probes. */
+const PROBE_INPUTS = [
+    'verify-host',
+    'verify-headers',
+    'verify-status',
+    'verify-body',
+    'verify-rps',
+    'verify-timeout',
+    'success-rate',
+    'max-latency',
+    'canary-match',
+];
+/** The text an input's parser got: the trimmed raw value, or the default when that is empty. */
+function textOf(name, raw) {
+    return (raw[name] ?? '').trim() || INPUT_BY_NAME[name].default;
+}
+/**
+ * The rules that involve several inputs. `v` holds every input's value with defaults applied (an
+ * invalid input with a default holds its default); `p` tells which inputs had problems.
+ */
+function crossRules(v, raw, env, p) {
+    const bad = (name, value, problem, form) => contextFor(INPUT_BY_NAME[name], p, '').bad(value, problem, form);
+    const given = (name) => (raw[name] ?? '').trim() !== '';
+    for (const name of REQUIRED_INPUTS[v.command])
+        if (!given(name))
+            bad(name, undefined, `is required for command "${v.command}" but empty`);
+    const steps = withBake(v.steps, v.interval);
+    const totalBake = steps.reduce((s, x) => s + x.bakeMs, 0);
+    if (!p.failed('steps') && !p.failed('timeout') && totalBake >= v.timeout)
+        bad('timeout', textOf('timeout', raw), `is not longer than the total bake time of the steps (${totalBake / 1000}s)`, `${DURATION_FORM}; raise it or shorten 'steps'/'interval'`);
+    if (v['helm-timeout'] >= v.timeout)
+        p.warn(`Input 'helm-timeout' (${textOf('helm-timeout', raw)}) is not shorter than 'timeout' (${textOf('timeout', raw)}).`);
+    const version = given('version') ? (v.version ?? '') : versionFromEnv(env, p);
+    const canaryRelease = v.release && version ? canaryName(v.release, version, p) : '';
+    if (v.kubeconfig && v.context !== undefined && !v.kubeconfig.contexts.includes(v.context)) {
+        const { contexts } = v.kubeconfig;
+        bad('context', v.context, `is not a context of the given kubeconfig (it has ${contexts.length} contexts${contexts.length ? `: ${contexts.join(', ')}` : ''})`);
+    }
+    if (v['chart-version'] !== undefined && v.chart?.local)
+        p.warn(`Input 'chart-version' (${v['chart-version']}) is ignored for a local chart ("${v.chart.ref}").`);
+    if (v['verify-url'] === undefined) {
+        const unused = PROBE_INPUTS.filter((n) => given(n) && textOf(n, raw) !== INPUT_BY_NAME[n].default);
+        if (unused.length > 0)
+            p.warn(`Inputs ${unused.map((n) => `'${n}'`).join(', ')} have no effect without 'verify-url'.`);
+        if (v['verify-command'] === undefined && v.command === 'rollout')
+            p.warn("Neither 'verify-url' nor 'verify-command' is set: each step only waits its bake time, nothing is verified.");
+    }
+    if (v.comment && v['github-token'] === undefined && v.command === 'rollout')
+        p.warn("Input 'comment' is true but 'github-token' is empty: no pull-request comment will be posted.");
+    return { version, canaryRelease, steps };
+}
+/** The tag name on a tag push, else the short commit SHA; validated like an explicit version. */
+function versionFromEnv(env, p) {
+    const tag = env.refType === 'tag' && env.refName
+        ? env.refName
+        : env.ref?.startsWith('refs/tags/')
+            ? env.ref.slice('refs/tags/'.length)
+            : undefined;
+    let version = tag;
+    if (!version && env.sha) {
+        version = env.sha.slice(0, 7);
+        if (env.eventName === 'pull_request' || env.eventName === 'pull_request_target')
+            p.warn(`Input 'version' is empty, so the version is the short GITHUB_SHA "${version}", which on ${env.eventName} events is not the pull request's head commit; set 'version' (e.g. \${{ github.event.pull_request.head.sha }}) to name the release after the code it deploys.`);
+    }
+    if (!version) {
+        p.bad('version', undefined, 'is empty and neither a tag (GITHUB_REF_TYPE/GITHUB_REF) nor a commit (GITHUB_SHA) is known', `set 'version', e.g. "v1.2.3"`);
+        return '';
+    }
+    return parseVersion(version, contextFor(INPUT_BY_NAME.version, p, '')) ?? '';
+}
+function canaryName(release, version, p) {
+    const name = canaryReleaseName(release, version);
+    if (!name.endsWith(`-${slugVersion(version)}`))
+        p.warn(`The release name "${name}" holds only part of version "${version}" (Helm release names are at most ${MAX_RELEASE_NAME} characters); versions that differ only after that would get the same name. A shorter 'release' avoids this.`);
+    return name;
+}
+
 ;// CONCATENATED MODULE: ./src/input-helper.ts
 // Reads and validates every action input once -> Settings. No cluster access.
 //
-// parseInputs() is the pure core (only file-existence checks touch the disk): it collects every
-// problem and throws ONE InputError listing them, one per line, so a user can fix all at once.
-// getInputs() reads the inputs from the runner, registers secrets with core.setSecret, emits the
-// warnings with core.warning, and calls parseInputs().
+// parseInputs() is the pure core (only file-existence checks touch the disk): it registers every
+// secret in the SecretRegistry, parses each input with its entry in src/inputs/table.ts, applies
+// the rules that involve several inputs, and throws ONE InputError listing every problem, one per
+// line, so a user can fix all at once. getInputs() reads the inputs from the runner, masks each
+// registered secret with core.setSecret, emits the warnings with core.warning, and calls it.
 //
 // Error lines look like:
 //   Input 'steps': "10,5,100" is not strictly ascending (5 after 10); use comma-separated ...
-// Values of the secret inputs `set`, `kubeconfig` and `github-token` are never echoed, nor are the
-// values of --set-style flags in `helm-args` or of `verify-headers`.
-
-
-
-
+// Secret inputs are never echoed, and every message passes through the registry's redaction.
 
 
 
@@ -46311,803 +47306,97 @@ class InputError extends Error {
         this.problems = problems;
     }
 }
-/** Every input of action.yml with the default the code applies when the input is empty. */
-const INPUT_DEFAULTS = {
-    command: 'rollout',
-    chart: '',
-    'chart-version': '',
-    release: '',
-    version: '',
-    namespace: 'default',
-    'values-files': '',
-    set: '',
-    'helm-args': '',
-    'virtual-service': '',
-    route: '',
-    service: '',
-    steps: '10,25,50,100',
-    interval: '1m',
-    'verify-url': '',
-    'verify-host': '',
-    'verify-headers': '',
-    'verify-status': '200-399',
-    'verify-body': '',
-    'verify-rps': '5',
-    'verify-timeout': '5s',
-    'success-rate': '99',
-    'max-latency': '',
-    'verify-command': '',
-    'canary-match': '',
-    'on-failure': 'rollback',
-    promotion: 'auto',
-    cleanup: 'true',
-    'helm-timeout': '5m',
-    timeout: '30m',
-    kubeconfig: '',
-    context: '',
-    'dry-run': 'false',
-    // action.yml defaults this to ${{ github.token }}; without a runner there is no token.
-    'github-token': '',
-    comment: 'true',
-    'pr-number': '',
-};
-const INPUT_NAMES = Object.keys(INPUT_DEFAULTS);
-/** Inputs whose values must never appear in logs or error messages. */
-const SECRET_INPUTS = (/* unused pure expression or super */ null && (['set', 'kubeconfig', 'github-token']));
-/** Newline-separated inputs (read with core.getMultilineInput). */
-const MULTILINE_INPUTS = ['values-files', 'set', 'helm-args', 'verify-headers'];
-const COMMANDS = ['rollout', 'promote', 'rollback', 'status'];
-const SUPPORTED_COMMANDS = ['rollout'];
-/** Inputs each command needs. */
-const REQUIRED_INPUTS = {
-    rollout: ['chart', 'release', 'virtual-service'],
-    promote: ['release', 'virtual-service'],
-    rollback: ['release', 'virtual-service'],
-    status: ['release', 'virtual-service'],
-};
+/** Every input of action.yml, in its order. */
+const INPUT_NAMES = INPUTS.map((s) => s.name);
+/** Every input with the default the code applies when it is empty. */
+const INPUT_DEFAULTS = Object.fromEntries(INPUTS.map((s) => [s.name, s.default]));
 /**
- * helm-args flags the action sets itself (or that would make helm and kubectl disagree about the
- * cluster). Long names without dashes; short letters separately.
+ * Validates raw input strings and builds Settings. Every secret in them is registered in `secrets`
+ * first, even when validation then fails. Throws one InputError listing every problem.
  */
-const FORBIDDEN_HELM_FLAGS = {
-    namespace: "use the 'namespace' input",
-    wait: 'the action always waits for the release itself',
-    atomic: "failures are handled by 'on-failure'",
-    'rollback-on-failure': "failures are handled by 'on-failure'",
-    'dry-run': "use the 'dry-run' input",
-    kubeconfig: "use the 'kubeconfig' input",
-    'kube-context': "use the 'context' input",
-    timeout: "use the 'helm-timeout' input",
-    version: "use the 'chart-version' input",
-    'generate-name': "the release name is '<release>-<version slug>'",
-    'name-template': "the release name is '<release>-<version slug>'",
-    output: 'the action parses helm output itself',
-};
-const FORBIDDEN_SHORT_FLAGS = {
-    n: 'namespace',
-    o: 'output',
-    g: 'generate-name',
-};
-/** Flags whose values may be secret and are never echoed. */
-const SECRET_HELM_FLAGS = /^--set(?:-string|-json|-literal)?$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// Control characters other than tab.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-const FORMS = {
-    command: 'use "rollout" ("promote", "rollback" and "status" come in a later release)',
-    chart: 'use a chart directory (with Chart.yaml), a packaged .tgz, repo/chart (after helm repo add), an oci:// reference or an https:// URL of a .tgz',
-    release: `use lowercase letters, digits and '-', starting and ending with a letter or digit, at most ${MAX_RELEASE_NAME - 2} characters (the new release is "<release>-<version slug>", at most ${MAX_RELEASE_NAME}), e.g. "my-app"`,
-    version: 'use the version being rolled out, e.g. "v1.2.3" or a commit SHA (default: the tag name on a tag push, else the short commit SHA)',
-    namespace: 'use a Kubernetes namespace name: lowercase letters, digits and \'-\', at most 63 characters, e.g. "prod"',
-    'virtual-service': "use the name of an Istio VirtualService: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
-    route: 'use the name of an http route of the VirtualService, on one line',
-    service: 'use the name of a Service the chart renders: lowercase letters, digits and \'-\', starting with a letter, at most 63 characters, e.g. "my-app-web"',
-    'values-files': 'use one values file path (relative to the workspace) or http(s) URL per line',
-    set: 'use one key=value per line, e.g. "image.tag=v1.2.3"',
-    'helm-args': 'use one helm install flag per line, as "--flag", "--flag=value" or "--flag value", e.g. "--create-namespace"',
-    'verify-url': 'use an http:// or https:// URL, e.g. "https://my-app.example.com/healthz"',
-    'verify-host': 'use a host name with optional port, e.g. "my-app.example.com" or "my-app.example.com:8443"',
-    'verify-headers': 'use one "Name: value" header per line, e.g. "Authorization: Bearer ..."',
-    'verify-status': STATUS_FORM,
-    'verify-body': 'use a JavaScript regular expression (no slashes or flags), e.g. "\\"status\\":\\s*\\"ok\\""',
-    'verify-rps': 'use a number of requests per second above 0 and at most 100, e.g. "5" or "0.5"',
-    'success-rate': 'use a percentage above 0 and at most 100, e.g. "99" or "99.5"',
-    'max-latency': 'use a positive p95 latency in milliseconds, e.g. "300" or "300ms" (or a duration like "1.5s")',
-    'canary-match': 'use "header:NAME=VALUE" (e.g. "header:x-version=v2") or "body:REGEX" (e.g. "body:version.*v2")',
-    'on-failure': 'use "rollback" or "pause"',
-    promotion: 'use "auto" ("manual" comes in a later release)',
-    boolean: 'use true or false',
-    'pr-number': 'use a positive whole number, e.g. "42"',
-    context: 'use the name of a context in the kubeconfig, on one line without spaces',
-    kubeconfig: 'use the kubeconfig file content (YAML with clusters, users and contexts), or that content base64-encoded, e.g. ${{ secrets.KUBECONFIG }}',
-    'github-token': 'use a token without spaces, e.g. ${{ github.token }}',
-    'verify-command': 'use a bash command',
-    'chart-version': 'use a chart version or constraint on one line, e.g. "1.4.2" or "^1.4"',
-};
-/** Quote a value for an error message (JSON escapes; long values shortened). */
-function q(value) {
-    const v = value.length > 200 ? `${value.slice(0, 200)}...` : value;
-    return JSON.stringify(v);
-}
-/**
- * Validates raw input strings (as read from the runner; missing or blank means "use the default")
- * and builds Settings. Throws one InputError listing every problem.
- */
-function parseInputs(raw, env) {
-    const errors = [];
-    const warnings = [];
+function parseInputs(raw, env, secrets = new SecretRegistry()) {
+    registerSecrets(raw, secrets);
     const cwd = env.cwd ?? process.cwd();
-    const given = (name) => (raw[name] ?? '').trim() !== '';
-    const get = (name) => {
-        const v = (raw[name] ?? '').trim();
-        return v === '' ? (INPUT_DEFAULTS[name] ?? '') : v;
-    };
-    const opt = (name) => get(name) || undefined;
-    /** `Input 'name': "value" problem; allowed form`. Pass value undefined to not echo anything. */
-    const bad = (name, value, problem, form) => {
-        errors.push(`Input '${name}': ${value === undefined ? '' : `${q(value)} `}${problem}; ${form}`);
-    };
-    const singleLine = (name, value, form) => {
-        if (CONTROL.test(value)) {
-            bad(name, value, 'must be a single line without control characters', form);
-            return false;
-        }
-        return true;
-    };
-    // --- command -------------------------------------------------------------------------------
-    let command = 'rollout';
-    {
-        const v = get('command').toLowerCase();
-        if (!COMMANDS.includes(v)) {
-            bad('command', get('command'), 'is not a command', FORMS.command);
-        }
-        else {
-            command = v;
-            if (!SUPPORTED_COMMANDS.includes(command)) {
-                bad('command', v, 'is not available in this release', FORMS.command);
-            }
-        }
+    const problems = new Problems();
+    const values = {};
+    for (const spec of INPUTS) {
+        const given = (raw[spec.name] ?? '').trim();
+        const c = contextFor(spec, problems, cwd);
+        let value = given === '' ? undefined : spec.parse(given, c);
+        // An invalid input with a default takes its default, so the rules after the table need no
+        // fallbacks of their own (the error is reported all the same).
+        if (value === undefined && spec.default !== '')
+            value = spec.parse(spec.default, c);
+        values[spec.name] = value;
     }
-    for (const name of REQUIRED_INPUTS[command]) {
-        if (!given(name)) {
-            const form = FORMS[name] ?? '';
-            errors.push(`Input '${name}': is required for command "${command}" but empty; ${form}`);
-        }
-    }
-    // --- durations -----------------------------------------------------------------------------
-    const duration = (name, { positive }) => {
-        const v = get(name);
-        if (v === '')
-            return undefined;
-        try {
-            const ms = parseDuration(v);
-            if (positive && ms <= 0) {
-                bad(name, v, 'must be above zero', DURATION_FORM);
-                return undefined;
-            }
-            return ms;
-        }
-        catch (e) {
-            bad(name, v, e.message, DURATION_FORM);
-            return undefined;
-        }
-    };
-    const intervalMs = duration('interval', { positive: false });
-    const verifyTimeoutMs = duration('verify-timeout', { positive: true });
-    const helmTimeoutMs = duration('helm-timeout', { positive: true });
-    const timeoutMs = duration('timeout', { positive: true });
-    // --- steps ---------------------------------------------------------------------------------
-    let steps = [];
-    {
-        const v = get('steps');
-        try {
-            steps = parseSteps(v, intervalMs ?? 60_000);
-        }
-        catch (e) {
-            bad('steps', v, e.message, STEPS_FORM);
-        }
-    }
-    if (steps.length > 0 && timeoutMs !== undefined) {
-        const totalBake = steps.reduce((s, x) => s + x.bakeMs, 0);
-        if (totalBake >= timeoutMs) {
-            bad('timeout', get('timeout'), `is not longer than the total bake time of the steps (${totalBake / 1000}s)`, `${DURATION_FORM}; raise it or shorten 'steps'/'interval'`);
-        }
-    }
-    if (helmTimeoutMs !== undefined && timeoutMs !== undefined && helmTimeoutMs >= timeoutMs) {
-        warnings.push(`Input 'helm-timeout' (${get('helm-timeout')}) is not shorter than 'timeout' (${get('timeout')}).`);
-    }
-    // --- release, version, canary release name -------------------------------------------------
-    const release = get('release');
-    let releaseOk = false;
-    if (release !== '') {
-        if (!isValidReleaseName(release) || release.length > MAX_RELEASE_NAME - 2) {
-            const problem = release.length > MAX_RELEASE_NAME - 2
-                ? `is ${release.length} characters, leaving no room for "-<version>" within ${MAX_RELEASE_NAME}`
-                : /[A-Z]/.test(release) && isValidReleaseName(release.toLowerCase())
-                    ? 'has uppercase letters'
-                    : 'is not a valid Helm release name';
-            bad('release', release, problem, FORMS.release);
-        }
-        else {
-            releaseOk = true;
-        }
-    }
-    let version = '';
-    {
-        const explicit = get('version');
-        const tag = env.refType === 'tag' && env.refName
-            ? env.refName
-            : env.ref?.startsWith('refs/tags/')
-                ? env.ref.slice('refs/tags/'.length)
-                : undefined;
-        if (explicit !== '') {
-            version = explicit;
-        }
-        else if (tag) {
-            version = tag;
-        }
-        else if (env.sha) {
-            version = env.sha.slice(0, 7);
-            if (env.eventName === 'pull_request' || env.eventName === 'pull_request_target') {
-                warnings.push(`Input 'version' is empty, so the version is the short GITHUB_SHA "${version}", which on ${env.eventName} events is not the pull request's head commit; set 'version' (e.g. \${{ github.event.pull_request.head.sha }}) to name the release after the code it deploys.`);
-            }
-        }
-        else {
-            errors.push("Input 'version': is empty and neither a tag (GITHUB_REF_TYPE/GITHUB_REF) nor a commit (GITHUB_SHA) is known; set 'version', e.g. \"v1.2.3\"");
-        }
-        if (version !== '') {
-            if (/\s/.test(version) || CONTROL.test(version)) {
-                bad('version', version, 'contains whitespace', FORMS.version);
-                version = '';
-            }
-            else if (slugVersion(version) === '') {
-                bad('version', version, 'has no letters or digits to build the release name from', FORMS.version);
-                version = '';
-            }
-        }
-    }
-    let canaryRelease = '';
-    if (releaseOk && version !== '') {
-        canaryRelease = canaryReleaseName(release, version);
-        const full = slugVersion(version);
-        if (!canaryRelease.endsWith(`-${full}`)) {
-            warnings.push(`The release name "${canaryRelease}" holds only part of version "${version}" (Helm release names are at most ${MAX_RELEASE_NAME} characters); versions that differ only after that would get the same name. A shorter 'release' avoids this.`);
-        }
-    }
-    // --- names ---------------------------------------------------------------------------------
-    const namespace = get('namespace');
-    if (!(DNS_LABEL.test(namespace) && namespace.length <= 63)) {
-        bad('namespace', namespace, namespace.length > 63 ? 'is longer than 63 characters' : 'is not a valid namespace name', FORMS.namespace);
-    }
-    const virtualService = get('virtual-service');
-    if (virtualService !== '' && !(DNS_SUBDOMAIN.test(virtualService) && virtualService.length <= 253)) {
-        bad('virtual-service', virtualService, 'is not a valid Kubernetes resource name', FORMS['virtual-service']);
-    }
-    const route = opt('route');
-    if (route !== undefined)
-        singleLine('route', route, FORMS.route);
-    const service = opt('service');
-    if (service !== undefined && !(DNS_1035.test(service) && service.length <= 63)) {
-        bad('service', service, 'is not a valid Service name', FORMS.service);
-    }
-    const context = opt('context');
-    if (context !== undefined && (/\s/.test(context) || CONTROL.test(context))) {
-        bad('context', context, 'contains whitespace', FORMS.context);
-    }
-    // --- chart ---------------------------------------------------------------------------------
-    const chart = opt('chart');
-    let chartIsLocal = false;
-    if (chart !== undefined && singleLine('chart', chart, FORMS.chart)) {
-        const p = external_node_path_namespaceObject.resolve(cwd, chart);
-        const st = statOrUndefined(p);
-        if (/^oci:\/\/[^/\s]+\/\S+$/.test(chart) || /^https?:\/\/\S+$/.test(chart)) {
-            // remote reference: helm resolves it
-        }
-        else if (st?.isDirectory()) {
-            chartIsLocal = true;
-            if (!external_node_fs_namespaceObject.existsSync(external_node_path_namespaceObject.join(p, 'Chart.yaml'))) {
-                bad('chart', chart, 'is a directory without Chart.yaml', FORMS.chart);
-            }
-        }
-        else if (st?.isFile()) {
-            chartIsLocal = true;
-            if (!/\.tgz$|\.tar\.gz$/.test(chart))
-                bad('chart', chart, 'is a file but not a packaged chart (.tgz)', FORMS.chart);
-        }
-        else if (/^oci:/.test(chart)) {
-            bad('chart', chart, 'is not a complete oci:// reference', FORMS.chart);
-        }
-        else if (/^(\.{1,2}\/|\/)/.test(chart) || /\.tgz$|\.tar\.gz$/.test(chart)) {
-            bad('chart', chart, `does not exist (looked in ${cwd})`, FORMS.chart);
-        }
-        else if (/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(chart)) {
-            // repo/chart - unless the "repo" part is a local directory: then it is a mistyped path.
-            if (statOrUndefined(external_node_path_namespaceObject.resolve(cwd, chart.split('/')[0]))?.isDirectory()) {
-                bad('chart', chart, `does not exist although directory "${chart.split('/')[0]}" does (looked in ${cwd})`, FORMS.chart);
-            }
-        }
-        else {
-            bad('chart', chart, `is neither an existing chart (looked in ${cwd}) nor a repo/chart or oci:// reference`, FORMS.chart);
-        }
-    }
-    const chartVersion = opt('chart-version');
-    if (chartVersion !== undefined &&
-        singleLine('chart-version', chartVersion, FORMS['chart-version']) &&
-        chartIsLocal) {
-        warnings.push(`Input 'chart-version' (${chartVersion}) is ignored for a local chart ("${chart}").`);
-    }
-    // --- values-files --------------------------------------------------------------------------
-    const valuesFiles = splitLines(get('values-files'));
-    for (const f of valuesFiles) {
-        if (/^https?:\/\//.test(f))
-            continue;
-        const st = statOrUndefined(external_node_path_namespaceObject.resolve(cwd, f));
-        if (!st)
-            bad('values-files', f, `does not exist (looked in ${cwd})`, FORMS['values-files']);
-        else if (!st.isFile())
-            bad('values-files', f, 'is not a file', FORMS['values-files']);
-    }
-    // --- set (secret) --------------------------------------------------------------------------
-    const set = splitLines(get('set'));
-    set.forEach((line, i) => {
-        const eq = line.indexOf('=');
-        if (eq < 0)
-            bad('set', undefined, `line ${i + 1} has no '=' (line not shown: secret input)`, FORMS.set);
-        else if (line.slice(0, eq).trim() === '')
-            bad('set', undefined, `line ${i + 1} has an empty key (line not shown: secret input)`, FORMS.set);
-        else if (/\s/.test(line.slice(0, eq).trim()))
-            bad('set', undefined, `line ${i + 1} has whitespace in its key (line not shown: secret input)`, FORMS.set);
-    });
-    // --- helm-args -----------------------------------------------------------------------------
-    const helmArgs = parseHelmArgs(get('helm-args'), bad);
-    // --- verify --------------------------------------------------------------------------------
-    const verifyUrl = opt('verify-url');
-    if (verifyUrl !== undefined) {
-        let u;
-        try {
-            u = new URL(verifyUrl);
-        }
-        catch {
-            bad('verify-url', verifyUrl, 'is not a URL', FORMS['verify-url']);
-        }
-        if (u && u.protocol !== 'http:' && u.protocol !== 'https:') {
-            bad('verify-url', verifyUrl, `has scheme "${u.protocol.replace(/:$/, '')}", not http or https`, FORMS['verify-url']);
-        }
-    }
-    const verifyHost = opt('verify-host');
-    if (verifyHost !== undefined && !isHostPort(verifyHost)) {
-        bad('verify-host', verifyHost, 'is not a host name with optional port', FORMS['verify-host']);
-    }
-    const headers = {};
-    splitLines(get('verify-headers')).forEach((line, i) => {
-        const colon = line.indexOf(':');
-        const name = colon < 0 ? '' : line.slice(0, colon).trim();
-        const value = colon < 0 ? '' : line.slice(colon + 1).trim();
-        if (colon < 0) {
-            bad('verify-headers', undefined, `line ${i + 1} has no ':' (line not shown: it may hold a credential)`, FORMS['verify-headers']);
-        }
-        else if (!HTTP_TOKEN.test(name)) {
-            bad('verify-headers', name, `(line ${i + 1}) is not a valid header name`, FORMS['verify-headers']);
-        }
-        else if (CONTROL.test(value)) {
-            bad('verify-headers', name, `(line ${i + 1}) has control characters in its value`, FORMS['verify-headers']);
-        }
-        else if (name.toLowerCase() === 'host') {
-            bad('verify-headers', name, `(line ${i + 1}) is set by the 'verify-host' input`, "use 'verify-host' for the Host header");
-        }
-        else if (Object.keys(headers).some((k) => k.toLowerCase() === name.toLowerCase())) {
-            bad('verify-headers', name, `(line ${i + 1}) is given more than once`, FORMS['verify-headers']);
-        }
-        else {
-            headers[name] = value;
-        }
-    });
-    let statuses = [[200, 399]];
-    {
-        const v = get('verify-status');
-        try {
-            statuses = parseStatusRanges(v);
-        }
-        catch (e) {
-            bad('verify-status', v, e.message, STATUS_FORM);
-        }
-    }
-    const bodyText = opt('verify-body');
-    const body = bodyText === undefined ? undefined : regex('verify-body', bodyText, bodyText, FORMS['verify-body'], bad);
-    const rps = number('verify-rps', get('verify-rps'), (n) => n > 0 && n <= 100, 'is not above 0 and at most 100', FORMS['verify-rps'], bad);
-    const successPct = number('success-rate', get('success-rate').replace(/\s*%$/, ''), (n) => n > 0 && n <= 100, 'is not above 0 and at most 100', FORMS['success-rate'], bad);
-    if (successPct !== undefined && successPct <= 1) {
-        warnings.push(`Input 'success-rate' is a percentage: ${successPct} means ${successPct}%, not ${successPct * 100}%.`);
-    }
-    let maxLatencyMs;
-    {
-        const v = opt('max-latency');
-        if (v !== undefined) {
-            if (/^\d+(?:\s*ms)?$/.test(v))
-                maxLatencyMs = parseInt(v, 10);
-            else {
-                try {
-                    maxLatencyMs = /^\d/.test(v) ? parseDuration(v) : undefined;
-                }
-                catch {
-                    maxLatencyMs = undefined;
-                }
-                if (maxLatencyMs === undefined)
-                    bad('max-latency', v, 'is not a number of milliseconds', FORMS['max-latency']);
-            }
-            if (maxLatencyMs !== undefined && maxLatencyMs <= 0) {
-                bad('max-latency', v, 'must be above zero', FORMS['max-latency']);
-                maxLatencyMs = undefined;
-            }
-        }
-    }
-    const verifyCommand = opt('verify-command');
-    let canaryMatch;
-    {
-        const v = opt('canary-match');
-        if (v !== undefined) {
-            const h = /^header:([^=]*)=(.*)$/i.exec(v);
-            const b = /^body:(.*)$/is.exec(v);
-            if (h) {
-                const name = h[1].trim();
-                const value = h[2].trim();
-                if (!HTTP_TOKEN.test(name))
-                    bad('canary-match', v, `has "${name}" which is not a valid header name`, FORMS['canary-match']);
-                else if (value === '')
-                    bad('canary-match', v, 'has an empty header value', FORMS['canary-match']);
-                else
-                    canaryMatch = { kind: 'header', name, value };
-            }
-            else if (b) {
-                if (b[1] === '')
-                    bad('canary-match', v, 'has an empty regular expression', FORMS['canary-match']);
-                else {
-                    const pattern = regex('canary-match', b[1], v, FORMS['canary-match'], bad);
-                    if (pattern)
-                        canaryMatch = { kind: 'body', pattern };
-                }
-            }
-            else {
-                bad('canary-match', v, 'is neither header:NAME=VALUE nor body:REGEX', FORMS['canary-match']);
-            }
-        }
-    }
-    if (verifyUrl === undefined) {
-        const unused = [
-            'verify-host',
-            'verify-headers',
-            'verify-status',
-            'verify-body',
-            'verify-rps',
-            'verify-timeout',
-            'success-rate',
-            'max-latency',
-            'canary-match',
-        ].filter((n) => given(n) && get(n) !== INPUT_DEFAULTS[n]);
-        if (unused.length > 0) {
-            warnings.push(`Inputs ${unused.map((n) => `'${n}'`).join(', ')} have no effect without 'verify-url'.`);
-        }
-        if (verifyCommand === undefined && command === 'rollout') {
-            warnings.push("Neither 'verify-url' nor 'verify-command' is set: each step only waits its bake time, nothing is verified.");
-        }
-    }
-    // --- enums and booleans --------------------------------------------------------------------
-    const onFailure = get('on-failure').toLowerCase();
-    if (onFailure !== 'rollback' && onFailure !== 'pause')
-        bad('on-failure', get('on-failure'), 'is not a failure action', FORMS['on-failure']);
-    const promotion = get('promotion').toLowerCase();
-    if (promotion === 'manual')
-        bad('promotion', promotion, 'is not available in this release', FORMS.promotion);
-    else if (promotion !== 'auto')
-        bad('promotion', get('promotion'), 'is not a promotion mode', FORMS.promotion);
-    const bool = (name) => {
-        const v = get(name);
-        if (/^true$/i.test(v))
-            return true;
-        if (/^false$/i.test(v))
-            return false;
-        bad(name, v, 'is not a boolean', FORMS.boolean);
-        return INPUT_DEFAULTS[name] === 'true';
-    };
-    const cleanup = bool('cleanup');
-    const dryRun = bool('dry-run');
-    const comment = bool('comment');
-    let prNumber;
-    {
-        const v = opt('pr-number');
-        if (v !== undefined) {
-            const digits = v.replace(/^#/, '');
-            if (/^\d+$/.test(digits) && Number(digits) > 0 && Number.isSafeInteger(Number(digits)))
-                prNumber = Number(digits);
-            else
-                bad('pr-number', v, 'is not a positive whole number', FORMS['pr-number']);
-        }
-    }
-    // --- secrets: kubeconfig, github-token -----------------------------------------------------
-    let kubeconfig;
-    {
-        const v = opt('kubeconfig');
-        if (v !== undefined) {
-            const parsed = parseKubeconfig(v);
-            if (!parsed) {
-                const looksLikePath = !/[\s:]/.test(v) && v.includes('/') && external_node_fs_namespaceObject.existsSync(external_node_path_namespaceObject.resolve(cwd, v));
-                bad('kubeconfig', undefined, looksLikePath
-                    ? 'is a file path, not the kubeconfig content (value not shown: secret input); to use a file, leave kubeconfig empty and set the KUBECONFIG environment variable'
-                    : 'is neither kubeconfig YAML nor base64 of it (value not shown: secret input)', FORMS.kubeconfig);
-            }
-            else {
-                kubeconfig = parsed.text;
-                if (context !== undefined && !parsed.contexts.includes(context)) {
-                    bad('context', context, `is not a context of the given kubeconfig (it has ${parsed.contexts.length} contexts${parsed.contexts.length ? `: ${parsed.contexts.join(', ')}` : ''})`, FORMS.context);
-                }
-            }
-        }
-    }
-    const githubToken = opt('github-token');
-    if (githubToken !== undefined && /\s/.test(githubToken)) {
-        bad('github-token', undefined, 'contains whitespace (value not shown: secret input)', FORMS['github-token']);
-    }
-    if (comment && githubToken === undefined && command === 'rollout') {
-        warnings.push("Input 'comment' is true but 'github-token' is empty: no pull-request comment will be posted.");
-    }
-    if (errors.length > 0)
-        throw new InputError(errors);
+    const v = values;
+    const derived = crossRules(v, raw, env, problems);
+    if (problems.errors.length > 0)
+        throw new InputError(problems.errors.map((e) => secrets.redact(e)));
     return {
-        command,
-        chart,
-        chartVersion,
-        release,
-        version,
-        canaryRelease,
-        namespace,
-        valuesFiles,
-        set,
-        helmArgs,
-        virtualService,
-        route,
-        service,
-        steps,
-        intervalMs: intervalMs ?? 60_000,
+        command: v.command,
+        chart: v.chart?.ref,
+        chartVersion: v['chart-version'],
+        release: v.release ?? '',
+        version: derived.version,
+        canaryRelease: derived.canaryRelease,
+        namespace: v.namespace,
+        valuesFiles: v['values-files'] ?? [],
+        set: v.set ?? [],
+        helmArgs: v['helm-args'] ?? [],
+        virtualService: v['virtual-service'] ?? '',
+        route: v.route,
+        service: v.service,
+        steps: derived.steps,
+        intervalMs: v.interval,
         verify: {
-            url: verifyUrl,
-            host: verifyHost,
-            headers,
-            statuses,
-            body,
-            rps: rps ?? 5,
-            timeoutMs: verifyTimeoutMs ?? 5000,
-            successRate: (successPct ?? 99) / 100,
-            maxLatencyMs,
-            command: verifyCommand,
-            canaryMatch,
+            url: v['verify-url'],
+            host: v['verify-host'],
+            headers: v['verify-headers'] ?? {},
+            statuses: v['verify-status'],
+            body: v['verify-body'],
+            rps: v['verify-rps'],
+            timeoutMs: v['verify-timeout'],
+            successRate: v['success-rate'] / 100,
+            maxLatencyMs: v['max-latency'],
+            command: v['verify-command'],
+            canaryMatch: v['canary-match'],
         },
-        onFailure: onFailure,
-        promotion: 'auto',
-        cleanup,
-        helmTimeoutMs: helmTimeoutMs ?? 300_000,
-        timeoutMs: timeoutMs ?? 1_800_000,
-        kubeconfig,
-        context,
-        dryRun,
-        githubToken,
-        comment,
-        prNumber,
-        warnings,
+        onFailure: v['on-failure'],
+        promotion: v.promotion,
+        cleanup: v.cleanup,
+        helmTimeoutMs: v['helm-timeout'],
+        timeoutMs: v.timeout,
+        kubeconfig: v.kubeconfig?.text,
+        context: v.context,
+        dryRun: v['dry-run'],
+        githubToken: v['github-token'],
+        comment: v.comment,
+        prNumber: v['pr-number'],
+        warnings: problems.warnings.map((w) => secrets.redact(w)),
+        secrets,
     };
 }
-function statOrUndefined(p) {
-    try {
-        return external_node_fs_namespaceObject.statSync(p);
-    }
-    catch {
-        return undefined;
-    }
-}
-function number(name, v, ok, problem, form, bad) {
-    if (!/^\d+(?:\.\d+)?$|^\.\d+$/.test(v)) {
-        bad(name, v, 'is not a number', form);
-        return undefined;
-    }
-    const n = Number(v);
-    if (!ok(n)) {
-        bad(name, v, problem, form);
-        return undefined;
-    }
-    return n;
-}
-function regex(name, source, shown, form, bad) {
-    try {
-        return new RegExp(source);
-    }
-    catch (e) {
-        bad(name, shown, `is not a valid regular expression (${e.message})`, form);
-        return undefined;
-    }
-}
-function isHostPort(v) {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(v);
-    if (!m)
-        return false;
-    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
-        return false;
-    const host = m[1];
-    if (host.startsWith('['))
-        return true;
-    if (host.length > 253)
-        return false;
-    return host.split('.').every((l) => /^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$/.test(l));
-}
-/**
- * helm-args: one flag per line: "--flag", "--flag=value", "--flag value" (split at the first
- * whitespace, value verbatim, no shell quoting) or a short flag "-f values.yaml". Every line must
- * start with '-'. Returns argv tokens, e.g. ["--create-namespace", "--labels", "team=a"].
- */
-function parseHelmArgs(text, bad) {
-    const out = [];
-    const form = FORMS['helm-args'];
-    splitLines(text).forEach((line, i) => {
-        if (!line.startsWith('-') || line === '-' || line === '--') {
-            bad('helm-args', undefined, `line ${i + 1} is not a flag starting with '-' (line not shown: it may be a secret value)`, form);
-            return;
-        }
-        const sp = line.search(/\s/);
-        const flagPart = sp < 0 ? line : line.slice(0, sp);
-        const value = sp < 0 ? undefined : line.slice(sp).trim();
-        const eq = flagPart.indexOf('=');
-        const flag = eq < 0 ? flagPart : flagPart.slice(0, eq);
-        const secret = SECRET_HELM_FLAGS.test(flag);
-        const shown = secret ? undefined : line;
-        let reason;
-        if (flag.startsWith('--')) {
-            reason = FORBIDDEN_HELM_FLAGS[flag.slice(2)];
-            if (reason === undefined && flag.startsWith('--kube-'))
-                reason = "helm and kubectl must reach the same cluster; use the 'kubeconfig' and 'context' inputs";
-        }
-        else {
-            const long = FORBIDDEN_SHORT_FLAGS[flag.charAt(1)];
-            if (long)
-                reason = FORBIDDEN_HELM_FLAGS[long];
-        }
-        if (reason !== undefined) {
-            bad('helm-args', shown, `${secret ? `line ${i + 1} ` : ''}uses ${flag}, which the action controls: ${reason}`, form);
-            return;
-        }
-        if (secret && eq < 0 && value === undefined) {
-            bad('helm-args', undefined, `line ${i + 1} has ${flag} without a value; put the value on the same line`, form);
-            return;
-        }
-        out.push(flagPart);
-        if (value !== undefined)
-            out.push(value);
-    });
-    return out;
-}
-function kubeconfigOf(text) {
-    let doc;
-    try {
-        doc = (0,dist/* parse */.qg)(text);
-    }
-    catch {
-        return undefined;
-    }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
-        return undefined;
-    const d = doc;
-    if (!Array.isArray(d.clusters) && !Array.isArray(d.contexts) && d.kind !== 'Config')
-        return undefined;
-    const contexts = Array.isArray(d.contexts)
-        ? d.contexts
-            .map((c) => (c && typeof c === 'object' ? String(c.name ?? '') : ''))
-            .filter((n) => n !== '')
-        : [];
-    return { text, contexts };
-}
-/** Kubeconfig YAML/JSON, or base64 of it. Undefined if neither. Never includes the content in errors. */
-function parseKubeconfig(value) {
-    const direct = kubeconfigOf(value);
-    if (direct)
-        return direct;
-    const compact = value.replace(/\s+/g, '');
-    if (/^[A-Za-z0-9+/=_-]+$/.test(compact)) {
-        const decoded = Buffer.from(compact, 'base64').toString('utf8');
-        return kubeconfigOf(decoded);
-    }
-    return undefined;
-}
-/** Kubeconfig keys whose string values are credentials (searched at any depth). */
-const KUBECONFIG_SECRET_KEY = /token|password|secret|key-data|certificate-data/i;
-function credentialStrings(node, out, underSecretKey = false) {
-    if (typeof node === 'string') {
-        if (underSecretKey)
-            out.push(node);
-    }
-    else if (Array.isArray(node)) {
-        for (const x of node)
-            credentialStrings(x, out, underSecretKey);
-    }
-    else if (node && typeof node === 'object') {
-        for (const [k, v] of Object.entries(node))
-            credentialStrings(v, out, underSecretKey || KUBECONFIG_SECRET_KEY.test(k));
-    }
-}
-/**
- * Values to register with core.setSecret: each `set` line and value, values of --set-style
- * helm-args, the kubeconfig (raw and decoded) plus every credential inside it, and the token.
- * Values shorter than 4 characters, booleans, null and short numbers are not masked: masking "true"
- * or "80" would blank them out of the whole log and protect nothing.
- */
-function secretsOf(raw) {
-    const out = [];
-    const add = (s) => {
-        const t = s?.trim();
-        if (!t || t.length < 4 || /^(?:true|false|null|~|\d{1,6})$/i.test(t) || out.includes(t))
-            return;
-        out.push(t);
-    };
-    for (const line of splitLines(raw.set)) {
-        add(line);
-        const eq = line.indexOf('=');
-        add(eq < 0 ? line : line.slice(eq + 1));
-    }
-    for (const line of splitLines(raw['helm-args'])) {
-        const m = /^(--set(?:-string|-json|-literal)?)(?:=|\s+)(.*)$/.exec(line);
-        if (m) {
-            add(m[2]);
-            const eq = m[2].indexOf('=');
-            if (eq >= 0)
-                add(m[2].slice(eq + 1));
-        }
-    }
-    const kc = raw.kubeconfig?.trim();
-    if (kc) {
-        add(kc);
-        const parsed = parseKubeconfig(kc);
-        if (parsed) {
-            if (parsed.text !== kc) {
-                add(parsed.text);
-                splitLines(kc).forEach(add); // base64 wrapped over several lines
-            }
-            const creds = [];
-            try {
-                credentialStrings((0,dist/* parse */.qg)(parsed.text), creds);
-            }
-            catch {
-                // parseKubeconfig already parsed it
-            }
-            creds.forEach(add);
-        }
-    }
-    add(raw['github-token']);
-    // Probe headers that carry credentials (Authorization: Bearer ..., X-Api-Key, Cookie, ...).
-    for (const line of splitLines(raw['verify-headers'])) {
-        const colon = line.indexOf(':');
-        if (colon <= 0)
+/** A secret input's whole value, plus the secret parts the table names (e.g. each `set` line). */
+function registerSecrets(raw, secrets) {
+    for (const spec of INPUTS) {
+        const value = textOf(spec.name, raw);
+        if (value === '')
             continue;
-        const name = line.slice(0, colon).trim();
-        const value = line.slice(colon + 1).trim();
-        if (/auth|token|key|secret|passw|cookie|session|signature|credential/i.test(name)) {
-            add(value);
-            const sp = value.indexOf(' ');
-            if (sp > 0)
-                add(value.slice(sp + 1)); // the credential after "Bearer "/"Basic "
-        }
+        if (spec.secret)
+            secrets.add(value, spec.name);
+        if (spec.secrets)
+            secrets.addAll(spec.secrets(value), spec.name);
     }
-    return out;
 }
 /** Reads every input of action.yml, masks secrets, emits warnings, returns validated Settings. */
 async function getInputs() {
     const raw = {};
-    for (const name of INPUT_NAMES) {
-        raw[name] = MULTILINE_INPUTS.includes(name)
-            ? getMultilineInput(name).join('\n')
-            : getInput(name);
+    for (const spec of INPUTS) {
+        raw[spec.name] = spec.multiline ? getMultilineInput(spec.name).join('\n') : getInput(spec.name);
     }
-    for (const s of secretsOf(raw))
-        setSecret(s);
+    const secrets = new SecretRegistry();
+    secrets.onAdd((value) => setSecret(value));
     const e = process.env;
     const settings = parseInputs(raw, {
         refType: e.GITHUB_REF_TYPE,
@@ -47115,7 +47404,7 @@ async function getInputs() {
         ref: e.GITHUB_REF,
         sha: e.GITHUB_SHA,
         eventName: e.GITHUB_EVENT_NAME,
-    });
+    }, secrets);
     for (const w of settings.warnings ?? [])
         warning(w);
     return settings;
@@ -47150,6 +47439,10 @@ function displayArg(a) {
 function displayCommand(tool, args) {
     return [tool, ...args].map(displayArg).join(' ');
 }
+/** The command line for the log, every registered secret replaced (argument by argument). */
+function redactedCommand(tool, args, secrets) {
+    return displayCommand(tool, args.map((a) => secrets.redact(a)));
+}
 /** Last non-empty lines of a tool's stderr, trimmed, for error messages. */
 function tail(text, maxLines = 20) {
     const lines = text
@@ -47160,8 +47453,11 @@ function tail(text, maxLines = 20) {
 }
 
 ;// CONCATENATED MODULE: ./src/kube/helm-helper.ts
-// IHelm: helm 3 and helm 4 behind one interface. Each major gets its own flag names (see
-// /work/shared/kube-api-notes.md). Every call runs silently; we log our own redacted line.
+// IHelm: helm 3 and helm 4 behind one interface. Each major gets its own flag names (see the flags
+// of https://helm.sh/docs/helm/helm_install/ and, for Helm 4's kstatus `--wait`,
+// https://helm.sh/community/hips/hip-0022). Every call runs silently; we log our own redacted line.
+
+
 
 
 
@@ -47185,14 +47481,10 @@ function helmFlags(major) {
         listAll: [],
     };
 }
-/** Flags whose value is a list of `key=value` items that may hold secrets. */
-const SET_FLAGS = new Set(['--set', '--set-string', '--set-file', '--set-json', '--set-literal']);
-/** Flags whose value is a credential. */
-const SECRET_FLAGS = new Set(['--kube-token', '--password']);
 /**
- * Replaces with `***` every value given to --set/--set-string/--set-file/--set-json/--set-literal
- * (`--set v` and `--set=v`), the values of credential flags, and every bare `key=value` argument
- * that follows such a flag (until the next flag). Pure.
+ * The argv display rule: replaces with `***` every value given to --set/--set-string/--set-file/
+ * --set-json/--set-literal (`--set v` and `--set=v`), the values of credential flags, and every
+ * bare `key=value` argument that follows such a flag (until the next flag), secret or not. Pure.
  */
 function redactArgs(args) {
     const out = [];
@@ -47207,8 +47499,8 @@ function redactArgs(args) {
         if (a.startsWith('-')) {
             const eq = a.indexOf('=');
             const flag = eq >= 0 ? a.slice(0, eq) : a;
-            const sensitive = SET_FLAGS.has(flag) || SECRET_FLAGS.has(flag);
-            afterSet = SET_FLAGS.has(flag);
+            const sensitive = isSecretHelmFlag(flag);
+            afterSet = HELM_SET_FLAGS.has(flag);
             if (sensitive && eq >= 0)
                 out.push(`${flag}=***`);
             else {
@@ -47225,40 +47517,6 @@ function redactArgs(args) {
         out.push(a);
     }
     return out;
-}
-/** Removes `--set` values (whole items and each `key=value` value) from text such as stderr. */
-function redactText(text, set) {
-    const secrets = new Set();
-    for (const item of set) {
-        if (item.length > 0)
-            secrets.add(item);
-        for (const part of item.split(',')) {
-            const eq = part.indexOf('=');
-            const v = eq >= 0 ? part.slice(eq + 1) : part;
-            if (v.length >= 3)
-                secrets.add(v);
-        }
-    }
-    let out = text;
-    for (const s of [...secrets].sort((a, b) => b.length - a.length))
-        out = out.split(s).join('***');
-    return out;
-}
-/** Values of --set-like flags inside user helm-args (for redacting stderr). */
-function setValuesIn(args) {
-    const vals = [];
-    for (let i = 0; i < args.length; i++) {
-        const a = args[i];
-        const eq = a.indexOf('=');
-        const flag = eq >= 0 ? a.slice(0, eq) : a;
-        if (!SET_FLAGS.has(flag) && !SECRET_FLAGS.has(flag))
-            continue;
-        if (eq >= 0)
-            vals.push(a.slice(eq + 1));
-        else if (i + 1 < args.length)
-            vals.push(args[++i]);
-    }
-    return vals;
 }
 /** Go duration for --timeout, rounded up to whole seconds. */
 function goDuration(ms) {
@@ -47346,12 +47604,14 @@ class Helm {
     major;
     o;
     flags;
+    secrets;
     constructor(path, version, major, o) {
         this.path = path;
         this.version = version;
         this.major = major;
         this.o = o;
         this.flags = helmFlags(major);
+        this.secrets = o.secrets ?? new SecretRegistry();
     }
     kubeArgs() {
         const a = [];
@@ -47363,7 +47623,7 @@ class Helm {
     }
     async run(args, log) {
         const full = [...args, ...this.kubeArgs()];
-        core_namespaceObject[log](`[command]${displayCommand(this.path, redactArgs(full))}`);
+        core_namespaceObject[log](`[command]${redactedCommand(this.path, redactArgs(full), this.secrets)}`);
         return runTool(this.path, full, { env: this.o.env });
     }
     /** Chart, version, values, sets, user args: shared by install and template. */
@@ -47377,9 +47637,10 @@ class Helm {
             a.push('--set', s);
         return a;
     }
-    error(what, r, secrets) {
-        const detail = tail(redactText(r.stderr, secrets)) || 'no output on stderr';
-        return new Error(`helm ${what} failed (exit ${r.exitCode}): ${detail}`);
+    /** An error quoting helm's stderr: secrets removed (also from `what`, e.g. a release name). */
+    error(what, r) {
+        const detail = tail(r.stderr) || 'no output on stderr';
+        return new Error(this.secrets.redact(`helm ${what} failed (exit ${r.exitCode}): ${detail}`));
     }
     async install(o) {
         const args = ['install', ...this.chartArgs(o)];
@@ -47395,9 +47656,8 @@ class Helm {
             args.push('--labels', labels.map(([k, v]) => `${k}=${v}`).join(','));
         args.push(...o.extraArgs, '-o', 'json');
         const r = await this.run(args, 'info');
-        const secrets = [...o.set, ...setValuesIn(o.extraArgs)];
         if (r.exitCode !== 0)
-            throw this.error(`install ${o.release}`, r, secrets);
+            throw this.error(`install ${o.release}`, r);
         // stdout is the release as JSON (it holds the values: never log it)
         const manifest = manifestFromJson(r.stdout);
         if (manifest !== undefined)
@@ -47411,7 +47671,7 @@ class Helm {
         const args = ['template', ...this.chartArgs(o), ...o.extraArgs];
         const r = await this.run(args, 'info');
         if (r.exitCode !== 0)
-            throw this.error(`template ${o.release}`, r, [...o.set, ...setValuesIn(o.extraArgs)]);
+            throw this.error(`template ${o.release}`, r);
         return r.stdout;
     }
     async uninstall(release, namespace, timeoutMs) {
@@ -47425,14 +47685,14 @@ class Helm {
             info(`helm release ${release} in ${namespace} was already gone`);
             return;
         }
-        throw this.error(`uninstall ${release}`, r, []);
+        throw this.error(`uninstall ${release}`, r);
     }
     async status(release, namespace) {
         const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug');
         if (r.exitCode !== 0) {
             if (/release: not found/i.test(r.stderr))
                 return undefined;
-            throw this.error(`status ${release}`, r, []);
+            throw this.error(`status ${release}`, r);
         }
         let obj;
         try {
@@ -47456,7 +47716,7 @@ class Helm {
             args.push('--filter', filter);
         const r = await this.run(args, 'debug');
         if (r.exitCode !== 0)
-            throw this.error(`list -n ${namespace}`, r, []);
+            throw this.error(`list -n ${namespace}`, r);
         const text = r.stdout.trim();
         if (text === '')
             return [];
@@ -47472,7 +47732,7 @@ class Helm {
     async getManifest(release, namespace) {
         const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug');
         if (r.exitCode !== 0)
-            throw this.error(`get manifest ${release}`, r, []);
+            throw this.error(`get manifest ${release}`, r);
         return r.stdout;
     }
 }
@@ -47493,10 +47753,11 @@ async function createHelm(o) {
     const path = await which('helm', false);
     if (!path)
         throw new Error('helm not found on PATH: install helm 3 or 4 (e.g. azure/setup-helm) before helm-canary');
-    debug(`[command]${displayCommand(path, ['version', '--short'])}`);
+    const secrets = o.secrets ?? new SecretRegistry();
+    debug(`[command]${redactedCommand(path, ['version', '--short'], secrets)}`);
     const r = await runTool(path, ['version', '--short'], { env: o.env });
     if (r.exitCode !== 0)
-        throw new Error(`helm version --short failed: ${tail(r.stderr)}`);
+        throw new Error(`helm version --short failed: ${tail(secrets.redact(r.stderr))}`);
     const version = r.stdout.trim().split(/\s+/)[0].replace(/\+.*$/, '');
     return new Helm(path, version, parseHelmMajor(version), o);
 }
@@ -47504,6 +47765,7 @@ async function createHelm(o) {
 ;// CONCATENATED MODULE: ./src/kube/kubectl-helper.ts
 // IKubectl: the few kubectl calls helm-canary needs, behind a small interface (faked in tests).
 // Every call is an argument array run silently; the logged line never holds kubeconfig content.
+
 
 
 
@@ -47548,18 +47810,24 @@ class Kubectl {
     path;
     version;
     o;
+    secrets;
     constructor(path, version, o) {
         this.path = path;
         this.version = version;
         this.o = o;
+        this.secrets = o.secrets ?? new SecretRegistry();
     }
     async run(args, log) {
         const full = [...args, ...kubeGlobalArgs(this.o)];
-        core_namespaceObject[log](`[command]${displayCommand(this.path, full)}`);
+        core_namespaceObject[log](`[command]${redactedCommand(this.path, full, this.secrets)}`);
         return runTool(this.path, full, { env: this.o.env });
     }
+    /** An error message quoting tool output: secrets removed. */
+    message(text) {
+        return this.secrets.redact(text);
+    }
     fail(what, r) {
-        const msg = `kubectl ${what} failed (exit ${r.exitCode}): ${tail(r.stderr) || tail(r.stdout) || 'no output'}`;
+        const msg = this.message(`kubectl ${what} failed (exit ${r.exitCode}): ${tail(r.stderr) || tail(r.stdout) || 'no output'}`);
         if (NO_RESOURCE_TYPE_RE.test(r.stderr))
             return new KubeNotFoundError(msg);
         if (CONFLICT_RE.test(r.stderr))
@@ -47614,10 +47882,10 @@ class Kubectl {
             const what = `patch ${resource} ${name} -n ${ns}`;
             const guarded = ops.some((op) => op.op === 'test');
             if (guarded && !CONFLICT_RE.test(r.stderr) && INVALID_RE.test(r.stderr)) {
-                throw new KubeConflictError(`kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`, 'Invalid');
+                throw new KubeConflictError(this.message(`kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`), 'Invalid');
             }
             if (/\(NotFound\)/.test(r.stderr)) {
-                throw new KubeNotFoundError(`kubectl ${what} failed: ${tail(r.stderr)}`);
+                throw new KubeNotFoundError(this.message(`kubectl ${what} failed: ${tail(r.stderr)}`));
             }
             throw this.fail(what, r);
         }
@@ -47663,10 +47931,11 @@ async function createKubectl(o) {
     const path = await which('kubectl', false);
     if (!path)
         throw new Error('kubectl not found on PATH: install it (e.g. azure/setup-kubectl) before helm-canary');
-    debug(`[command]${displayCommand(path, ['version', '--client', '-o', 'json'])}`);
+    const secrets = o.secrets ?? new SecretRegistry();
+    debug(`[command]${redactedCommand(path, ['version', '--client', '-o', 'json'], secrets)}`);
     const r = await runTool(path, ['version', '--client', '-o', 'json'], { env: o.env });
     if (r.exitCode !== 0)
-        throw new Error(`kubectl version --client failed: ${tail(r.stderr)}`);
+        throw new Error(`kubectl version --client failed: ${tail(secrets.redact(r.stderr))}`);
     let version = 'unknown';
     try {
         version =
@@ -50289,9 +50558,10 @@ function createVerifier(settings, runStart = Date.now()) {
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
-// Markdown rendering of a RunReport for the job summary and the pull-request comment, a one-line
-// form for the log, and redaction of secrets. Pure: no I/O (the clock is read only for a running
-// report's elapsed time, and `opts.now` overrides it).
+// Markdown rendering of a RunReport for the job summary and the pull-request comment, and a
+// one-line form for the log (secrets are redacted by the Reporter, with the SecretRegistry). Pure:
+// no I/O (the clock is read only for a running report's elapsed time, and `opts.now` overrides it).
+
 const OUTCOME = {
     promoted: { emoji: '✅', title: 'Canary promoted', word: 'Promoted' },
     paused: { emoji: '⏸️', title: 'Rollout paused', word: 'Paused' },
@@ -50340,11 +50610,6 @@ function clip(text, max) {
  */
 function escapeMarkdown(text, max = 1000) {
     return escapeInline(clip(oneLine(String(text)), max));
-}
-/** Backslash-escape the characters that start emphasis, links, code, strike-through, cell breaks
- * and HTML tags / autolinks (`<` only when a tag could follow, so "91% < 99%" stays readable). */
-function escapeInline(text) {
-    return text.replace(/[\\`*_[\]|~]/g, '\\$&').replace(/<(?=[A-Za-z/!?])/g, '\\<');
 }
 /** Inline code for names; falls back to escaped text when a backtick or pipe would break it. */
 function summary_code(text, max = 200) {
@@ -50681,74 +50946,6 @@ function renderOneLine(r) {
     const reason = r.reason ? `: ${r.reason.replace(/[\s.]+$/, '')}` : '';
     return oneLine(`${parts.join(', ')}${reason}`);
 }
-// ---------------------------------------------------------------------------------------------
-// Secrets
-const REDACTED = '***';
-const MIN_SECRET = 4;
-/**
- * Replace every occurrence of each secret in `text` with `***`: the raw value and the forms it
- * takes after rendering (Markdown-escaped, JSON-escaped, URL-encoded), and each line of a
- * multi-line secret (kubeconfig). Values shorter than 4 characters are ignored (they would
- * destroy the text and are not secret-like).
- */
-function redact(text, secrets) {
-    const needles = new Set();
-    const add = (v) => {
-        if (v.length >= MIN_SECRET)
-            needles.add(v);
-    };
-    for (const s of secrets) {
-        if (!s)
-            continue;
-        const variants = [s];
-        const lines = s.split(/\r\n|\r|\n/).map((l) => l.trim());
-        if (lines.length > 1) {
-            // Multi-line (kubeconfig): each line, and the value of each `key: value` line.
-            for (const l of lines) {
-                variants.push(l);
-                const m = /^-?\s*[\w.-]+:\s+(.+)$/.exec(l);
-                if (m)
-                    variants.push(m[1].replace(/^["']|["']$/g, ''));
-            }
-        }
-        for (const v of variants) {
-            if (v !== s && v.length < 8)
-                continue;
-            add(v);
-            add(escapeInline(v));
-            add(JSON.stringify(v).slice(1, -1));
-            add(encodeURIComponent(v));
-        }
-    }
-    let out = text;
-    for (const n of [...needles].sort((a, b) => b.length - a.length))
-        out = out.split(n).join(REDACTED);
-    return out;
-}
-/** The secret values in settings, for redact(): --set values, kubeconfig, token, header values. */
-function collectSecrets(s) {
-    const out = [];
-    for (const entry of s.set ?? []) {
-        out.push(entry);
-        // helm --set accepts "a=1,b=2"; commas escaped as "\," belong to the value.
-        for (const pair of entry.split(/(?<!\\),/)) {
-            const eq = pair.indexOf('=');
-            if (eq >= 0)
-                out.push(pair.slice(eq + 1));
-        }
-    }
-    if (s.kubeconfig)
-        out.push(s.kubeconfig);
-    if (s.githubToken)
-        out.push(s.githubToken);
-    for (const v of Object.values(s.verify?.headers ?? {})) {
-        out.push(v);
-        const sp = v.indexOf(' ');
-        if (sp > 0)
-            out.push(v.slice(sp + 1)); // "Bearer <token>"
-    }
-    return out.filter((v) => v.length > 0);
-}
 
 ;// CONCATENATED MODULE: ./src/report/pull-request.ts
 // Which pull request a run belongs to, for the PR comment. Pure apart from one API call.
@@ -51050,7 +51247,8 @@ async function createCommentPublisher(settings, context, logger, deps = {}) {
 
 ;// CONCATENATED MODULE: ./src/report/reporter.ts
 // Writes what the rollout did where people look: the job summary, one pull-request comment kept up
-// to date, the `report-json` file and the `summary` output. Everything passes through redact().
+// to date, the `report-json` file and the `summary` output. Everything passes through the
+// SecretRegistry that input parsing filled (settings.secrets).
 
 
 
@@ -51080,21 +51278,25 @@ class Reporter {
             namespace: settings.namespace,
             release: settings.release,
         }, context, log);
-        return new Reporter(settings, collectSecrets(settings), comment, runUrl);
+        return new Reporter(settings, settings.secrets, comment, runUrl);
     }
     /** Called after every state change; the comment publisher throttles the writes. */
     async update(report, final) {
         if (!this.comment)
             return;
-        const body = redact(renderSummary(report, { forComment: true }), this.secrets);
+        const body = this.secrets.redact(renderSummary(report, { forComment: true }));
         await this.comment.publish(body, final);
+    }
+    /** The one line for the run page: release, step and reason. */
+    oneLine(report) {
+        return this.secrets.redact(renderOneLine(report));
     }
     /** The end of the run: JSON file and job summary (the final comment went out with update(final)). */
     async finish(report) {
-        const markdown = redact(renderSummary(report), this.secrets);
+        const markdown = this.secrets.redact(renderSummary(report));
         const dir = process.env.RUNNER_TEMP || external_node_os_default().tmpdir();
         const jsonPath = external_node_path_default().join(dir, `helm-canary-${this.settings.namespace}-${this.settings.canaryRelease}.json`);
-        external_node_fs_default().writeFileSync(jsonPath, redact(JSON.stringify(report, null, 2), this.secrets) + '\n');
+        external_node_fs_default().writeFileSync(jsonPath, this.secrets.redact(JSON.stringify(report, null, 2)) + '\n');
         if (process.env.GITHUB_STEP_SUMMARY) {
             try {
                 await summary.addRaw(markdown, true).write();
@@ -51120,13 +51322,14 @@ class Reporter {
 
 
 
-
 /** Entry point of the action. Never throws: every failure ends in core.setFailed. */
 async function run() {
     let kubeconfigFile;
+    let secrets;
     const cleanups = [];
     try {
         const settings = await getInputs();
+        secrets = settings.secrets;
         const log = {
             info: (m) => info(m),
             warning: (m) => warning(m),
@@ -51138,6 +51341,7 @@ async function run() {
             kubeconfigPath: kubeconfigFile,
             context: settings.context,
             namespace: settings.namespace,
+            secrets: settings.secrets,
         };
         const [helm, kubectl] = await Promise.all([createHelm(kubeOpts), createKubectl(kubeOpts)]);
         // Cancellation (the runner sends SIGINT, then SIGTERM) and the overall timeout abort the run;
@@ -51177,7 +51381,9 @@ async function run() {
         await finish(result, reporter);
     }
     catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+        // Input errors are redacted already; a helm/kubectl error may quote a secret it was given.
+        const text = err instanceof Error ? err.message : String(err);
+        const message = secrets ? secrets.redact(text) : text;
         setOutput('status', 'failed');
         // Only errors before the rollout starts land here (inputs, missing binaries): nothing changed.
         setFailed(message);
@@ -51201,10 +51407,11 @@ async function finish(result, reporter) {
     // One line with the release, the step and the reason: what shows on the run page. The exit
     // code says whether the command did what was asked (a paused manual promotion did; an automatic
     // rollback of a failed canary did not).
+    const line = reporter.oneLine(result.report);
     if (result.ok)
-        info(renderOneLine(result.report));
+        info(line);
     else
-        setFailed(renderOneLine(result.report));
+        setFailed(line);
 }
 /** The `kubeconfig` input goes to a private temp file (mode 600), removed at the end. */
 function writeKubeconfig(s) {

@@ -10,15 +10,17 @@ import { createRouter } from './router/factory.js';
 import { runRollout, type RolloutResult } from './rollout/rollout.js';
 import { createVerifier } from './verify/verifier.js';
 import { Reporter } from './report/reporter.js';
-import { renderOneLine } from './report/summary.js';
+import type { SecretRegistry } from './lib/secrets.js';
 import type { Logger, Settings } from './lib/types.js';
 
 /** Entry point of the action. Never throws: every failure ends in core.setFailed. */
 export async function run(): Promise<void> {
   let kubeconfigFile: string | undefined;
+  let secrets: SecretRegistry | undefined;
   const cleanups: Array<() => void> = [];
   try {
     const settings = await getInputs();
+    secrets = settings.secrets;
     const log: Logger = {
       info: (m) => core.info(m),
       warning: (m) => core.warning(m),
@@ -31,6 +33,7 @@ export async function run(): Promise<void> {
       kubeconfigPath: kubeconfigFile,
       context: settings.context,
       namespace: settings.namespace,
+      secrets: settings.secrets,
     };
     const [helm, kubectl] = await Promise.all([createHelm(kubeOpts), createKubectl(kubeOpts)]);
 
@@ -75,7 +78,9 @@ export async function run(): Promise<void> {
     });
     await finish(result, reporter);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    // Input errors are redacted already; a helm/kubectl error may quote a secret it was given.
+    const text = err instanceof Error ? err.message : String(err);
+    const message = secrets ? secrets.redact(text) : text;
     core.setOutput('status', 'failed');
     // Only errors before the rollout starts land here (inputs, missing binaries): nothing changed.
     core.setFailed(message);
@@ -97,8 +102,9 @@ async function finish(result: RolloutResult, reporter: Reporter): Promise<void> 
   // One line with the release, the step and the reason: what shows on the run page. The exit
   // code says whether the command did what was asked (a paused manual promotion did; an automatic
   // rollback of a failed canary did not).
-  if (result.ok) core.info(renderOneLine(result.report));
-  else core.setFailed(renderOneLine(result.report));
+  const line = reporter.oneLine(result.report);
+  if (result.ok) core.info(line);
+  else core.setFailed(line);
 }
 
 /** The `kubeconfig` input goes to a private temp file (mode 600), removed at the end. */

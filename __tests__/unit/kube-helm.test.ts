@@ -23,11 +23,15 @@ jest.unstable_mockModule('@actions/core', () => ({
   error: (s: string) => logged.push(s),
 }));
 
-const { createHelm, helmFlags, redactArgs, redactText, servicesInManifest, goDuration, parseHelmMajor } =
+const { createHelm, helmFlags, redactArgs, servicesInManifest, goDuration, parseHelmMajor } =
   await import('../../src/kube/helm-helper.js');
+const { SecretRegistry } = await import('../../src/lib/secrets.js');
 
-const KUBE = { kubeconfigPath: '/tmp/kc.yaml', context: 'prod-ctx', namespace: 'shop' };
 const SECRET = 's3cr3t-db-password';
+// What input parsing registers for the set and helm-args below.
+const secrets = new SecretRegistry();
+secrets.addAll([`db.password=${SECRET}`, SECRET, `token=${SECRET}x`, `${SECRET}x`]);
+const KUBE = { kubeconfigPath: '/tmp/kc.yaml', context: 'prod-ctx', namespace: 'shop', secrets };
 
 function versionOf(v: string): (args: string[]) => Reply | undefined {
   return (args) => (args[0] === 'version' ? { stdout: `${v}\n` } : undefined);
@@ -165,12 +169,33 @@ describe('redactArgs', () => {
   });
 });
 
-describe('redactText', () => {
-  it('removes whole items and values', () => {
-    expect(redactText(`Error: bad value ${SECRET} in db.password=${SECRET}`, [`db.password=${SECRET}`])).toBe(
-      'Error: bad value *** in ***',
-    );
-    expect(redactText('a=xyz,b=uvw', ['k=xyz,j=uvw'])).toBe('a=***,b=***');
+describe('redaction with the secret registry', () => {
+  it('hides registered values in the logged command line, also outside --set flags', async () => {
+    const helm = await helmOf('v4.1.4', () => ({ stdout: MANIFEST }));
+    await helm.template({ ...install, release: SECRET, labels: undefined });
+    expect(calls[0].args).toContain(SECRET); // helm gets the value...
+    const line = logged.find((l) => l.startsWith('[command]'));
+    expect(line).toContain('template *** ./chart'); // ...the log does not
+    expect(line).not.toContain(SECRET);
+  });
+
+  it('hides registered values in errors built from stderr, uninstall and list included', async () => {
+    const helm = await helmOf('v4.1.4', () => ({
+      exitCode: 1,
+      stderr: `Error: secret "${SECRET}" is bad\n`,
+    }));
+    for (const call of [() => helm.uninstall('shop-v2', 'shop'), () => helm.list('shop')]) {
+      const err = (await call().catch((e: unknown) => e)) as Error;
+      expect(err.message).toContain('Error: secret "***" is bad');
+      expect(err.message).not.toContain(SECRET);
+    }
+  });
+
+  it('without a registry, shows stderr as it is', async () => {
+    handler = (args) =>
+      args[0] === 'version' ? { stdout: 'v4.1.4\n' } : { exitCode: 1, stderr: `bad ${SECRET}` };
+    const helm = await createHelm({ namespace: 'shop' });
+    await expect(helm.uninstall('x', 'shop')).rejects.toThrow(`bad ${SECRET}`);
   });
 });
 

@@ -1,6 +1,7 @@
 // Runs helm/kubectl as argument arrays (never a shell string), always silent so that values,
 // kubeconfig content and tokens never reach the log; callers log their own redacted line.
 import * as exec from '@actions/exec';
+import type { SecretRegistry } from '../lib/secrets.js';
 
 export interface RunResult {
   exitCode: number;
@@ -36,6 +37,14 @@ export function displayArg(a: string): string {
 
 export function displayCommand(tool: string, args: string[]): string {
   return [tool, ...args].map(displayArg).join(' ');
+}
+
+/** The command line for the log, every registered secret replaced (argument by argument). */
+export function redactedCommand(tool: string, args: string[], secrets: SecretRegistry): string {
+  return displayCommand(
+    tool,
+    args.map((a) => secrets.redact(a)),
+  );
 }
 
 /** Last non-empty lines of a tool's stderr, trimmed, for error messages. */

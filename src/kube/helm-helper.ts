@@ -1,9 +1,12 @@
-// IHelm: helm 3 and helm 4 behind one interface. Each major gets its own flag names (see
-// /work/shared/kube-api-notes.md). Every call runs silently; we log our own redacted line.
+// IHelm: helm 3 and helm 4 behind one interface. Each major gets its own flag names (see the flags
+// of https://helm.sh/docs/helm/helm_install/ and, for Helm 4's kstatus `--wait`,
+// https://helm.sh/community/hips/hip-0022). Every call runs silently; we log our own redacted line.
 import * as core from '@actions/core';
 import * as io from '@actions/io';
 import { parseAllDocuments } from 'yaml';
-import { displayCommand, runTool, tail, type RunResult } from './exec-util.js';
+import { HELM_SET_FLAGS, isSecretHelmFlag } from '../lib/helm-flags.js';
+import { SecretRegistry } from '../lib/secrets.js';
+import { redactedCommand, runTool, tail, type RunResult } from './exec-util.js';
 import type { KubeOptions } from './kubectl-helper.js';
 
 export interface HelmReleaseInfo {
@@ -74,15 +77,10 @@ export function helmFlags(major: 3 | 4): HelmFlags {
   };
 }
 
-/** Flags whose value is a list of `key=value` items that may hold secrets. */
-const SET_FLAGS = new Set(['--set', '--set-string', '--set-file', '--set-json', '--set-literal']);
-/** Flags whose value is a credential. */
-const SECRET_FLAGS = new Set(['--kube-token', '--password']);
-
 /**
- * Replaces with `***` every value given to --set/--set-string/--set-file/--set-json/--set-literal
- * (`--set v` and `--set=v`), the values of credential flags, and every bare `key=value` argument
- * that follows such a flag (until the next flag). Pure.
+ * The argv display rule: replaces with `***` every value given to --set/--set-string/--set-file/
+ * --set-json/--set-literal (`--set v` and `--set=v`), the values of credential flags, and every
+ * bare `key=value` argument that follows such a flag (until the next flag), secret or not. Pure.
  */
 export function redactArgs(args: string[]): string[] {
   const out: string[] = [];
@@ -97,8 +95,8 @@ export function redactArgs(args: string[]): string[] {
     if (a.startsWith('-')) {
       const eq = a.indexOf('=');
       const flag = eq >= 0 ? a.slice(0, eq) : a;
-      const sensitive = SET_FLAGS.has(flag) || SECRET_FLAGS.has(flag);
-      afterSet = SET_FLAGS.has(flag);
+      const sensitive = isSecretHelmFlag(flag);
+      afterSet = HELM_SET_FLAGS.has(flag);
       if (sensitive && eq >= 0) out.push(`${flag}=***`);
       else {
         out.push(a);
@@ -113,36 +111,6 @@ export function redactArgs(args: string[]): string[] {
     out.push(a);
   }
   return out;
-}
-
-/** Removes `--set` values (whole items and each `key=value` value) from text such as stderr. */
-export function redactText(text: string, set: string[]): string {
-  const secrets = new Set<string>();
-  for (const item of set) {
-    if (item.length > 0) secrets.add(item);
-    for (const part of item.split(',')) {
-      const eq = part.indexOf('=');
-      const v = eq >= 0 ? part.slice(eq + 1) : part;
-      if (v.length >= 3) secrets.add(v);
-    }
-  }
-  let out = text;
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join('***');
-  return out;
-}
-
-/** Values of --set-like flags inside user helm-args (for redacting stderr). */
-function setValuesIn(args: string[]): string[] {
-  const vals: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const eq = a.indexOf('=');
-    const flag = eq >= 0 ? a.slice(0, eq) : a;
-    if (!SET_FLAGS.has(flag) && !SECRET_FLAGS.has(flag)) continue;
-    if (eq >= 0) vals.push(a.slice(eq + 1));
-    else if (i + 1 < args.length) vals.push(args[++i]);
-  }
-  return vals;
 }
 
 /** Go duration for --timeout, rounded up to whole seconds. */
@@ -252,6 +220,7 @@ export function toReleaseInfo(r: HelmReleaseJson, fallbackNamespace: string): He
 
 class Helm implements IHelm {
   private readonly flags: HelmFlags;
+  private readonly secrets: SecretRegistry;
   constructor(
     readonly path: string,
     readonly version: string,
@@ -259,6 +228,7 @@ class Helm implements IHelm {
     private readonly o: KubeOptions,
   ) {
     this.flags = helmFlags(major);
+    this.secrets = o.secrets ?? new SecretRegistry();
   }
 
   private kubeArgs(): string[] {
@@ -270,7 +240,7 @@ class Helm implements IHelm {
 
   private async run(args: string[], log: 'info' | 'debug'): Promise<RunResult> {
     const full = [...args, ...this.kubeArgs()];
-    core[log](`[command]${displayCommand(this.path, redactArgs(full))}`);
+    core[log](`[command]${redactedCommand(this.path, redactArgs(full), this.secrets)}`);
     return runTool(this.path, full, { env: this.o.env });
   }
 
@@ -283,9 +253,10 @@ class Helm implements IHelm {
     return a;
   }
 
-  private error(what: string, r: RunResult, secrets: string[]): Error {
-    const detail = tail(redactText(r.stderr, secrets)) || 'no output on stderr';
-    return new Error(`helm ${what} failed (exit ${r.exitCode}): ${detail}`);
+  /** An error quoting helm's stderr: secrets removed (also from `what`, e.g. a release name). */
+  private error(what: string, r: RunResult): Error {
+    const detail = tail(r.stderr) || 'no output on stderr';
+    return new Error(this.secrets.redact(`helm ${what} failed (exit ${r.exitCode}): ${detail}`));
   }
 
   async install(o: InstallOptions): Promise<{ manifest: string }> {
@@ -300,8 +271,7 @@ class Helm implements IHelm {
     if (labels.length > 0) args.push('--labels', labels.map(([k, v]) => `${k}=${v}`).join(','));
     args.push(...o.extraArgs, '-o', 'json');
     const r = await this.run(args, 'info');
-    const secrets = [...o.set, ...setValuesIn(o.extraArgs)];
-    if (r.exitCode !== 0) throw this.error(`install ${o.release}`, r, secrets);
+    if (r.exitCode !== 0) throw this.error(`install ${o.release}`, r);
     // stdout is the release as JSON (it holds the values: never log it)
     const manifest = manifestFromJson(r.stdout);
     if (manifest !== undefined) return { manifest };
@@ -314,8 +284,7 @@ class Helm implements IHelm {
   async template(o: InstallOptions): Promise<string> {
     const args = ['template', ...this.chartArgs(o), ...o.extraArgs];
     const r = await this.run(args, 'info');
-    if (r.exitCode !== 0)
-      throw this.error(`template ${o.release}`, r, [...o.set, ...setValuesIn(o.extraArgs)]);
+    if (r.exitCode !== 0) throw this.error(`template ${o.release}`, r);
     return r.stdout;
   }
 
@@ -328,14 +297,14 @@ class Helm implements IHelm {
       core.info(`helm release ${release} in ${namespace} was already gone`);
       return;
     }
-    throw this.error(`uninstall ${release}`, r, []);
+    throw this.error(`uninstall ${release}`, r);
   }
 
   async status(release: string, namespace: string): Promise<HelmReleaseInfo | undefined> {
     const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug');
     if (r.exitCode !== 0) {
       if (/release: not found/i.test(r.stderr)) return undefined;
-      throw this.error(`status ${release}`, r, []);
+      throw this.error(`status ${release}`, r);
     }
     let obj: HelmReleaseJson;
     try {
@@ -356,7 +325,7 @@ class Helm implements IHelm {
     const args = ['list', '-n', namespace, '-o', 'json', ...this.flags.listAll];
     if (filter) args.push('--filter', filter);
     const r = await this.run(args, 'debug');
-    if (r.exitCode !== 0) throw this.error(`list -n ${namespace}`, r, []);
+    if (r.exitCode !== 0) throw this.error(`list -n ${namespace}`, r);
     const text = r.stdout.trim();
     if (text === '') return [];
     let rows: unknown;
@@ -370,7 +339,7 @@ class Helm implements IHelm {
 
   async getManifest(release: string, namespace: string): Promise<string> {
     const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug');
-    if (r.exitCode !== 0) throw this.error(`get manifest ${release}`, r, []);
+    if (r.exitCode !== 0) throw this.error(`get manifest ${release}`, r);
     return r.stdout;
   }
 }
@@ -391,9 +360,10 @@ export async function createHelm(o: KubeOptions): Promise<IHelm> {
   const path = await io.which('helm', false);
   if (!path)
     throw new Error('helm not found on PATH: install helm 3 or 4 (e.g. azure/setup-helm) before helm-canary');
-  core.debug(`[command]${displayCommand(path, ['version', '--short'])}`);
+  const secrets = o.secrets ?? new SecretRegistry();
+  core.debug(`[command]${redactedCommand(path, ['version', '--short'], secrets)}`);
   const r = await runTool(path, ['version', '--short'], { env: o.env });
-  if (r.exitCode !== 0) throw new Error(`helm version --short failed: ${tail(r.stderr)}`);
+  if (r.exitCode !== 0) throw new Error(`helm version --short failed: ${tail(secrets.redact(r.stderr))}`);
   const version = r.stdout.trim().split(/\s+/)[0].replace(/\+.*$/, '');
   return new Helm(path, version, parseHelmMajor(version), o);
 }

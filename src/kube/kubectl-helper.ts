@@ -2,13 +2,16 @@
 // Every call is an argument array run silently; the logged line never holds kubeconfig content.
 import * as core from '@actions/core';
 import * as io from '@actions/io';
-import { displayCommand, runTool, tail, type RunResult } from './exec-util.js';
+import { SecretRegistry } from '../lib/secrets.js';
+import { redactedCommand, runTool, tail, type RunResult } from './exec-util.js';
 
 export interface KubeOptions {
   kubeconfigPath?: string;
   context?: string;
   namespace: string;
   env?: Record<string, string>;
+  /** Secrets removed from logged command lines and from tool output in error messages. */
+  secrets?: SecretRegistry;
 }
 
 /** 409 Conflict, or 422 (Invalid) answering a guarded JSON patch whose `test` op failed. */
@@ -98,20 +101,30 @@ export function kubeGlobalArgs(o: Pick<KubeOptions, 'kubeconfigPath' | 'context'
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- implements the interface above */
 class Kubectl implements IKubectl {
+  private readonly secrets: SecretRegistry;
   constructor(
     readonly path: string,
     readonly version: string,
     private readonly o: KubeOptions,
-  ) {}
+  ) {
+    this.secrets = o.secrets ?? new SecretRegistry();
+  }
 
   private async run(args: string[], log: 'info' | 'debug'): Promise<RunResult> {
     const full = [...args, ...kubeGlobalArgs(this.o)];
-    core[log](`[command]${displayCommand(this.path, full)}`);
+    core[log](`[command]${redactedCommand(this.path, full, this.secrets)}`);
     return runTool(this.path, full, { env: this.o.env });
   }
 
+  /** An error message quoting tool output: secrets removed. */
+  private message(text: string): string {
+    return this.secrets.redact(text);
+  }
+
   private fail(what: string, r: RunResult): Error {
-    const msg = `kubectl ${what} failed (exit ${r.exitCode}): ${tail(r.stderr) || tail(r.stdout) || 'no output'}`;
+    const msg = this.message(
+      `kubectl ${what} failed (exit ${r.exitCode}): ${tail(r.stderr) || tail(r.stdout) || 'no output'}`,
+    );
     if (NO_RESOURCE_TYPE_RE.test(r.stderr)) return new KubeNotFoundError(msg);
     if (CONFLICT_RE.test(r.stderr)) return new KubeConflictError(msg);
     if (/\(NotFound\)/.test(r.stderr)) return new KubeNotFoundError(msg);
@@ -165,12 +178,14 @@ class Kubectl implements IKubectl {
       const guarded = ops.some((op) => op.op === 'test');
       if (guarded && !CONFLICT_RE.test(r.stderr) && INVALID_RE.test(r.stderr)) {
         throw new KubeConflictError(
-          `kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`,
+          this.message(
+            `kubectl ${what}: a guarded test failed (the object changed concurrently, or the patch is invalid): ${tail(r.stderr)}`,
+          ),
           'Invalid',
         );
       }
       if (/\(NotFound\)/.test(r.stderr)) {
-        throw new KubeNotFoundError(`kubectl ${what} failed: ${tail(r.stderr)}`);
+        throw new KubeNotFoundError(this.message(`kubectl ${what} failed: ${tail(r.stderr)}`));
       }
       throw this.fail(what, r);
     }
@@ -226,9 +241,10 @@ export async function createKubectl(o: KubeOptions): Promise<IKubectl> {
   const path = await io.which('kubectl', false);
   if (!path)
     throw new Error('kubectl not found on PATH: install it (e.g. azure/setup-kubectl) before helm-canary');
-  core.debug(`[command]${displayCommand(path, ['version', '--client', '-o', 'json'])}`);
+  const secrets = o.secrets ?? new SecretRegistry();
+  core.debug(`[command]${redactedCommand(path, ['version', '--client', '-o', 'json'], secrets)}`);
   const r = await runTool(path, ['version', '--client', '-o', 'json'], { env: o.env });
-  if (r.exitCode !== 0) throw new Error(`kubectl version --client failed: ${tail(r.stderr)}`);
+  if (r.exitCode !== 0) throw new Error(`kubectl version --client failed: ${tail(secrets.redact(r.stderr))}`);
   let version = 'unknown';
   try {
     version =

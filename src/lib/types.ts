@@ -1,7 +1,10 @@
 // Types shared by several layers (main, rollout, router, verify, report, kube). This module sits
-// at the bottom of the import graph and imports nothing: the typed Settings that input-helper.ts
-// builds from the action inputs (nothing else calls core.getInput), the per-version figures that
-// verification produces and reports show, and the logger every layer writes to.
+// at the bottom of the import graph (it imports only lib/secrets.ts): the typed Settings that
+// input-helper.ts builds from the action inputs (nothing else calls core.getInput), the
+// per-version figures that verification produces and reports show, and the logger every layer
+// writes to.
+
+import type { SecretRegistry } from './secrets.js';
 
 export type Command = 'rollout' | 'promote' | 'rollback' | 'status';
 
@@ -70,6 +73,8 @@ export interface Settings {
   prNumber?: number;
   /** Non-fatal input problems found by input-helper (already emitted as core.warning by getInputs). */
   warnings?: string[];
+  /** Every secret value of the inputs, registered once while parsing them; all output redacts with it. */
+  secrets: SecretRegistry;
 }
 
 /** Responses of one version (or of all) during a step. */

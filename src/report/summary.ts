@@ -1,7 +1,8 @@
-// Markdown rendering of a RunReport for the job summary and the pull-request comment, a one-line
-// form for the log, and redaction of secrets. Pure: no I/O (the clock is read only for a running
-// report's elapsed time, and `opts.now` overrides it).
+// Markdown rendering of a RunReport for the job summary and the pull-request comment, and a
+// one-line form for the log (secrets are redacted by the Reporter, with the SecretRegistry). Pure:
+// no I/O (the clock is read only for a running report's elapsed time, and `opts.now` overrides it).
 
+import { escapeInline } from '../lib/markdown.js';
 import type { Outcome, RunReport, StepReport, Verdict, VersionFigures } from './model.js';
 
 export interface RenderOptions {
@@ -71,12 +72,6 @@ function clip(text: string, max: number): string {
  */
 export function escapeMarkdown(text: string, max = 1000): string {
   return escapeInline(clip(oneLine(String(text)), max));
-}
-
-/** Backslash-escape the characters that start emphasis, links, code, strike-through, cell breaks
- * and HTML tags / autolinks (`<` only when a tag could follow, so "91% < 99%" stays readable). */
-function escapeInline(text: string): string {
-  return text.replace(/[\\`*_[\]|~]/g, '\\$&').replace(/<(?=[A-Za-z/!?])/g, '\\<');
 }
 
 /** Inline code for names; falls back to escaped text when a backtick or pipe would break it. */
@@ -443,72 +438,4 @@ export function renderOneLine(r: RunReport): string {
   if (start !== undefined && end !== undefined) parts.push(formatDuration(end - start));
   const reason = r.reason ? `: ${r.reason.replace(/[\s.]+$/, '')}` : '';
   return oneLine(`${parts.join(', ')}${reason}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Secrets
-
-const REDACTED = '***';
-const MIN_SECRET = 4;
-
-/**
- * Replace every occurrence of each secret in `text` with `***`: the raw value and the forms it
- * takes after rendering (Markdown-escaped, JSON-escaped, URL-encoded), and each line of a
- * multi-line secret (kubeconfig). Values shorter than 4 characters are ignored (they would
- * destroy the text and are not secret-like).
- */
-export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
-  const needles = new Set<string>();
-  const add = (v: string): void => {
-    if (v.length >= MIN_SECRET) needles.add(v);
-  };
-  for (const s of secrets) {
-    if (!s) continue;
-    const variants = [s];
-    const lines = s.split(/\r\n|\r|\n/).map((l) => l.trim());
-    if (lines.length > 1) {
-      // Multi-line (kubeconfig): each line, and the value of each `key: value` line.
-      for (const l of lines) {
-        variants.push(l);
-        const m = /^-?\s*[\w.-]+:\s+(.+)$/.exec(l);
-        if (m) variants.push(m[1].replace(/^["']|["']$/g, ''));
-      }
-    }
-    for (const v of variants) {
-      if (v !== s && v.length < 8) continue;
-      add(v);
-      add(escapeInline(v));
-      add(JSON.stringify(v).slice(1, -1));
-      add(encodeURIComponent(v));
-    }
-  }
-  let out = text;
-  for (const n of [...needles].sort((a, b) => b.length - a.length)) out = out.split(n).join(REDACTED);
-  return out;
-}
-
-/** The secret values in settings, for redact(): --set values, kubeconfig, token, header values. */
-export function collectSecrets(s: {
-  set?: string[];
-  kubeconfig?: string;
-  githubToken?: string;
-  verify?: { headers?: Record<string, string> };
-}): string[] {
-  const out: string[] = [];
-  for (const entry of s.set ?? []) {
-    out.push(entry);
-    // helm --set accepts "a=1,b=2"; commas escaped as "\," belong to the value.
-    for (const pair of entry.split(/(?<!\\),/)) {
-      const eq = pair.indexOf('=');
-      if (eq >= 0) out.push(pair.slice(eq + 1));
-    }
-  }
-  if (s.kubeconfig) out.push(s.kubeconfig);
-  if (s.githubToken) out.push(s.githubToken);
-  for (const v of Object.values(s.verify?.headers ?? {})) {
-    out.push(v);
-    const sp = v.indexOf(' ');
-    if (sp > 0) out.push(v.slice(sp + 1)); // "Bearer <token>"
-  }
-  return out.filter((v) => v.length > 0);
 }
