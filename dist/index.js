@@ -46363,20 +46363,14 @@ const parsers_boolean = (v, c) => {
     c.bad(v, 'is not a boolean');
     return undefined;
 };
-/**
- * One of `known` (any case). A known value that is not `available` yet is reported and still
- * returned, so the rules that depend on it (e.g. required inputs per command) stay right.
- */
-function choice(known, problem, available = known) {
+/** One of `known` (any case). */
+function choice(known, problem) {
     return (v, c) => {
         const lower = v.toLowerCase();
-        if (!known.includes(lower)) {
-            c.bad(v, problem);
-            return undefined;
-        }
-        if (!available.includes(lower))
-            c.bad(lower, 'is not available in this release');
-        return lower;
+        if (known.includes(lower))
+            return lower;
+        c.bad(v, problem);
+        return undefined;
     };
 }
 /** A Kubernetes object name matching `pattern`, at most `max` characters. */
@@ -46864,15 +46858,14 @@ function input(spec) {
     return { default: '', multiline: false, secret: false, ...spec };
 }
 const COMMANDS = ['rollout', 'promote', 'rollback', 'status'];
-const SUPPORTED_COMMANDS = ['rollout'];
 const BOOLEAN_FORM = 'use true or false';
 const eachLine = (secrets) => (v) => splitLines(v).flatMap(secrets);
 const INPUTS = [
     input({
         name: 'command',
         default: 'rollout',
-        form: 'use "rollout" ("promote", "rollback" and "status" come in a later release)',
-        parse: choice(COMMANDS, 'is not a command', SUPPORTED_COMMANDS),
+        form: 'use "rollout", "promote", "rollback" or "status"',
+        parse: choice(COMMANDS, 'is not a command'),
     }),
     input({
         name: 'chart',
@@ -47061,12 +47054,13 @@ const INPUTS = [
     input({
         name: 'promotion',
         default: 'auto',
-        form: 'use "auto" ("manual" comes in a later release)',
-        parse: choice(['auto', 'manual'], 'is not a promotion mode', ['auto']),
+        form: 'use "auto" or "manual"',
+        parse: choice(['auto', 'manual'], 'is not a promotion mode'),
     }),
     input({ name: 'cleanup', default: 'true', form: BOOLEAN_FORM, parse: parsers_boolean }),
     input({ name: 'helm-timeout', default: '5m', form: DURATION_FORM, parse: duration({ positive: true }) }),
     input({ name: 'timeout', default: '30m', form: DURATION_FORM, parse: duration({ positive: true }) }),
+    input({ name: 'lock-timeout', default: '0s', form: DURATION_FORM, parse: duration({ positive: false }) }),
     input({
         name: 'kubeconfig',
         secret: true,
@@ -47235,7 +47229,12 @@ function crossRules(v, raw, env, p) {
         bad('timeout', textOf('timeout', raw), `is not longer than the total bake time of the steps (${totalBake / 1000}s)`, `${DURATION_FORM}; raise it or shorten 'steps'/'interval'`);
     if (v['helm-timeout'] >= v.timeout)
         p.warn(`Input 'helm-timeout' (${textOf('helm-timeout', raw)}) is not shorter than 'timeout' (${textOf('timeout', raw)}).`);
-    const version = given('version') ? (v.version ?? '') : versionFromEnv(env, p);
+    // promote, rollback and status act on the recorded release: no version is needed to name one.
+    const version = given('version')
+        ? (v.version ?? '')
+        : v.command === 'rollout'
+            ? versionFromEnv(env, p)
+            : '';
     const canaryRelease = v.release && version ? canaryName(v.release, version, p) : '';
     if (v.kubeconfig && v.context !== undefined && !v.kubeconfig.contexts.includes(v.context)) {
         const { contexts } = v.kubeconfig;
@@ -47367,6 +47366,7 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
         cleanup: v.cleanup,
         helmTimeoutMs: v['helm-timeout'],
         timeoutMs: v.timeout,
+        lockTimeoutMs: v['lock-timeout'],
         kubeconfig: v.kubeconfig?.text,
         context: v.context,
         dryRun: v['dry-run'],

@@ -96,6 +96,7 @@ export function parseInputs(raw: RawInputs, env: InputEnv, secrets = new SecretR
     cleanup: v.cleanup,
     helmTimeoutMs: v['helm-timeout'],
     timeoutMs: v.timeout,
+    lockTimeoutMs: v['lock-timeout'],
     kubeconfig: v.kubeconfig?.text,
     context: v.context,
     dryRun: v['dry-run'],

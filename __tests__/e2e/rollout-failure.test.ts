@@ -104,12 +104,15 @@ describe(`rollout that fails (${TOOLS})`, () => {
     expect(w.weights()).toBe('foolish-penguin-sample=80,sample-v2=20');
     expect((await w.helm('status', 'sample-v2')).code).toBe(0);
     expect(w.vs().metadata.annotations['helm-canary.io/status']).toBe('paused');
-    // A new rollout refuses to start on top of the paused one.
-    w.kube.clearRequests();
+    // A newer version supersedes the paused one: it is rolled back first (saying so), then v3 rolls out.
     const r2 = await w.runAction({ ...base(), version: 'v3', steps: '100@1s' });
-    expect(r2.code).toBe(1);
-    expect(r2.log).toMatch(/records a rollout of "sample-v2" that is paused at 20%/);
-    expect(w.kube.writes()).toEqual([]);
+    expect(r2.code).toBe(0);
+    expect(r2.log).toMatch(
+      /Rolling back the unfinished rollout of sample-v2 \(at 20%\) first: it is superseded by sample-v3/,
+    );
+    expect(r2.outputs.status).toBe('promoted');
+    expect(w.weights()).toBe('sample-v3=100');
+    expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });
 
   it('helm install failing (never-ready Deployment) → traffic untouched, failed, release cleaned', async () => {

@@ -246,6 +246,22 @@ describe('parseInputs: defaults and valid values', () => {
   });
 });
 
+describe('parseInputs: commands and manual promotion', () => {
+  it('promote, rollback and status need only release, namespace and the routing object', () => {
+    for (const command of ['promote', 'rollback', 'status']) {
+      const s = parseInputs({ command, release: 'my-app', 'virtual-service': 'my-app' }, { cwd: dir });
+      expect(s).toMatchObject({ command, release: 'my-app', virtualService: 'my-app', chart: undefined });
+    }
+  });
+
+  it('promotion: manual and a lock-timeout parse', () => {
+    const s = parseInputs({ ...base(), promotion: 'Manual', 'lock-timeout': '2m' }, env);
+    expect(s.promotion).toBe('manual');
+    expect(s.lockTimeoutMs).toBe(120_000);
+    expect(parseInputs(base(), env).lockTimeoutMs).toBe(0);
+  });
+});
+
 describe('parseInputs: version and release name', () => {
   it('uses the tag name on a tag push', () => {
     const s = parseInputs(base(), { ...env, refType: 'tag', refName: 'v2.0.0' });
@@ -288,13 +304,14 @@ describe('parseInputs: version and release name', () => {
 
 // Each case: input name, raw overrides, fragments that must appear in that input's error line.
 const BAD: Array<[string, Record<string, string>, string[]]> = [
-  ['command', { command: 'deploy' }, ['"deploy" is not a command', 'use "rollout"']],
   [
     'command',
-    { command: 'promote' },
-    ['"promote" is not available in this release', 'later release', 'use "rollout"'],
+    { command: 'deploy' },
+    ['"deploy" is not a command', 'use "rollout", "promote", "rollback" or "status"'],
   ],
-  ['command', { command: 'status' }, ['"status" is not available in this release', 'later release']],
+  ['release', { command: 'promote', release: '' }, ['is required for command "promote" but empty']],
+  ['virtual-service', { command: 'status', 'virtual-service': '' }, ['is required for command "status"']],
+  ['lock-timeout', { 'lock-timeout': '5' }, ['"5"', 'e.g. "500ms", "30s"']],
   ['chart', { chart: '' }, ['is required for command "rollout"', 'chart directory']],
   ['release', { release: '' }, ['is required for command "rollout"', 'lowercase letters']],
   ['virtual-service', { 'virtual-service': '' }, ['is required', 'VirtualService']],
@@ -450,12 +467,7 @@ const BAD: Array<[string, Record<string, string>, string[]]> = [
     { 'on-failure': 'ignore' },
     ['"ignore" is not a failure action', 'use "rollback" or "pause"'],
   ],
-  [
-    'promotion',
-    { promotion: 'manual' },
-    ['"manual" is not available in this release', 'later release', 'use "auto"'],
-  ],
-  ['promotion', { promotion: 'yolo' }, ['"yolo" is not a promotion mode', 'use "auto"']],
+  ['promotion', { promotion: 'yolo' }, ['"yolo" is not a promotion mode', 'use "auto" or "manual"']],
   ['cleanup', { cleanup: 'yes' }, ['"yes" is not a boolean', 'use true or false']],
   ['dry-run', { 'dry-run': '1' }, ['"1" is not a boolean', 'use true or false']],
   ['comment', { comment: 'on' }, ['"on" is not a boolean', 'use true or false']],
@@ -506,7 +518,7 @@ describe('parseInputs: bad inputs', () => {
 
   it('collects every problem into one InputError, one per line', () => {
     const e = errorOf({
-      command: 'promote',
+      command: 'deploy',
       steps: '50,10',
       interval: '5',
       namespace: 'BAD',

@@ -126,23 +126,13 @@ export const boolean: Parser<boolean> = (v, c) => {
   return undefined;
 };
 
-/**
- * One of `known` (any case). A known value that is not `available` yet is reported and still
- * returned, so the rules that depend on it (e.g. required inputs per command) stay right.
- */
-export function choice<T extends string>(
-  known: readonly T[],
-  problem: string,
-  available: readonly NoInfer<T>[] = known,
-): Parser<T> {
+/** One of `known` (any case). */
+export function choice<T extends string>(known: readonly T[], problem: string): Parser<T> {
   return (v, c) => {
     const lower = v.toLowerCase() as T;
-    if (!known.includes(lower)) {
-      c.bad(v, problem);
-      return undefined;
-    }
-    if (!available.includes(lower)) c.bad(lower, 'is not available in this release');
-    return lower;
+    if (known.includes(lower)) return lower;
+    c.bad(v, problem);
+    return undefined;
   };
 }
 

@@ -72,7 +72,6 @@ function input<const N extends string, T, const D extends string = ''>(spec: {
 }
 
 export const COMMANDS: readonly Command[] = ['rollout', 'promote', 'rollback', 'status'];
-export const SUPPORTED_COMMANDS: readonly Command[] = ['rollout'];
 
 const BOOLEAN_FORM = 'use true or false';
 const eachLine = (secrets: (line: string) => string[]) => (v: string) => splitLines(v).flatMap(secrets);
@@ -81,8 +80,8 @@ export const INPUTS = [
   input({
     name: 'command',
     default: 'rollout',
-    form: 'use "rollout" ("promote", "rollback" and "status" come in a later release)',
-    parse: choice(COMMANDS, 'is not a command', SUPPORTED_COMMANDS),
+    form: 'use "rollout", "promote", "rollback" or "status"',
+    parse: choice(COMMANDS, 'is not a command'),
   }),
   input({
     name: 'chart',
@@ -264,12 +263,13 @@ export const INPUTS = [
   input({
     name: 'promotion',
     default: 'auto',
-    form: 'use "auto" ("manual" comes in a later release)',
-    parse: choice(['auto', 'manual'] as const, 'is not a promotion mode', ['auto']),
+    form: 'use "auto" or "manual"',
+    parse: choice(['auto', 'manual'] as const, 'is not a promotion mode'),
   }),
   input({ name: 'cleanup', default: 'true', form: BOOLEAN_FORM, parse: boolean }),
   input({ name: 'helm-timeout', default: '5m', form: DURATION_FORM, parse: duration({ positive: true }) }),
   input({ name: 'timeout', default: '30m', form: DURATION_FORM, parse: duration({ positive: true }) }),
+  input({ name: 'lock-timeout', default: '0s', form: DURATION_FORM, parse: duration({ positive: false }) }),
   input({
     name: 'kubeconfig',
     secret: true,
@@ -497,7 +497,12 @@ export function crossRules(
       `Input 'helm-timeout' (${textOf('helm-timeout', raw)}) is not shorter than 'timeout' (${textOf('timeout', raw)}).`,
     );
 
-  const version = given('version') ? (v.version ?? '') : versionFromEnv(env, p);
+  // promote, rollback and status act on the recorded release: no version is needed to name one.
+  const version = given('version')
+    ? (v.version ?? '')
+    : v.command === 'rollout'
+      ? versionFromEnv(env, p)
+      : '';
   const canaryRelease = v.release && version ? canaryName(v.release, version, p) : '';
 
   if (v.kubeconfig && v.context !== undefined && !v.kubeconfig.contexts.includes(v.context)) {

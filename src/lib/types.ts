@@ -63,6 +63,8 @@ export interface Settings {
   cleanup: boolean;
   helmTimeoutMs: number;
   timeoutMs: number;
+  /** How long to wait for another run's lock on the routing object (0 = fail at once). */
+  lockTimeoutMs: number;
   /** Secret: kubeconfig content. */
   kubeconfig?: string;
   context?: string;
