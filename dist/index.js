@@ -48902,6 +48902,20 @@ class StepFailure extends Error {
 async function runRollout(deps) {
     return new Rollout(deps).run();
 }
+/**
+ * The post step after a main step that did not end (killed, out of memory): puts 100% back on
+ * stable when the recorded rollout is this run's, removes a canary that this run installed but
+ * never routed to, and releases the lock. Changes nothing when the record is another run's.
+ */
+async function runRecovery(deps) {
+    const r = new Rollout(deps);
+    try {
+        return await r.recover();
+    }
+    finally {
+        await r.releaseLock();
+    }
+}
 class Rollout {
     deps;
     s;
@@ -48962,8 +48976,44 @@ class Rollout {
             return await this.operate(this.s.command);
         }
         finally {
-            await this.lock?.release().catch((e) => this.log.warning(`Could not release the lock: ${msg(e)}`));
+            await this.releaseLock();
         }
+    }
+    async releaseLock() {
+        await this.lock?.release().catch((e) => this.log.warning(`Could not release the lock: ${msg(e)}`));
+        this.lock = undefined;
+    }
+    async recover() {
+        if (this.s.command === 'status' || this.s.dryRun)
+            return this.finish('unchanged', 'The main step did not end; it was not going to change anything.', true);
+        let snap;
+        let state;
+        try {
+            await this.takeLock();
+            snap = await this.router.getRoutes();
+            state = readState(snap.state);
+            this.report.route = snap.route;
+        }
+        catch (err) {
+            return this.finish('failed', `The post step could not read the ${this.router.kind}: ${msg(err)}`);
+        }
+        const unfinished = state.status === 'progressing' || state.status === 'paused';
+        if (unfinished && state.canaryRelease && state.runUrl === this.deps.runUrl) {
+            this.loadRecord('rollback', snap, state);
+            return this.fail(new StepFailure('The main step did not end (the runner killed it or it ran out of memory); the post step restored the stable release.', true));
+        }
+        // Killed during the install: a release of this run that never got traffic.
+        const mine = this.canaryRelease;
+        if (mine && mine !== state.stableRelease && (await this.deps.helm.status(mine, this.s.namespace))) {
+            const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
+            const svc = chooseCanaryService(manifest, this.s.service, undefined);
+            const host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
+            if ((this.findDest(snap, host)?.weight ?? 0) === 0) {
+                const done = await this.uninstallCanary(true);
+                return this.finish('rolled-back', `The main step did not end; ${mine} got no traffic${done ? ' and was uninstalled' : ''}.`, done);
+            }
+        }
+        return this.finish('unchanged', `The main step did not end, but the route holds no unfinished rollout of this run.`, true);
     }
     async rollout() {
         let first;
@@ -49078,13 +49128,13 @@ class Rollout {
     /** Takes stable, canary and weight from the record and the route, or throws: nothing to act on. */
     loadRecord(command, snap, state) {
         const where = `${this.router.kind} "${this.router.name}"`;
-        if (!state.status || !state.canaryRelease || state.status === 'rolled-back') {
-            throw new PreflightError(`There is nothing to ${command}: ${where} records no unfinished rollout` +
-                `${state.status ? ` (its last rollout is ${state.status})` : ''}.`);
-        }
         if (state.status === 'promoted') {
             throw new PreflightError(`There is nothing to ${command}: ${where} records that ${state.stableRelease ?? 'the last release'} was already promoted. ` +
                 `To go back to an older version, re-run the rollout of that version.`);
+        }
+        if (!state.status || !state.canaryRelease || state.status === 'rolled-back') {
+            throw new PreflightError(`There is nothing to ${command}: ${where} records no unfinished rollout` +
+                `${state.status ? ` (its last rollout is ${state.status})` : ''}.`);
         }
         this.canaryRelease = state.canaryRelease;
         this.stableRelease = state.stableRelease;
@@ -51322,8 +51372,18 @@ class Reporter {
 
 
 
-/** Entry point of the action. Never throws: every failure ends in core.setFailed. */
+/**
+ * Entry point of the action, for the main step and the post step (`post-if: always()`). Never
+ * throws: every failure ends in core.setFailed. The main step records that it started and that it
+ * ended; a post step that finds no end (the runner killed the main step, or it ran out of memory)
+ * restores the stable release; otherwise it does nothing.
+ */
 async function run() {
+    const post = getState(STATE_STARTED) === 'true';
+    if (post && getState(STATE_ENDED) === 'true')
+        return;
+    if (!post)
+        saveState(STATE_STARTED, 'true');
     let kubeconfigFile;
     let secrets;
     const cleanups = [];
@@ -51359,7 +51419,7 @@ async function run() {
         const timer = setTimeout(() => controller.abort(new Error(`The run exceeded its timeout of ${settings.timeoutMs / 1000}s.`)), settings.timeoutMs);
         cleanups.push(() => clearTimeout(timer));
         const reporter = await Reporter.create(settings, github_context, log);
-        const result = await runRollout({
+        const deps = {
             settings,
             helm,
             kubectl,
@@ -51377,7 +51437,10 @@ async function run() {
             signal: controller.signal,
             runUrl: reporter.runUrl,
             onUpdate: (report, final) => reporter.update(report, final),
-        });
+        };
+        if (post)
+            warning('The main step did not end cleanly; checking whether traffic must be restored.');
+        const result = await (post ? runRecovery(deps) : runRollout(deps));
         await finish(result, reporter);
     }
     catch (err) {
@@ -51394,8 +51457,13 @@ async function run() {
             c();
         if (kubeconfigFile)
             external_node_fs_default().rmSync(kubeconfigFile, { force: true });
+        if (!post)
+            saveState(STATE_ENDED, 'true');
     }
 }
+/** Step state (GITHUB_STATE) that tells the post step how the main step ended. */
+const STATE_STARTED = 'helm-canary-started';
+const STATE_ENDED = 'helm-canary-ended';
 async function finish(result, reporter) {
     setOutput('status', result.status);
     setOutput('stable-release', result.stableRelease ?? '');

@@ -7,14 +7,22 @@ import { getInputs } from './input-helper.js';
 import { createHelm } from './kube/helm-helper.js';
 import { createKubectl, type KubeOptions } from './kube/kubectl-helper.js';
 import { createRouter } from './router/factory.js';
-import { runRollout, type RolloutResult } from './rollout/rollout.js';
+import { runRecovery, runRollout, type RolloutDeps, type RolloutResult } from './rollout/rollout.js';
 import { createVerifier } from './verify/verifier.js';
 import { Reporter } from './report/reporter.js';
 import type { SecretRegistry } from './lib/secrets.js';
 import type { Logger, Settings } from './lib/types.js';
 
-/** Entry point of the action. Never throws: every failure ends in core.setFailed. */
+/**
+ * Entry point of the action, for the main step and the post step (`post-if: always()`). Never
+ * throws: every failure ends in core.setFailed. The main step records that it started and that it
+ * ended; a post step that finds no end (the runner killed the main step, or it ran out of memory)
+ * restores the stable release; otherwise it does nothing.
+ */
 export async function run(): Promise<void> {
+  const post = core.getState(STATE_STARTED) === 'true';
+  if (post && core.getState(STATE_ENDED) === 'true') return;
+  if (!post) core.saveState(STATE_STARTED, 'true');
   let kubeconfigFile: string | undefined;
   let secrets: SecretRegistry | undefined;
   const cleanups: Array<() => void> = [];
@@ -56,7 +64,7 @@ export async function run(): Promise<void> {
     cleanups.push(() => clearTimeout(timer));
 
     const reporter = await Reporter.create(settings, github.context, log);
-    const result = await runRollout({
+    const deps: RolloutDeps = {
       settings,
       helm,
       kubectl,
@@ -75,7 +83,9 @@ export async function run(): Promise<void> {
       signal: controller.signal,
       runUrl: reporter.runUrl,
       onUpdate: (report, final) => reporter.update(report, final),
-    });
+    };
+    if (post) core.warning('The main step did not end cleanly; checking whether traffic must be restored.');
+    const result = await (post ? runRecovery(deps) : runRollout(deps));
     await finish(result, reporter);
   } catch (err) {
     // Input errors are redacted already; a helm/kubectl error may quote a secret it was given.
@@ -88,8 +98,13 @@ export async function run(): Promise<void> {
   } finally {
     for (const c of cleanups) c();
     if (kubeconfigFile) fs.rmSync(kubeconfigFile, { force: true });
+    if (!post) core.saveState(STATE_ENDED, 'true');
   }
 }
+
+/** Step state (GITHUB_STATE) that tells the post step how the main step ended. */
+const STATE_STARTED = 'helm-canary-started';
+const STATE_ENDED = 'helm-canary-ended';
 
 async function finish(result: RolloutResult, reporter: Reporter): Promise<void> {
   core.setOutput('status', result.status);

@@ -35,6 +35,8 @@ export interface ActionRun extends Exec {
   log: string;
   outputs: Record<string, string>;
   summary: string;
+  /** What the step saved with core.saveState (GITHUB_STATE), for its post step. */
+  state: Record<string, string>;
   ms: number;
 }
 
@@ -190,11 +192,15 @@ export class World {
       onSpawn?: (p: ChildProcess) => void;
       /** Also copy the action's stdout here as it runs (the demo shows the live log). */
       stream?: NodeJS.WritableStream;
+      /** Run as the post step of a main step that saved this state (STATE_* variables). */
+      postOf?: Record<string, string>;
     } = {},
   ): Promise<ActionRun> {
     const run = fs.mkdtempSync(path.join(this.dir, 'run-'));
     const outFile = path.join(run, 'output');
     const summaryFile = path.join(run, 'summary.md');
+    const stateFile = path.join(run, 'state');
+    fs.writeFileSync(stateFile, '');
     const eventFile = path.join(run, 'event.json');
     fs.writeFileSync(outFile, '');
     fs.writeFileSync(summaryFile, '');
@@ -204,6 +210,7 @@ export class World {
       GITHUB_ACTIONS: 'true',
       GITHUB_OUTPUT: outFile,
       GITHUB_STEP_SUMMARY: summaryFile,
+      GITHUB_STATE: stateFile,
       GITHUB_EVENT_PATH: eventFile,
       GITHUB_EVENT_NAME: opts.eventName ?? 'workflow_dispatch',
       GITHUB_REPOSITORY: 'acme/shop',
@@ -218,6 +225,7 @@ export class World {
       ...opts.env,
     };
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+    for (const [k, v] of Object.entries(opts.postOf ?? {})) env[`STATE_${k}`] = v;
     const t0 = Date.now();
     const r = await exec(
       process.execPath,
@@ -232,6 +240,7 @@ export class World {
       ms: Date.now() - t0,
       outputs: parseOutputs(fs.readFileSync(outFile, 'utf8')),
       summary: fs.readFileSync(summaryFile, 'utf8'),
+      state: parseOutputs(fs.readFileSync(stateFile, 'utf8')),
     };
   }
 

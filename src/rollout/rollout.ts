@@ -85,6 +85,20 @@ export async function runRollout(deps: RolloutDeps): Promise<RolloutResult> {
   return new Rollout(deps).run();
 }
 
+/**
+ * The post step after a main step that did not end (killed, out of memory): puts 100% back on
+ * stable when the recorded rollout is this run's, removes a canary that this run installed but
+ * never routed to, and releases the lock. Changes nothing when the record is another run's.
+ */
+export async function runRecovery(deps: RolloutDeps): Promise<RolloutResult> {
+  const r = new Rollout(deps);
+  try {
+    return await r.recover();
+  } finally {
+    await r.releaseLock();
+  }
+}
+
 class Rollout {
   private readonly s: Settings;
   private readonly log: Logger;
@@ -142,8 +156,62 @@ class Rollout {
       if (this.s.command === 'rollout') return await this.rollout();
       return await this.operate(this.s.command);
     } finally {
-      await this.lock?.release().catch((e) => this.log.warning(`Could not release the lock: ${msg(e)}`));
+      await this.releaseLock();
     }
+  }
+
+  async releaseLock(): Promise<void> {
+    await this.lock?.release().catch((e) => this.log.warning(`Could not release the lock: ${msg(e)}`));
+    this.lock = undefined;
+  }
+
+  async recover(): Promise<RolloutResult> {
+    if (this.s.command === 'status' || this.s.dryRun)
+      return this.finish(
+        'unchanged',
+        'The main step did not end; it was not going to change anything.',
+        true,
+      );
+    let snap: RouteSnapshot;
+    let state: RolloutState;
+    try {
+      await this.takeLock();
+      snap = await this.router.getRoutes();
+      state = readState(snap.state);
+      this.report.route = snap.route;
+    } catch (err) {
+      return this.finish('failed', `The post step could not read the ${this.router.kind}: ${msg(err)}`);
+    }
+    const unfinished = state.status === 'progressing' || state.status === 'paused';
+    if (unfinished && state.canaryRelease && state.runUrl === this.deps.runUrl) {
+      this.loadRecord('rollback', snap, state);
+      return this.fail(
+        new StepFailure(
+          'The main step did not end (the runner killed it or it ran out of memory); the post step restored the stable release.',
+          true,
+        ),
+      );
+    }
+    // Killed during the install: a release of this run that never got traffic.
+    const mine = this.canaryRelease;
+    if (mine && mine !== state.stableRelease && (await this.deps.helm.status(mine, this.s.namespace))) {
+      const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
+      const svc = chooseCanaryService(manifest, this.s.service, undefined);
+      const host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
+      if ((this.findDest(snap, host)?.weight ?? 0) === 0) {
+        const done = await this.uninstallCanary(true);
+        return this.finish(
+          'rolled-back',
+          `The main step did not end; ${mine} got no traffic${done ? ' and was uninstalled' : ''}.`,
+          done,
+        );
+      }
+    }
+    return this.finish(
+      'unchanged',
+      `The main step did not end, but the route holds no unfinished rollout of this run.`,
+      true,
+    );
   }
 
   private async rollout(): Promise<RolloutResult> {
@@ -261,16 +329,16 @@ class Rollout {
   /** Takes stable, canary and weight from the record and the route, or throws: nothing to act on. */
   private loadRecord(command: 'promote' | 'rollback', snap: RouteSnapshot, state: RolloutState): void {
     const where = `${this.router.kind} "${this.router.name}"`;
-    if (!state.status || !state.canaryRelease || state.status === 'rolled-back') {
-      throw new PreflightError(
-        `There is nothing to ${command}: ${where} records no unfinished rollout` +
-          `${state.status ? ` (its last rollout is ${state.status})` : ''}.`,
-      );
-    }
     if (state.status === 'promoted') {
       throw new PreflightError(
         `There is nothing to ${command}: ${where} records that ${state.stableRelease ?? 'the last release'} was already promoted. ` +
           `To go back to an older version, re-run the rollout of that version.`,
+      );
+    }
+    if (!state.status || !state.canaryRelease || state.status === 'rolled-back') {
+      throw new PreflightError(
+        `There is nothing to ${command}: ${where} records no unfinished rollout` +
+          `${state.status ? ` (its last rollout is ${state.status})` : ''}.`,
       );
     }
     this.canaryRelease = state.canaryRelease;
