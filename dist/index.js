@@ -47141,21 +47141,173 @@ async function getInputs() {
     return settings;
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/kube/exec-util.ts
-// Runs helm/kubectl as argument arrays (never a shell string), always silent so that values,
-// kubeconfig content and tokens never reach the log; callers log their own redacted line.
+// Runs helm/kubectl (and the user's verify-command) as argument arrays, never a shell string,
+// silently so that values, kubeconfig content and tokens never reach the log; callers log their
+// own redacted line.
+//
+// Each child leads its own process group (`detached: true`), so cancelling a run or hitting a
+// timeout stops the whole tree the tool started (plugins, `bash -c` children, `sleep`s): SIGTERM
+// to the group, SIGKILL to the group `killAfterMs` later if anything is still alive. A child's
+// group that outlives its leader (a background process of a verify-command) is stopped the same
+// way once the leader has exited, and every group still running when this process exits is
+// killed, so no detached child is left orphaned behind the action.
 
-/** Runs `tool args…` with exec's `silent: true` and `ignoreReturnCode: true`. */
-async function runTool(tool, args, opts = {}) {
-    const options = { silent: true, ignoreReturnCode: true };
-    if (opts.env)
-        options.env = mergedEnv(opts.env);
-    if (opts.input !== undefined)
-        options.input = Buffer.from(opts.input);
-    const r = await getExecOutput(tool, args, options);
-    return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+
+const DEFAULT_KILL_AFTER_MS = 3000;
+/** Thrown by the helpers when the abort signal stopped their tool. `name` is 'AbortError'. */
+class ToolAbortedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'AbortError';
+    }
 }
-/** @actions/exec replaces the whole environment when `env` is given: start from process.env. */
+/** Process groups of our children that may still be alive. */
+const liveGroups = new Set();
+let exitHookInstalled = false;
+/**
+ * SIGKILLs every process group started by runTool that may still be alive; returns how many
+ * groups it signalled. Runs on process 'exit' (a grace period cannot be waited for then).
+ */
+function killRunningChildren() {
+    let n = 0;
+    for (const pgid of [...liveGroups]) {
+        if (signalGroup(pgid, 'SIGKILL'))
+            n++;
+        liveGroups.delete(pgid);
+    }
+    return n;
+}
+function installExitHook() {
+    if (exitHookInstalled)
+        return;
+    exitHookInstalled = true;
+    process.on('exit', killRunningChildren);
+}
+/** Sends `sig` to the process group; false when the group no longer exists. */
+function signalGroup(pgid, sig) {
+    try {
+        process.kill(-pgid, sig);
+        return true;
+    }
+    catch {
+        return false; // ESRCH: gone (EPERM cannot happen for our own children)
+    }
+}
+function exitCodeOf(code, signal) {
+    if (code !== null)
+        return code;
+    const no = signal ? external_node_os_namespaceObject.constants.signals[signal] : undefined;
+    return no !== undefined ? 128 + no : 1;
+}
+/**
+ * Runs `tool args…` without a shell, in its own process group. Never throws for a non-zero exit;
+ * rejects only when the tool cannot be started (e.g. ENOENT). Resolves once the tool has exited
+ * and its output streams are closed.
+ */
+function runTool(tool, args, opts = {}) {
+    const { signal, timeoutMs } = opts;
+    const killAfterMs = opts.killAfterMs ?? DEFAULT_KILL_AFTER_MS;
+    if (signal?.aborted)
+        return Promise.resolve({ exitCode: -1, stdout: '', stderr: '', aborted: true });
+    installExitHook();
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(tool, args, {
+            detached: true,
+            env: opts.env ? mergedEnv(opts.env) : process.env,
+            stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+            windowsHide: true,
+        });
+        const pid = child.pid;
+        let stdout = '';
+        let stderr = '';
+        let aborted = false;
+        let timedOut = false;
+        let termSent = false;
+        let killTimer;
+        let timeoutTimer;
+        let exited;
+        /** TERM to the group now, KILL to the group after the grace. */
+        const stopGroup = () => {
+            if (pid === undefined || termSent)
+                return;
+            termSent = true;
+            signalGroup(pid, 'SIGTERM');
+            killTimer = setTimeout(() => {
+                signalGroup(pid, 'SIGKILL');
+                liveGroups.delete(pid);
+            }, killAfterMs);
+            killTimer.unref();
+        };
+        const onAbort = () => {
+            aborted = true;
+            stopGroup();
+        };
+        const cleanup = () => {
+            signal?.removeEventListener('abort', onAbort);
+            if (timeoutTimer)
+                clearTimeout(timeoutTimer);
+        };
+        child.on('error', (err) => {
+            cleanup();
+            if (killTimer)
+                clearTimeout(killTimer);
+            if (pid !== undefined)
+                liveGroups.delete(pid);
+            reject(err);
+        });
+        if (pid === undefined)
+            return; // spawn failed: 'error' follows
+        liveGroups.add(pid);
+        opts.onSpawn?.(pid);
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (d) => {
+            stdout += d;
+            opts.onOutput?.(d, 'stdout');
+        });
+        child.stderr.on('data', (d) => {
+            stderr += d;
+            opts.onOutput?.(d, 'stderr');
+        });
+        if (child.stdin) {
+            child.stdin.on('error', () => { }); // EPIPE when the tool exits without reading its input
+            child.stdin.end(opts.input);
+        }
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (timeoutMs !== undefined && timeoutMs > 0) {
+            timeoutTimer = setTimeout(() => {
+                timedOut = true;
+                stopGroup();
+            }, timeoutMs);
+        }
+        child.on('exit', (code, sig) => {
+            exited = { code, signal: sig };
+            cleanup();
+            // The leader is gone; anything left in its group (a background process) goes too.
+            if (signalGroup(pid, 0))
+                stopGroup();
+        });
+        child.on('close', (code, sig) => {
+            cleanup();
+            if (!signalGroup(pid, 0)) {
+                if (killTimer)
+                    clearTimeout(killTimer);
+                liveGroups.delete(pid);
+            }
+            const e = exited ?? { code, signal: sig };
+            const r = { exitCode: exitCodeOf(e.code, e.signal), stdout, stderr };
+            if (aborted)
+                r.aborted = true;
+            if (timedOut)
+                r.timedOut = true;
+            resolve(r);
+        });
+    });
+}
+/** The child's environment: process.env with `extra` on top. */
 function mergedEnv(extra) {
     const out = {};
     for (const [k, v] of Object.entries(process.env))
@@ -47381,10 +47533,13 @@ class Helm {
             a.push('--kube-context', this.o.context);
         return a;
     }
-    async run(args, log) {
+    async run(args, log, c = {}) {
         const full = [...args, ...this.kubeArgs()];
         core_namespaceObject[log](`[command]${displayCommand(this.path, redactArgs(full))}`);
-        return runTool(this.path, full, { env: this.o.env });
+        const r = await runTool(this.path, full, { env: this.o.env, signal: c.signal });
+        if (r.aborted)
+            throw new ToolAbortedError(`helm ${args.slice(0, 2).join(' ')} was cancelled`);
+        return r;
     }
     /** Chart, version, values, sets, user args: shared by install and template. */
     chartArgs(o) {
@@ -47414,7 +47569,7 @@ class Helm {
         if (labels.length > 0)
             args.push('--labels', labels.map(([k, v]) => `${k}=${v}`).join(','));
         args.push(...o.extraArgs, '-o', 'json');
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         const secrets = [...o.set, ...setValuesIn(o.extraArgs)];
         if (r.exitCode !== 0)
             throw this.error(`install ${o.release}`, r, secrets);
@@ -47424,21 +47579,21 @@ class Helm {
             return { manifest };
         if (o.dryRun)
             throw new Error(`helm install --dry-run ${o.release}: could not read the rendered manifest`);
-        return { manifest: await this.getManifest(o.release, o.namespace) };
+        return { manifest: await this.getManifest(o.release, o.namespace, o) };
     }
     /** `helm template` (client-side render; no release, no cluster writes). */
     async template(o) {
         const args = ['template', ...this.chartArgs(o), ...o.extraArgs];
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         if (r.exitCode !== 0)
             throw this.error(`template ${o.release}`, r, [...o.set, ...setValuesIn(o.extraArgs)]);
         return r.stdout;
     }
-    async uninstall(release, namespace, timeoutMs) {
+    async uninstall(release, namespace, timeoutMs, c) {
         const args = ['uninstall', release, '-n', namespace, ...this.flags.uninstallWait];
         if (timeoutMs !== undefined)
             args.push('--timeout', goDuration(timeoutMs));
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', c);
         if (r.exitCode === 0)
             return;
         if (RELEASE_NOT_FOUND_RE.test(r.stderr)) {
@@ -47447,8 +47602,8 @@ class Helm {
         }
         throw this.error(`uninstall ${release}`, r, []);
     }
-    async status(release, namespace) {
-        const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug');
+    async status(release, namespace, c) {
+        const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug', c);
         if (r.exitCode !== 0) {
             if (/release: not found/i.test(r.stderr))
                 return undefined;
@@ -47464,17 +47619,17 @@ class Helm {
         const info = toReleaseInfo(obj, namespace);
         if (!info.chart) {
             // `helm status -o json` carries no chart metadata; `helm list` has "<chart>-<version>".
-            const row = (await this.list(namespace, `^${release}$`)).find((x) => x.name === release);
+            const row = (await this.list(namespace, `^${release}$`, c)).find((x) => x.name === release);
             if (row)
                 Object.assign(info, { chart: row.chart, appVersion: row.appVersion });
         }
         return info;
     }
-    async list(namespace, filter) {
+    async list(namespace, filter, c) {
         const args = ['list', '-n', namespace, '-o', 'json', ...this.flags.listAll];
         if (filter)
             args.push('--filter', filter);
-        const r = await this.run(args, 'debug');
+        const r = await this.run(args, 'debug', c);
         if (r.exitCode !== 0)
             throw this.error(`list -n ${namespace}`, r, []);
         const text = r.stdout.trim();
@@ -47489,8 +47644,8 @@ class Helm {
         }
         return Array.isArray(rows) ? rows.map((x) => toReleaseInfo(x, namespace)) : [];
     }
-    async getManifest(release, namespace) {
-        const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug');
+    async getManifest(release, namespace, c) {
+        const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug', c);
         if (r.exitCode !== 0)
             throw this.error(`get manifest ${release}`, r, []);
         return r.stdout;
@@ -47543,6 +47698,13 @@ class KubeNotFoundError extends Error {
         this.name = 'KubeNotFoundError';
     }
 }
+/** 409 AlreadyExists answering a create. */
+class KubeAlreadyExistsError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'KubeAlreadyExistsError';
+    }
+}
 /* eslint-enable @typescript-eslint/no-explicit-any */
 /**
  * Field manager for our writes. kubectl 1.31 and 1.35 both accept `--field-manager` on `patch`
@@ -47555,6 +47717,31 @@ const CONFLICT_RE = /\(Conflict\)|the object has been modified|please apply your
 /** 422: `Error from server (Invalid)`, `The request is invalid`, `The VirtualService "x" is invalid`. */
 const INVALID_RE = /\(Invalid\)|the request is invalid|is invalid:|is invalid$|testing value .* failed|test failed|unprocessable/im;
 const NO_RESOURCE_TYPE_RE = /doesn't have a resource type|the server could not find the requested resource/i;
+const ALREADY_EXISTS_RE = /\(AlreadyExists\)|already exists/i;
+/**
+ * The API path of a named object for `kubectl delete --raw` (a delete with preconditions).
+ * `resource` is `plural.version.group` or a core plural. Pure.
+ */
+function objectApiPath(resource, name, namespace) {
+    const dot = resource.indexOf('.');
+    let prefix;
+    let plural;
+    if (dot < 0) {
+        plural = resource;
+        prefix = '/api/v1';
+    }
+    else {
+        plural = resource.slice(0, dot);
+        const rest = resource.slice(dot + 1);
+        const m = /^(v\d+(?:(?:alpha|beta)\d+)?)\.(.+)$/.exec(rest);
+        if (!m)
+            throw new Error(`a guarded delete needs the resource as plural.version.group (e.g. leases.v1.coordination.k8s.io), not "${resource}"`);
+        prefix = `/apis/${m[2]}/${m[1]}`;
+    }
+    const seg = (s) => encodeURIComponent(s);
+    const ns = namespace !== undefined ? `/namespaces/${seg(namespace)}` : '';
+    return `${prefix}${ns}/${seg(plural)}/${seg(name)}`;
+}
 function kubeGlobalArgs(o) {
     const a = [];
     if (o.kubeconfigPath)
@@ -47573,10 +47760,13 @@ class Kubectl {
         this.version = version;
         this.o = o;
     }
-    async run(args, log) {
+    async run(args, log, o = {}) {
         const full = [...args, ...kubeGlobalArgs(this.o)];
         core_namespaceObject[log](`[command]${displayCommand(this.path, full)}`);
-        return runTool(this.path, full, { env: this.o.env });
+        const r = await runTool(this.path, full, { env: this.o.env, input: o.input, signal: o.signal });
+        if (r.aborted)
+            throw new ToolAbortedError(`kubectl ${args.slice(0, 3).join(' ')} was cancelled`);
+        return r;
     }
     fail(what, r) {
         const msg = `kubectl ${what} failed (exit ${r.exitCode}): ${tail(r.stderr) || tail(r.stdout) || 'no output'}`;
@@ -47588,10 +47778,10 @@ class Kubectl {
             return new KubeNotFoundError(msg);
         return new Error(msg);
     }
-    async get(resource, name, namespace) {
+    async get(resource, name, namespace, o) {
         const ns = namespace ?? this.o.namespace;
         // managedFields are hidden by default since kubectl 1.21; ownership findings need them
-        const r = await this.run(['get', resource, name, '-n', ns, '-o', 'json', '--ignore-not-found', '--show-managed-fields'], 'debug');
+        const r = await this.run(['get', resource, name, '-n', ns, '-o', 'json', '--ignore-not-found', '--show-managed-fields'], 'debug', o);
         if (r.exitCode !== 0) {
             if (/\(NotFound\)/.test(r.stderr) && !NO_RESOURCE_TYPE_RE.test(r.stderr))
                 return undefined;
@@ -47601,12 +47791,12 @@ class Kubectl {
             return undefined; // --ignore-not-found prints nothing
         return parseJson(r.stdout, `kubectl get ${resource} ${name}`);
     }
-    async list(resource, namespace, labelSelector) {
+    async list(resource, namespace, labelSelector, o) {
         const ns = namespace ?? this.o.namespace;
         const args = ['get', resource, '-n', ns, '-o', 'json'];
         if (labelSelector)
             args.push('-l', labelSelector);
-        const r = await this.run(args, 'debug');
+        const r = await this.run(args, 'debug', o);
         if (r.exitCode !== 0)
             throw this.fail(`get ${resource} -n ${ns}`, r);
         if (r.stdout.trim() === '')
@@ -47614,7 +47804,7 @@ class Kubectl {
         const out = parseJson(r.stdout, `kubectl get ${resource}`);
         return out.items ?? [];
     }
-    async patchJson(resource, name, ops, namespace) {
+    async patchJson(resource, name, ops, namespace, o) {
         const ns = namespace ?? this.o.namespace;
         const args = [
             'patch',
@@ -47629,7 +47819,7 @@ class Kubectl {
             '-o',
             'json',
         ];
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         if (r.exitCode !== 0) {
             const what = `patch ${resource} ${name} -n ${ns}`;
             const guarded = ops.some((op) => op.op === 'test');
@@ -47643,7 +47833,7 @@ class Kubectl {
         }
         return parseJson(r.stdout, `kubectl patch ${resource} ${name}`);
     }
-    async annotate(resource, name, annotations, namespace) {
+    async annotate(resource, name, annotations, namespace, o) {
         const ns = namespace ?? this.o.namespace;
         const pairs = Object.entries(annotations).map(([k, v]) => (v === null ? `${k}-` : `${k}=${v}`));
         if (pairs.length === 0)
@@ -47658,15 +47848,59 @@ class Kubectl {
             '--overwrite',
             `--field-manager=${FIELD_MANAGER}`,
         ];
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         if (r.exitCode !== 0)
             throw this.fail(`annotate ${resource} ${name} -n ${ns}`, r);
     }
-    async namespaceLabels(namespace) {
-        const ns = await this.get('namespace', namespace, namespace);
+    async namespaceLabels(namespace, o) {
+        const ns = await this.get('namespace', namespace, namespace, o);
         if (!ns)
             return undefined;
         return ns.metadata?.labels ?? {};
+    }
+    async create(obj, o) {
+        return this.writeObject('create', obj, o);
+    }
+    async replace(obj, o) {
+        return this.writeObject('replace', obj, o);
+    }
+    /** `kubectl create|replace -f -`: the object as JSON on stdin (never in the argv or the log). */
+    async writeObject(verb, obj, o) {
+        // the object's own namespace wins (kubectl refuses a different -n); cluster-scoped kinds ignore -n
+        const ns = obj.metadata?.namespace ?? this.o.namespace;
+        const args = [verb, '-f', '-', '-n', ns, `--field-manager=${FIELD_MANAGER}`, '-o', 'json'];
+        const r = await this.run(args, 'info', { ...o, input: JSON.stringify(obj) });
+        const what = `${verb} ${obj.kind} ${obj.metadata?.name ?? ''} -n ${ns}`;
+        if (r.exitCode !== 0) {
+            if (verb === 'create' && ALREADY_EXISTS_RE.test(r.stderr) && !CONFLICT_RE.test(r.stderr))
+                throw new KubeAlreadyExistsError(`kubectl ${what} failed: ${tail(r.stderr)}`);
+            throw this.fail(what, r);
+        }
+        return parseJson(r.stdout, `kubectl ${verb} ${obj.kind}`);
+    }
+    async delete(resource, name, namespace, o = {}) {
+        const ns = namespace ?? this.o.namespace;
+        let r;
+        if (o.resourceVersion !== undefined) {
+            // kubectl has no precondition flag; `delete --raw` sends DeleteOptions as the body
+            const body = {
+                kind: 'DeleteOptions',
+                apiVersion: 'v1',
+                preconditions: { resourceVersion: o.resourceVersion },
+            };
+            r = await this.run(['delete', '--raw', objectApiPath(resource, name, ns), '-f', '-'], 'info', {
+                ...o,
+                input: JSON.stringify(body),
+            });
+        }
+        else {
+            r = await this.run(['delete', resource, name, '-n', ns], 'info', o);
+        }
+        if (r.exitCode === 0)
+            return true;
+        if (/\(NotFound\)/.test(r.stderr) && !NO_RESOURCE_TYPE_RE.test(r.stderr))
+            return false;
+        throw this.fail(`delete ${resource} ${name} -n ${ns}`, r);
     }
     async canI(verb, resource, namespace) {
         const ns = namespace ?? this.o.namespace;
@@ -49650,46 +49884,39 @@ function transportError(err, latencyMs) {
 
 const TAIL_LINES = 20;
 const TAIL_CHARS = 2000;
-// Watchdog used when a timeout is given. Fixed text: the command arrives as $1 and the timeout in
-// seconds as $2. `set -m` puts the command in its own process group, so the whole tree (curl,
-// sleep, ...) is signalled: TERM at the timeout, KILL 5 s later.
-const WATCHDOG = [
-    'set -m',
-    'bash -c "$1" &',
-    'cmd=$!',
-    '( sleep "$2"; kill -TERM -- -"$cmd"; sleep 5; kill -KILL -- -"$cmd" ) >/dev/null 2>&1 &',
-    'dog=$!',
-    'set +m', // both groups exist now; no job-control notices ("[1] Exit 4") in the output
-    'wait "$cmd"; rc=$?',
-    'kill -- -"$dog" >/dev/null 2>&1',
-    'exit "$rc"',
-].join('\n');
+/** Grace between SIGTERM and SIGKILL of the command's process group (timeout or cancel). */
+const VERIFY_KILL_AFTER_MS = 5000;
 /**
  * Run `command` with bash -c and the facts in its environment. Never throws for a failing
- * command (ignoreReturnCode); the caller decides (a non-zero exit fails the step).
+ * command; the caller decides (a non-zero exit fails the step). bash leads its own process group,
+ * so the timeout and the abort signal stop the whole tree (curl, sleep, ...): SIGTERM, then SIGKILL
+ * 5 s later. Its output is echoed to the log as it arrives.
  */
-async function runVerifyCommand(command, facts, timeoutMs) {
+async function runVerifyCommand(command, facts, timeoutMs, signal) {
     const env = {};
     for (const [k, v] of Object.entries(process.env))
         if (v !== undefined)
             env[k] = v;
     Object.assign(env, facts);
     const started = Date.now();
-    const args = timeoutMs !== undefined && timeoutMs > 0
-        ? ['-c', WATCHDOG, 'helm-canary-verify', command, (timeoutMs / 1000).toFixed(3)]
-        : ['-c', command];
-    const out = await getExecOutput('bash', args, { env, ignoreReturnCode: true });
+    process.stdout.write(`[command]${displayCommand('bash', ['-c', command])}\n`);
+    const out = await runTool('bash', ['-c', command], {
+        env,
+        signal,
+        timeoutMs: timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined,
+        killAfterMs: VERIFY_KILL_AFTER_MS,
+        onOutput: (chunk) => process.stdout.write(chunk),
+    });
     const durationMs = Date.now() - started;
-    const timedOut = timeoutMs !== undefined &&
-        timeoutMs > 0 &&
-        (out.exitCode === 143 || out.exitCode === 137) &&
-        durationMs >= timeoutMs;
-    return {
+    const r = {
         exitCode: out.exitCode,
         outputTail: verify_command_tail(`${out.stdout}${out.stderr ? `\n${out.stderr}` : ''}`),
-        timedOut,
+        timedOut: out.timedOut === true,
         durationMs,
     };
+    if (out.aborted)
+        r.cancelled = true;
+    return r;
 }
 function verify_command_tail(text) {
     const lines = text.replace(/\s+$/, '').split('\n');
@@ -49846,9 +50073,14 @@ async function verifyStep(opts) {
             CANARY_RELEASE: facts?.canaryRelease ?? '',
             STABLE_RELEASE: facts?.stableRelease ?? '',
             NAMESPACE: facts?.namespace ?? '',
-        }, opts.commandTimeoutMs);
+        }, opts.commandTimeoutMs, signal);
         passed.command = cmd;
         passed.endedAt = new Date(now()).toISOString();
+        if (cmd.cancelled) {
+            passed.verdict = 'cancelled';
+            passed.reason = 'verify-command was stopped: the run was cancelled';
+            return passed;
+        }
         if (cmd.exitCode === 0) {
             passed.reason = `${passed.reason}; verify-command succeeded`;
             return passed;
