@@ -47410,21 +47410,173 @@ async function getInputs() {
     return settings;
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/kube/exec-util.ts
-// Runs helm/kubectl as argument arrays (never a shell string), always silent so that values,
-// kubeconfig content and tokens never reach the log; callers log their own redacted line.
+// Runs helm/kubectl (and the user's verify-command) as argument arrays, never a shell string,
+// silently so that values, kubeconfig content and tokens never reach the log; callers log their
+// own redacted line.
+//
+// Each child leads its own process group (`detached: true`), so cancelling a run or hitting a
+// timeout stops the whole tree the tool started (plugins, `bash -c` children, `sleep`s): SIGTERM
+// to the group, SIGKILL to the group `killAfterMs` later if anything is still alive. A child's
+// group that outlives its leader (a background process of a verify-command) is stopped the same
+// way once the leader has exited, and every group still running when this process exits is
+// killed, so no detached child is left orphaned behind the action.
 
-/** Runs `tool args…` with exec's `silent: true` and `ignoreReturnCode: true`. */
-async function runTool(tool, args, opts = {}) {
-    const options = { silent: true, ignoreReturnCode: true };
-    if (opts.env)
-        options.env = mergedEnv(opts.env);
-    if (opts.input !== undefined)
-        options.input = Buffer.from(opts.input);
-    const r = await getExecOutput(tool, args, options);
-    return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+
+const DEFAULT_KILL_AFTER_MS = 3000;
+/** Thrown by the helpers when the abort signal stopped their tool. `name` is 'AbortError'. */
+class ToolAbortedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'AbortError';
+    }
 }
-/** @actions/exec replaces the whole environment when `env` is given: start from process.env. */
+/** Process groups of our children that may still be alive. */
+const liveGroups = new Set();
+let exitHookInstalled = false;
+/**
+ * SIGKILLs every process group started by runTool that may still be alive; returns how many
+ * groups it signalled. Runs on process 'exit' (a grace period cannot be waited for then).
+ */
+function killRunningChildren() {
+    let n = 0;
+    for (const pgid of [...liveGroups]) {
+        if (signalGroup(pgid, 'SIGKILL'))
+            n++;
+        liveGroups.delete(pgid);
+    }
+    return n;
+}
+function installExitHook() {
+    if (exitHookInstalled)
+        return;
+    exitHookInstalled = true;
+    process.on('exit', killRunningChildren);
+}
+/** Sends `sig` to the process group; false when the group no longer exists. */
+function signalGroup(pgid, sig) {
+    try {
+        process.kill(-pgid, sig);
+        return true;
+    }
+    catch {
+        return false; // ESRCH: gone (EPERM cannot happen for our own children)
+    }
+}
+function exitCodeOf(code, signal) {
+    if (code !== null)
+        return code;
+    const no = signal ? external_node_os_namespaceObject.constants.signals[signal] : undefined;
+    return no !== undefined ? 128 + no : 1;
+}
+/**
+ * Runs `tool args…` without a shell, in its own process group. Never throws for a non-zero exit;
+ * rejects only when the tool cannot be started (e.g. ENOENT). Resolves once the tool has exited
+ * and its output streams are closed.
+ */
+function runTool(tool, args, opts = {}) {
+    const { signal, timeoutMs } = opts;
+    const killAfterMs = opts.killAfterMs ?? DEFAULT_KILL_AFTER_MS;
+    if (signal?.aborted)
+        return Promise.resolve({ exitCode: -1, stdout: '', stderr: '', aborted: true });
+    installExitHook();
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(tool, args, {
+            detached: true,
+            env: opts.env ? mergedEnv(opts.env) : process.env,
+            stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+            windowsHide: true,
+        });
+        const pid = child.pid;
+        let stdout = '';
+        let stderr = '';
+        let aborted = false;
+        let timedOut = false;
+        let termSent = false;
+        let killTimer;
+        let timeoutTimer;
+        let exited;
+        /** TERM to the group now, KILL to the group after the grace. */
+        const stopGroup = () => {
+            if (pid === undefined || termSent)
+                return;
+            termSent = true;
+            signalGroup(pid, 'SIGTERM');
+            killTimer = setTimeout(() => {
+                signalGroup(pid, 'SIGKILL');
+                liveGroups.delete(pid);
+            }, killAfterMs);
+            killTimer.unref();
+        };
+        const onAbort = () => {
+            aborted = true;
+            stopGroup();
+        };
+        const cleanup = () => {
+            signal?.removeEventListener('abort', onAbort);
+            if (timeoutTimer)
+                clearTimeout(timeoutTimer);
+        };
+        child.on('error', (err) => {
+            cleanup();
+            if (killTimer)
+                clearTimeout(killTimer);
+            if (pid !== undefined)
+                liveGroups.delete(pid);
+            reject(err);
+        });
+        if (pid === undefined)
+            return; // spawn failed: 'error' follows
+        liveGroups.add(pid);
+        opts.onSpawn?.(pid);
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (d) => {
+            stdout += d;
+            opts.onOutput?.(d, 'stdout');
+        });
+        child.stderr.on('data', (d) => {
+            stderr += d;
+            opts.onOutput?.(d, 'stderr');
+        });
+        if (child.stdin) {
+            child.stdin.on('error', () => { }); // EPIPE when the tool exits without reading its input
+            child.stdin.end(opts.input);
+        }
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (timeoutMs !== undefined && timeoutMs > 0) {
+            timeoutTimer = setTimeout(() => {
+                timedOut = true;
+                stopGroup();
+            }, timeoutMs);
+        }
+        child.on('exit', (code, sig) => {
+            exited = { code, signal: sig };
+            cleanup();
+            // The leader is gone; anything left in its group (a background process) goes too.
+            if (signalGroup(pid, 0))
+                stopGroup();
+        });
+        child.on('close', (code, sig) => {
+            cleanup();
+            if (!signalGroup(pid, 0)) {
+                if (killTimer)
+                    clearTimeout(killTimer);
+                liveGroups.delete(pid);
+            }
+            const e = exited ?? { code, signal: sig };
+            const r = { exitCode: exitCodeOf(e.code, e.signal), stdout, stderr };
+            if (aborted)
+                r.aborted = true;
+            if (timedOut)
+                r.timedOut = true;
+            resolve(r);
+        });
+    });
+}
+/** The child's environment: process.env with `extra` on top. */
 function mergedEnv(extra) {
     const out = {};
     for (const [k, v] of Object.entries(process.env))
@@ -47621,10 +47773,13 @@ class Helm {
             a.push('--kube-context', this.o.context);
         return a;
     }
-    async run(args, log) {
+    async run(args, log, c = {}) {
         const full = [...args, ...this.kubeArgs()];
         core_namespaceObject[log](`[command]${redactedCommand(this.path, redactArgs(full), this.secrets)}`);
-        return runTool(this.path, full, { env: this.o.env });
+        const r = await runTool(this.path, full, { env: this.o.env, signal: c.signal });
+        if (r.aborted)
+            throw new ToolAbortedError(`helm ${args.slice(0, 2).join(' ')} was cancelled`);
+        return r;
     }
     /** Chart, version, values, sets, user args: shared by install and template. */
     chartArgs(o) {
@@ -47655,7 +47810,7 @@ class Helm {
         if (labels.length > 0)
             args.push('--labels', labels.map(([k, v]) => `${k}=${v}`).join(','));
         args.push(...o.extraArgs, '-o', 'json');
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         if (r.exitCode !== 0)
             throw this.error(`install ${o.release}`, r);
         // stdout is the release as JSON (it holds the values: never log it)
@@ -47664,21 +47819,21 @@ class Helm {
             return { manifest };
         if (o.dryRun)
             throw new Error(`helm install --dry-run ${o.release}: could not read the rendered manifest`);
-        return { manifest: await this.getManifest(o.release, o.namespace) };
+        return { manifest: await this.getManifest(o.release, o.namespace, o) };
     }
     /** `helm template` (client-side render; no release, no cluster writes). */
     async template(o) {
         const args = ['template', ...this.chartArgs(o), ...o.extraArgs];
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         if (r.exitCode !== 0)
             throw this.error(`template ${o.release}`, r);
         return r.stdout;
     }
-    async uninstall(release, namespace, timeoutMs) {
+    async uninstall(release, namespace, timeoutMs, c) {
         const args = ['uninstall', release, '-n', namespace, ...this.flags.uninstallWait];
         if (timeoutMs !== undefined)
             args.push('--timeout', goDuration(timeoutMs));
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', c);
         if (r.exitCode === 0)
             return;
         if (RELEASE_NOT_FOUND_RE.test(r.stderr)) {
@@ -47687,8 +47842,8 @@ class Helm {
         }
         throw this.error(`uninstall ${release}`, r);
     }
-    async status(release, namespace) {
-        const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug');
+    async status(release, namespace, c) {
+        const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug', c);
         if (r.exitCode !== 0) {
             if (/release: not found/i.test(r.stderr))
                 return undefined;
@@ -47704,17 +47859,17 @@ class Helm {
         const info = toReleaseInfo(obj, namespace);
         if (!info.chart) {
             // `helm status -o json` carries no chart metadata; `helm list` has "<chart>-<version>".
-            const row = (await this.list(namespace, `^${release}$`)).find((x) => x.name === release);
+            const row = (await this.list(namespace, `^${release}$`, c)).find((x) => x.name === release);
             if (row)
                 Object.assign(info, { chart: row.chart, appVersion: row.appVersion });
         }
         return info;
     }
-    async list(namespace, filter) {
+    async list(namespace, filter, c) {
         const args = ['list', '-n', namespace, '-o', 'json', ...this.flags.listAll];
         if (filter)
             args.push('--filter', filter);
-        const r = await this.run(args, 'debug');
+        const r = await this.run(args, 'debug', c);
         if (r.exitCode !== 0)
             throw this.error(`list -n ${namespace}`, r);
         const text = r.stdout.trim();
@@ -47729,8 +47884,8 @@ class Helm {
         }
         return Array.isArray(rows) ? rows.map((x) => toReleaseInfo(x, namespace)) : [];
     }
-    async getManifest(release, namespace) {
-        const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug');
+    async getManifest(release, namespace, c) {
+        const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug', c);
         if (r.exitCode !== 0)
             throw this.error(`get manifest ${release}`, r);
         return r.stdout;
@@ -47785,6 +47940,13 @@ class KubeNotFoundError extends Error {
         this.name = 'KubeNotFoundError';
     }
 }
+/** 409 AlreadyExists answering a create. */
+class KubeAlreadyExistsError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'KubeAlreadyExistsError';
+    }
+}
 /* eslint-enable @typescript-eslint/no-explicit-any */
 /**
  * Field manager for our writes. kubectl 1.31 and 1.35 both accept `--field-manager` on `patch`
@@ -47797,6 +47959,31 @@ const CONFLICT_RE = /\(Conflict\)|the object has been modified|please apply your
 /** 422: `Error from server (Invalid)`, `The request is invalid`, `The VirtualService "x" is invalid`. */
 const INVALID_RE = /\(Invalid\)|the request is invalid|is invalid:|is invalid$|testing value .* failed|test failed|unprocessable/im;
 const NO_RESOURCE_TYPE_RE = /doesn't have a resource type|the server could not find the requested resource/i;
+const ALREADY_EXISTS_RE = /\(AlreadyExists\)|already exists/i;
+/**
+ * The API path of a named object for `kubectl delete --raw` (a delete with preconditions).
+ * `resource` is `plural.version.group` or a core plural. Pure.
+ */
+function objectApiPath(resource, name, namespace) {
+    const dot = resource.indexOf('.');
+    let prefix;
+    let plural;
+    if (dot < 0) {
+        plural = resource;
+        prefix = '/api/v1';
+    }
+    else {
+        plural = resource.slice(0, dot);
+        const rest = resource.slice(dot + 1);
+        const m = /^(v\d+(?:(?:alpha|beta)\d+)?)\.(.+)$/.exec(rest);
+        if (!m)
+            throw new Error(`a guarded delete needs the resource as plural.version.group (e.g. leases.v1.coordination.k8s.io), not "${resource}"`);
+        prefix = `/apis/${m[2]}/${m[1]}`;
+    }
+    const seg = (s) => encodeURIComponent(s);
+    const ns = namespace !== undefined ? `/namespaces/${seg(namespace)}` : '';
+    return `${prefix}${ns}/${seg(plural)}/${seg(name)}`;
+}
 function kubeGlobalArgs(o) {
     const a = [];
     if (o.kubeconfigPath)
@@ -47817,10 +48004,13 @@ class Kubectl {
         this.o = o;
         this.secrets = o.secrets ?? new SecretRegistry();
     }
-    async run(args, log) {
+    async run(args, log, o = {}) {
         const full = [...args, ...kubeGlobalArgs(this.o)];
         core_namespaceObject[log](`[command]${redactedCommand(this.path, full, this.secrets)}`);
-        return runTool(this.path, full, { env: this.o.env });
+        const r = await runTool(this.path, full, { env: this.o.env, input: o.input, signal: o.signal });
+        if (r.aborted)
+            throw new ToolAbortedError(`kubectl ${args.slice(0, 3).join(' ')} was cancelled`);
+        return r;
     }
     /** An error message quoting tool output: secrets removed. */
     message(text) {
@@ -47836,10 +48026,10 @@ class Kubectl {
             return new KubeNotFoundError(msg);
         return new Error(msg);
     }
-    async get(resource, name, namespace) {
+    async get(resource, name, namespace, o) {
         const ns = namespace ?? this.o.namespace;
         // managedFields are hidden by default since kubectl 1.21; ownership findings need them
-        const r = await this.run(['get', resource, name, '-n', ns, '-o', 'json', '--ignore-not-found', '--show-managed-fields'], 'debug');
+        const r = await this.run(['get', resource, name, '-n', ns, '-o', 'json', '--ignore-not-found', '--show-managed-fields'], 'debug', o);
         if (r.exitCode !== 0) {
             if (/\(NotFound\)/.test(r.stderr) && !NO_RESOURCE_TYPE_RE.test(r.stderr))
                 return undefined;
@@ -47849,12 +48039,12 @@ class Kubectl {
             return undefined; // --ignore-not-found prints nothing
         return parseJson(r.stdout, `kubectl get ${resource} ${name}`);
     }
-    async list(resource, namespace, labelSelector) {
+    async list(resource, namespace, labelSelector, o) {
         const ns = namespace ?? this.o.namespace;
         const args = ['get', resource, '-n', ns, '-o', 'json'];
         if (labelSelector)
             args.push('-l', labelSelector);
-        const r = await this.run(args, 'debug');
+        const r = await this.run(args, 'debug', o);
         if (r.exitCode !== 0)
             throw this.fail(`get ${resource} -n ${ns}`, r);
         if (r.stdout.trim() === '')
@@ -47862,7 +48052,7 @@ class Kubectl {
         const out = parseJson(r.stdout, `kubectl get ${resource}`);
         return out.items ?? [];
     }
-    async patchJson(resource, name, ops, namespace) {
+    async patchJson(resource, name, ops, namespace, o) {
         const ns = namespace ?? this.o.namespace;
         const args = [
             'patch',
@@ -47877,7 +48067,7 @@ class Kubectl {
             '-o',
             'json',
         ];
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         if (r.exitCode !== 0) {
             const what = `patch ${resource} ${name} -n ${ns}`;
             const guarded = ops.some((op) => op.op === 'test');
@@ -47891,7 +48081,7 @@ class Kubectl {
         }
         return parseJson(r.stdout, `kubectl patch ${resource} ${name}`);
     }
-    async annotate(resource, name, annotations, namespace) {
+    async annotate(resource, name, annotations, namespace, o) {
         const ns = namespace ?? this.o.namespace;
         const pairs = Object.entries(annotations).map(([k, v]) => (v === null ? `${k}-` : `${k}=${v}`));
         if (pairs.length === 0)
@@ -47906,15 +48096,59 @@ class Kubectl {
             '--overwrite',
             `--field-manager=${FIELD_MANAGER}`,
         ];
-        const r = await this.run(args, 'info');
+        const r = await this.run(args, 'info', o);
         if (r.exitCode !== 0)
             throw this.fail(`annotate ${resource} ${name} -n ${ns}`, r);
     }
-    async namespaceLabels(namespace) {
-        const ns = await this.get('namespace', namespace, namespace);
+    async namespaceLabels(namespace, o) {
+        const ns = await this.get('namespace', namespace, namespace, o);
         if (!ns)
             return undefined;
         return ns.metadata?.labels ?? {};
+    }
+    async create(obj, o) {
+        return this.writeObject('create', obj, o);
+    }
+    async replace(obj, o) {
+        return this.writeObject('replace', obj, o);
+    }
+    /** `kubectl create|replace -f -`: the object as JSON on stdin (never in the argv or the log). */
+    async writeObject(verb, obj, o) {
+        // the object's own namespace wins (kubectl refuses a different -n); cluster-scoped kinds ignore -n
+        const ns = obj.metadata?.namespace ?? this.o.namespace;
+        const args = [verb, '-f', '-', '-n', ns, `--field-manager=${FIELD_MANAGER}`, '-o', 'json'];
+        const r = await this.run(args, 'info', { ...o, input: JSON.stringify(obj) });
+        const what = `${verb} ${obj.kind} ${obj.metadata?.name ?? ''} -n ${ns}`;
+        if (r.exitCode !== 0) {
+            if (verb === 'create' && ALREADY_EXISTS_RE.test(r.stderr) && !CONFLICT_RE.test(r.stderr))
+                throw new KubeAlreadyExistsError(`kubectl ${what} failed: ${tail(r.stderr)}`);
+            throw this.fail(what, r);
+        }
+        return parseJson(r.stdout, `kubectl ${verb} ${obj.kind}`);
+    }
+    async delete(resource, name, namespace, o = {}) {
+        const ns = namespace ?? this.o.namespace;
+        let r;
+        if (o.resourceVersion !== undefined) {
+            // kubectl has no precondition flag; `delete --raw` sends DeleteOptions as the body
+            const body = {
+                kind: 'DeleteOptions',
+                apiVersion: 'v1',
+                preconditions: { resourceVersion: o.resourceVersion },
+            };
+            r = await this.run(['delete', '--raw', objectApiPath(resource, name, ns), '-f', '-'], 'info', {
+                ...o,
+                input: JSON.stringify(body),
+            });
+        }
+        else {
+            r = await this.run(['delete', resource, name, '-n', ns], 'info', o);
+        }
+        if (r.exitCode === 0)
+            return true;
+        if (/\(NotFound\)/.test(r.stderr) && !NO_RESOURCE_TYPE_RE.test(r.stderr))
+            return false;
+        throw this.fail(`delete ${resource} ${name} -n ${ns}`, r);
     }
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
@@ -47948,6 +48182,355 @@ async function createKubectl(o) {
             version = m[0];
     }
     return new Kubectl(path, version, o);
+}
+
+;// CONCATENATED MODULE: ./src/kube/lease-helper.ts
+// A lock between runs: a coordination.k8s.io/v1 Lease with client-go's leader-election
+// semantics (k8s.io/client-go/tools/leaderelection, LeaseLock):
+//  - the holder writes spec.holderIdentity, leaseDurationSeconds, acquireTime, renewTime
+//    (MicroTime, RFC3339 with microseconds) and leaseTransitions;
+//  - a lease held by someone else is valid until renewTime + leaseDurationSeconds; after that
+//    anyone may take it over with a write guarded by metadata.resourceVersion (leaseTransitions
+//    + 1, new acquireTime); a lease with no holder is free;
+//  - the holder renews it every durationSeconds / 3 (renewTime only; acquireTime and
+//    leaseTransitions stay).
+// Release deletes the Lease, guarded: read it, check that we still hold it, and delete with a
+// resourceVersion precondition, so a lease someone took over meanwhile is never deleted.
+// Expiry is judged from the lease's renewTime against our clock (client-go uses the local time it
+// last saw a change, which also tolerates clock skew; runners' clocks are NTP-synchronised).
+// Renewal and release never use the abort signal: after a cancellation the restore work still runs
+// under the lock, and the lock is released afterwards.
+
+
+/** Fully qualified, so that a guarded (precondition) delete can build the API path. */
+const LEASE_RESOURCE = 'leases.v1.coordination.k8s.io';
+const LEASE_API_VERSION = 'coordination.k8s.io/v1';
+/** MicroTime: RFC3339 with exactly six fractional digits, UTC. Pure. */
+function formatMicroTime(ms) {
+    return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+/** Epoch ms of an RFC3339 time (any number of fractional digits, Z or an offset). Pure. */
+function parseMicroTime(s) {
+    if (typeof s !== 'string')
+        return undefined;
+    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/i.exec(s.trim());
+    if (!m)
+        return undefined;
+    const base = Date.parse(`${m[1]}${m[3].toUpperCase()}`);
+    if (Number.isNaN(base))
+        return undefined;
+    const frac = m[2] ? Number(`0.${m[2]}`) * 1000 : 0;
+    return base + frac;
+}
+/** When the lease stops being valid (epoch ms): renewTime (else acquireTime) + duration. Pure. */
+function leaseExpiresAt(spec) {
+    const renewed = parseMicroTime(spec?.renewTime) ?? parseMicroTime(spec?.acquireTime);
+    if (renewed === undefined)
+        return undefined;
+    const duration = Number(spec?.leaseDurationSeconds ?? 0);
+    return renewed + (Number.isFinite(duration) && duration > 0 ? duration * 1000 : 0);
+}
+/**
+ * Whose is the lease, and is it still valid? No holder = free; a lease without times or duration
+ * counts as expired (client-go does the same with a zero renew time). Pure.
+ */
+function viewLease(spec, holder, nowMs) {
+    const current = spec?.holderIdentity ?? '';
+    if (current === '')
+        return { state: 'free' };
+    const expiresAt = leaseExpiresAt(spec) ?? Number.NEGATIVE_INFINITY;
+    if (current === holder)
+        return { state: 'ours', expiresInMs: expiresAt - nowMs };
+    if (expiresAt > nowMs)
+        return { state: 'held', holder: current, expiresInMs: expiresAt - nowMs };
+    const expiredForMs = Number.isFinite(expiresAt) ? nowMs - expiresAt : Number.POSITIVE_INFINITY;
+    return { state: 'expired', holder: current, expiredForMs };
+}
+/**
+ * The spec `holder` writes at `now` over `prev` (undefined = a new lease): renewing our own lease
+ * keeps acquireTime and leaseTransitions; taking it from someone (or a free lease) sets
+ * acquireTime and counts one transition; a new lease starts at 0 transitions. Pure.
+ */
+function nextLeaseSpec(prev, holder, durationSeconds, nowMs) {
+    const now = formatMicroTime(nowMs);
+    const base = { ...(prev ?? {}) };
+    const ours = prev !== undefined && prev.holderIdentity === holder;
+    return {
+        ...base,
+        holderIdentity: holder,
+        leaseDurationSeconds: durationSeconds,
+        acquireTime: ours && prev.acquireTime ? prev.acquireTime : now,
+        renewTime: now,
+        leaseTransitions: prev === undefined
+            ? 0
+            : ours
+                ? Number(prev.leaseTransitions ?? 0)
+                : Number(prev.leaseTransitions ?? 0) + 1,
+    };
+}
+/** Refused: someone else holds a valid lease (after waiting up to waitMs). */
+class LeaseHeldError extends Error {
+    lease;
+    holder;
+    expiresInSeconds;
+    waitedMs;
+    constructor(lease, holder, expiresInSeconds, waitedMs) {
+        const waited = waitedMs > 0 ? `Waited ${secs(waitedMs)} for it.` : 'Did not wait for it (lock-timeout is 0).';
+        super(`The lock ${lease} is held by another run: ${holder} (it expires in ${expiresInSeconds}s unless ` +
+            `that run renews it). ${waited} Wait for that run to finish, cancel it, or raise lock-timeout ` +
+            `to wait longer.`);
+        this.lease = lease;
+        this.holder = holder;
+        this.expiresInSeconds = expiresInSeconds;
+        this.waitedMs = waitedMs;
+        this.name = 'LeaseHeldError';
+    }
+}
+class LeaseLostError extends Error {
+    info;
+    constructor(info) {
+        super(info.message);
+        this.info = info;
+        this.name = 'LeaseLostError';
+    }
+}
+/** Immediate re-reads allowed after a lost race (AlreadyExists / Conflict) per attempt. */
+const MAX_RACES = 5;
+function defaultSleep(ms, signal) {
+    return new Promise((resolve) => {
+        if (signal?.aborted)
+            return resolve();
+        const onAbort = () => {
+            clearTimeout(t);
+            resolve();
+        };
+        const t = setTimeout(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+        }, ms);
+        signal?.addEventListener('abort', onAbort, { once: true });
+    });
+}
+function secs(ms) {
+    return `${Math.round(ms / 100) / 10}s`;
+}
+/**
+ * Acquires the Lease `namespace/name` for `holder`: creates it, renews it when it already is
+ * ours, takes it over when its holder let it expire, and otherwise waits up to `waitMs` before
+ * throwing LeaseHeldError. Kubernetes errors other than lost races propagate.
+ */
+async function acquireLease(kubectl, opts) {
+    const now = opts.now ?? Date.now;
+    const sleep = opts.sleep ?? defaultSleep;
+    const pollMs = opts.pollMs ?? 2000;
+    const { name, namespace, holder, durationSeconds, signal } = opts;
+    if (!Number.isInteger(durationSeconds) || durationSeconds < 1)
+        throw new Error(`lease duration must be a whole number of seconds >= 1, not ${durationSeconds}`);
+    const label = `${namespace}/${name}`;
+    const started = now();
+    const call = { signal };
+    const checkAborted = () => {
+        if (signal?.aborted)
+            throw new ToolAbortedError(`waiting for the lock ${label} was cancelled`);
+    };
+    let races = 0;
+    for (;;) {
+        checkAborted();
+        const cur = await kubectl.get(LEASE_RESOURCE, name, namespace, call);
+        const t = now();
+        if (!cur) {
+            const lease = {
+                apiVersion: LEASE_API_VERSION,
+                kind: 'Lease',
+                metadata: {
+                    name,
+                    namespace,
+                    labels: { 'app.kubernetes.io/managed-by': 'helm-canary', ...(opts.labels ?? {}) },
+                },
+                spec: nextLeaseSpec(undefined, holder, durationSeconds, t),
+            };
+            try {
+                const created = await kubectl.create(lease, call);
+                return new Lease(kubectl, opts, created, undefined, false);
+            }
+            catch (e) {
+                if (e instanceof KubeAlreadyExistsError && ++races <= MAX_RACES)
+                    continue;
+                throw e;
+            }
+        }
+        const view = viewLease(cur.spec, holder, t);
+        if (view.state === 'held') {
+            const waited = t - started;
+            const left = opts.waitMs - waited;
+            if (left <= 0)
+                throw new LeaseHeldError(label, view.holder, Math.max(0, Math.ceil(view.expiresInMs / 1000)), waited);
+            opts.onWait?.(view.holder, view.expiresInMs);
+            await sleep(Math.max(1, Math.min(pollMs, left, view.expiresInMs)), signal);
+            races = 0;
+            continue;
+        }
+        // free, expired or ours: write ourselves in, guarded by the resourceVersion we read
+        const next = { ...cur, spec: nextLeaseSpec(cur.spec, holder, durationSeconds, t) };
+        try {
+            const written = await kubectl.replace(next, call);
+            const tookOver = view.state === 'expired'
+                ? {
+                    previousHolder: view.holder,
+                    expiredForSeconds: Number.isFinite(view.expiredForMs)
+                        ? Math.max(0, Math.round(view.expiredForMs / 1000))
+                        : -1,
+                }
+                : undefined;
+            return new Lease(kubectl, opts, written, tookOver, view.state === 'ours');
+        }
+        catch (e) {
+            const raced = e instanceof KubeConflictError || e instanceof KubeNotFoundError;
+            if (raced && ++races <= MAX_RACES)
+                continue;
+            throw e;
+        }
+    }
+}
+class Lease {
+    kubectl;
+    opts;
+    tookOver;
+    reacquired;
+    name;
+    namespace;
+    holder;
+    durationSeconds;
+    lost;
+    /** metadata.resourceVersion of our last write. */
+    resourceVersion;
+    lastRenewMs;
+    timer;
+    inflight;
+    released = false;
+    now;
+    constructor(kubectl, opts, written, tookOver, reacquired) {
+        this.kubectl = kubectl;
+        this.opts = opts;
+        this.tookOver = tookOver;
+        this.reacquired = reacquired;
+        this.name = opts.name;
+        this.namespace = opts.namespace;
+        this.holder = opts.holder;
+        this.durationSeconds = opts.durationSeconds;
+        this.resourceVersion = written.metadata?.resourceVersion;
+        this.now = opts.now ?? Date.now;
+        this.lastRenewMs = this.now();
+        if (opts.autoRenew !== false)
+            this.schedule();
+    }
+    get label() {
+        return `${this.namespace}/${this.name}`;
+    }
+    schedule() {
+        if (this.released || this.lost)
+            return;
+        const every = this.opts.renewEveryMs ?? Math.max(1000, (this.durationSeconds * 1000) / 3);
+        this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.renew()
+                .catch((e) => {
+                if (e instanceof LeaseLostError)
+                    return;
+                this.opts.onRenewError?.(e);
+                // renewals failed for the whole duration: someone may take it over now
+                if (this.now() - this.lastRenewMs >= this.durationSeconds * 1000)
+                    this.markLost({
+                        reason: 'expired',
+                        message: `the lock ${this.label} expired: it could not be renewed for ${this.durationSeconds}s (${String(e instanceof Error ? e.message : e)})`,
+                    });
+            })
+                .finally(() => this.schedule());
+        }, every);
+        this.timer.unref();
+    }
+    markLost(info) {
+        if (!this.lost) {
+            this.lost = info;
+            if (this.timer)
+                clearTimeout(this.timer);
+            this.timer = undefined;
+            try {
+                this.opts.onLost?.(info);
+            }
+            catch {
+                // a failing callback must not break the renewal loop
+            }
+        }
+        return new LeaseLostError(this.lost);
+    }
+    renew() {
+        if (this.lost)
+            return Promise.reject(new LeaseLostError(this.lost));
+        if (this.released)
+            return Promise.reject(new Error(`the lock ${this.label} was released`));
+        this.inflight ??= this.renewOnce().finally(() => (this.inflight = undefined));
+        return this.inflight;
+    }
+    async renewOnce() {
+        for (let attempt = 0;; attempt++) {
+            const cur = await this.kubectl.get(LEASE_RESOURCE, this.name, this.namespace);
+            if (!cur)
+                throw this.markLost({
+                    reason: 'deleted',
+                    message: `the lock ${this.label} was deleted by someone else while this run held it`,
+                });
+            const holder = cur.spec?.holderIdentity ?? '';
+            if (holder !== this.holder)
+                throw this.markLost({
+                    reason: 'taken-over',
+                    holder,
+                    message: holder
+                        ? `the lock ${this.label} was taken over by ${holder} while this run held it`
+                        : `the lock ${this.label} was released by someone else while this run held it`,
+                });
+            const t = this.now();
+            const next = {
+                ...cur,
+                spec: nextLeaseSpec(cur.spec, this.holder, this.durationSeconds, t),
+            };
+            try {
+                const written = await this.kubectl.replace(next);
+                this.resourceVersion = written.metadata?.resourceVersion;
+                this.lastRenewMs = t;
+                return;
+            }
+            catch (e) {
+                if ((e instanceof KubeConflictError || e instanceof KubeNotFoundError) && attempt < MAX_RACES)
+                    continue;
+                throw e;
+            }
+        }
+    }
+    async release() {
+        if (this.released)
+            return false;
+        this.released = true;
+        if (this.timer)
+            clearTimeout(this.timer);
+        this.timer = undefined;
+        await this.inflight?.catch(() => undefined);
+        for (let attempt = 0; attempt <= MAX_RACES; attempt++) {
+            const cur = await this.kubectl.get(LEASE_RESOURCE, this.name, this.namespace);
+            if (!cur || (cur.spec?.holderIdentity ?? '') !== this.holder)
+                return false;
+            try {
+                return await this.kubectl.delete(LEASE_RESOURCE, this.name, this.namespace, {
+                    resourceVersion: String(cur.metadata.resourceVersion ?? ''),
+                });
+            }
+            catch (e) {
+                if (!(e instanceof KubeConflictError))
+                    throw e; // changed between read and delete: re-read
+            }
+        }
+        throw new Error(`could not release the lock ${this.label}: it kept changing`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/router/ownership.ts
@@ -49321,7 +49904,11 @@ class Rollout {
         this.log.startGroup(`Install ${this.canaryRelease}`);
         try {
             this.checkAborted();
-            const { manifest } = await this.deps.helm.install(this.installOptions());
+            // Cancellation kills helm (and its process group); the uninstall below runs without it.
+            const { manifest } = await this.deps.helm.install({
+                ...this.installOptions(),
+                signal: this.deps.signal,
+            });
             this.installed = true;
             // The Service we route to is taken from what was really installed.
             const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
@@ -50328,46 +50915,39 @@ function transportError(err, latencyMs) {
 
 const TAIL_LINES = 20;
 const TAIL_CHARS = 2000;
-// Watchdog used when a timeout is given. Fixed text: the command arrives as $1 and the timeout in
-// seconds as $2. `set -m` puts the command in its own process group, so the whole tree (curl,
-// sleep, ...) is signalled: TERM at the timeout, KILL 5 s later.
-const WATCHDOG = [
-    'set -m',
-    'bash -c "$1" &',
-    'cmd=$!',
-    '( sleep "$2"; kill -TERM -- -"$cmd"; sleep 5; kill -KILL -- -"$cmd" ) >/dev/null 2>&1 &',
-    'dog=$!',
-    'set +m', // both groups exist now; no job-control notices ("[1] Exit 4") in the output
-    'wait "$cmd"; rc=$?',
-    'kill -- -"$dog" >/dev/null 2>&1',
-    'exit "$rc"',
-].join('\n');
+/** Grace between SIGTERM and SIGKILL of the command's process group (timeout or cancel). */
+const VERIFY_KILL_AFTER_MS = 5000;
 /**
  * Run `command` with bash -c and the facts in its environment. Never throws for a failing
- * command (ignoreReturnCode); the caller decides (a non-zero exit fails the step).
+ * command; the caller decides (a non-zero exit fails the step). bash leads its own process group,
+ * so the timeout and the abort signal stop the whole tree (curl, sleep, ...): SIGTERM, then SIGKILL
+ * 5 s later. Its output is echoed to the log as it arrives.
  */
-async function runVerifyCommand(command, facts, timeoutMs) {
+async function runVerifyCommand(command, facts, timeoutMs, signal) {
     const env = {};
     for (const [k, v] of Object.entries(process.env))
         if (v !== undefined)
             env[k] = v;
     Object.assign(env, facts);
     const started = Date.now();
-    const args = timeoutMs !== undefined && timeoutMs > 0
-        ? ['-c', WATCHDOG, 'helm-canary-verify', command, (timeoutMs / 1000).toFixed(3)]
-        : ['-c', command];
-    const out = await getExecOutput('bash', args, { env, ignoreReturnCode: true });
+    process.stdout.write(`[command]${displayCommand('bash', ['-c', command])}\n`);
+    const out = await runTool('bash', ['-c', command], {
+        env,
+        signal,
+        timeoutMs: timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined,
+        killAfterMs: VERIFY_KILL_AFTER_MS,
+        onOutput: (chunk) => process.stdout.write(chunk),
+    });
     const durationMs = Date.now() - started;
-    const timedOut = timeoutMs !== undefined &&
-        timeoutMs > 0 &&
-        (out.exitCode === 143 || out.exitCode === 137) &&
-        durationMs >= timeoutMs;
-    return {
+    const r = {
         exitCode: out.exitCode,
         outputTail: verify_command_tail(`${out.stdout}${out.stderr ? `\n${out.stderr}` : ''}`),
-        timedOut,
+        timedOut: out.timedOut === true,
         durationMs,
     };
+    if (out.aborted)
+        r.cancelled = true;
+    return r;
 }
 function verify_command_tail(text) {
     const lines = text.replace(/\s+$/, '').split('\n');
@@ -50429,7 +51009,7 @@ async function verifyStep(opts) {
     if (!verify.url) {
         const completed = await sleep(bakeMs, signal);
         if (!completed)
-            return result('cancelled', `verification was cancelled after ${secs(now() - startedMs)}`, true);
+            return result('cancelled', `verification was cancelled after ${step_verifier_secs(now() - startedMs)}`, true);
         return withCommand(result('passed', 'no HTTP verification was configured (no verify url); waited the bake time', false));
     }
     let failure;
@@ -50504,12 +51084,12 @@ async function verifyStep(opts) {
     }
     sample();
     if (signal?.aborted && !failure) {
-        return result('cancelled', `verification was cancelled after ${secs(now() - startedMs)}`, true);
+        return result('cancelled', `verification was cancelled after ${step_verifier_secs(now() - startedMs)}`, true);
     }
     if (failure) {
         const elapsed = now() - startedMs;
         const early = elapsed < bakeMs;
-        return result('failed', `${failure.reason}${early ? ` (after ${secs(elapsed)} of the ${secs(bakeMs)} bake)` : ''}`, early, failure);
+        return result('failed', `${failure.reason}${early ? ` (after ${step_verifier_secs(elapsed)} of the ${step_verifier_secs(bakeMs)} bake)` : ''}`, early, failure);
     }
     const final = evaluateStep(state, verify, weight, true, opts.evaluate);
     if (final.verdict === 'failed')
@@ -50524,9 +51104,14 @@ async function verifyStep(opts) {
             CANARY_RELEASE: facts?.canaryRelease ?? '',
             STABLE_RELEASE: facts?.stableRelease ?? '',
             NAMESPACE: facts?.namespace ?? '',
-        }, opts.commandTimeoutMs);
+        }, opts.commandTimeoutMs, signal);
         passed.command = cmd;
         passed.endedAt = new Date(now()).toISOString();
+        if (cmd.cancelled) {
+            passed.verdict = 'cancelled';
+            passed.reason = 'verify-command was stopped: the run was cancelled';
+            return passed;
+        }
         if (cmd.exitCode === 0) {
             passed.reason = `${passed.reason}; verify-command succeeded`;
             return passed;
@@ -50534,7 +51119,7 @@ async function verifyStep(opts) {
         const last = cmd.outputTail.split('\n').pop()?.trim();
         passed.verdict = 'failed';
         passed.reason = cmd.timedOut
-            ? `verify-command timed out after ${secs(opts.commandTimeoutMs ?? 0)}`
+            ? `verify-command timed out after ${step_verifier_secs(opts.commandTimeoutMs ?? 0)}`
             : `verify-command exited with code ${cmd.exitCode}${last ? `: ${truncate(last, 200)}` : ''}`;
         return passed;
     }
@@ -50555,7 +51140,7 @@ function sleep(ms, signal) {
         signal?.addEventListener('abort', onAbort, { once: true });
     });
 }
-function secs(ms) {
+function step_verifier_secs(ms) {
     const s = ms / 1000;
     if (s < 10)
         return `${Number.parseFloat(s.toFixed(1))} s`;
@@ -50584,7 +51169,7 @@ function describeProgress(p) {
     }
     if (p.total.p95Ms !== undefined)
         parts.push(`p95 ${Math.round(p.total.p95Ms)} ms`);
-    return `${secs(p.elapsedMs)} of ${secs(p.bakeMs)} at weight ${p.weight}%: ${parts.join(', ')}`;
+    return `${step_verifier_secs(p.elapsedMs)} of ${step_verifier_secs(p.bakeMs)} at weight ${p.weight}%: ${parts.join(', ')}`;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/verifier.ts
@@ -51372,6 +51957,7 @@ class Reporter {
 
 
 
+
 /**
  * Entry point of the action, for the main step and the post step (`post-if: always()`). Never
  * throws: every failure ends in core.setFailed. The main step records that it started and that it
@@ -51437,6 +52023,7 @@ async function run() {
             signal: controller.signal,
             runUrl: reporter.runUrl,
             onUpdate: (report, final) => reporter.update(report, final),
+            lock: leaseLock(kubectl, settings, reporter.runUrl, controller.signal),
         };
         if (post)
             warning('The main step did not end cleanly; checking whether traffic must be restored.');
@@ -51461,6 +52048,37 @@ async function run() {
             saveState(STATE_ENDED, 'true');
     }
 }
+/**
+ * One rollout at a time per routing object: a Lease `helm-canary-<name>` held by this run's URL
+ * (the post step of the same run holds the same identity, so it can finish what the main step left).
+ */
+function leaseLock(kubectl, s, runUrl, signal) {
+    const holder = runUrl ?? `${external_node_os_default().hostname()}/pid-${process.pid}`;
+    return {
+        acquire: async () => {
+            const lease = await acquireLease(kubectl, {
+                name: `helm-canary-${s.virtualService}`.slice(0, 253),
+                namespace: s.namespace,
+                holder,
+                durationSeconds: LEASE_SECONDS,
+                waitMs: s.lockTimeoutMs,
+                signal,
+                onWait: (other, ms) => info(`Waiting for the lock held by ${other} (expires in ${Math.ceil(ms / 1000)} s at the latest).`),
+                onLost: (info) => warning(`The lock on ${s.virtualService} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`),
+                onRenewError: (e) => debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
+            });
+            const t = lease.tookOver;
+            return {
+                release: async () => void (await lease.release()),
+                tookOver: t
+                    ? `Took over the lock on ${s.virtualService} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+                    : undefined,
+            };
+        },
+    };
+}
+/** How long a lock lives without renewal (it is renewed every third of that while the run lives). */
+const LEASE_SECONDS = 60;
 /** Step state (GITHUB_STATE) that tells the post step how the main step ended. */
 const STATE_STARTED = 'helm-canary-started';
 const STATE_ENDED = 'helm-canary-ended';

@@ -5,9 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { getInputs } from './input-helper.js';
 import { createHelm } from './kube/helm-helper.js';
-import { createKubectl, type KubeOptions } from './kube/kubectl-helper.js';
+import { createKubectl, type IKubectl, type KubeOptions } from './kube/kubectl-helper.js';
+import { acquireLease } from './kube/lease-helper.js';
 import { createRouter } from './router/factory.js';
-import { runRecovery, runRollout, type RolloutDeps, type RolloutResult } from './rollout/rollout.js';
+import {
+  runRecovery,
+  runRollout,
+  type RolloutDeps,
+  type RolloutLock,
+  type RolloutResult,
+} from './rollout/rollout.js';
 import { createVerifier } from './verify/verifier.js';
 import { Reporter } from './report/reporter.js';
 import type { SecretRegistry } from './lib/secrets.js';
@@ -83,6 +90,7 @@ export async function run(): Promise<void> {
       signal: controller.signal,
       runUrl: reporter.runUrl,
       onUpdate: (report, final) => reporter.update(report, final),
+      lock: leaseLock(kubectl, settings, reporter.runUrl, controller.signal),
     };
     if (post) core.warning('The main step did not end cleanly; checking whether traffic must be restored.');
     const result = await (post ? runRecovery(deps) : runRollout(deps));
@@ -101,6 +109,51 @@ export async function run(): Promise<void> {
     if (!post) core.saveState(STATE_ENDED, 'true');
   }
 }
+
+/**
+ * One rollout at a time per routing object: a Lease `helm-canary-<name>` held by this run's URL
+ * (the post step of the same run holds the same identity, so it can finish what the main step left).
+ */
+function leaseLock(
+  kubectl: IKubectl,
+  s: Settings,
+  runUrl: string | undefined,
+  signal: AbortSignal,
+): RolloutLock {
+  const holder = runUrl ?? `${os.hostname()}/pid-${process.pid}`;
+  return {
+    acquire: async () => {
+      const lease = await acquireLease(kubectl, {
+        name: `helm-canary-${s.virtualService}`.slice(0, 253),
+        namespace: s.namespace,
+        holder,
+        durationSeconds: LEASE_SECONDS,
+        waitMs: s.lockTimeoutMs,
+        signal,
+        onWait: (other, ms) =>
+          core.info(
+            `Waiting for the lock held by ${other} (expires in ${Math.ceil(ms / 1000)} s at the latest).`,
+          ),
+        onLost: (info) =>
+          core.warning(
+            `The lock on ${s.virtualService} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
+          ),
+        onRenewError: (e) =>
+          core.debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
+      });
+      const t = lease.tookOver;
+      return {
+        release: async () => void (await lease.release()),
+        tookOver: t
+          ? `Took over the lock on ${s.virtualService} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+          : undefined,
+      };
+    },
+  };
+}
+
+/** How long a lock lives without renewal (it is renewed every third of that while the run lives). */
+const LEASE_SECONDS = 60;
 
 /** Step state (GITHUB_STATE) that tells the post step how the main step ended. */
 const STATE_STARTED = 'helm-canary-started';

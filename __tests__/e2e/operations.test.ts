@@ -3,6 +3,7 @@
 // cancellation, a killed runner (post step), an operator's change mid-bake, a stale record, 5xx.
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { World, CHARTS, TOOLS } from '../../standins/world.js';
 
@@ -72,7 +73,7 @@ describe(`operations (${TOOLS})`, () => {
     expect(w.weights(VS)).toBe('sample-v2=100');
     expect((await w.helm('status', 'foolish-penguin')).code).not.toBe(0);
     expect(ann()['helm-canary.io/status']).toBe('promoted');
-    const report = JSON.parse((await import('node:fs')).readFileSync(p.outputs['report-json'], 'utf8'));
+    const report = JSON.parse(fs.readFileSync(p.outputs['report-json'], 'utf8'));
     expect(report.steps.map((x: { weight: number; verdict: string }) => `${x.weight}:${x.verdict}`)).toEqual([
       '100:passed',
     ]);
@@ -241,4 +242,114 @@ describe(`operations (${TOOLS})`, () => {
     expect(w.weights(VS)).toBe(STABLE_ONLY);
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });
+
+  it('a second concurrent run is refused within seconds, naming the holder', async () => {
+    let proc: ChildProcess | undefined;
+    const run = w.runAction({ ...base(), steps: '10@60s,100@60s' }, { onSpawn: (p) => (proc = p) });
+    await until(() => /sample-v2=10/.test(w.weights(VS)), 60000);
+    const lease = w.kube.getObject('coordination.k8s.io/v1', 'Lease', 'default', `helm-canary-${VS}`);
+    expect(lease.spec.holderIdentity).toBe('https://github.example/acme/shop/actions/runs/42');
+    const t0 = Date.now();
+    const second = await w.runAction({ ...base(), version: 'v3' }, { env: { GITHUB_RUN_ID: '43' } });
+    console.log(`[measure] ${TOOLS}: second run refused after ${Date.now() - t0} ms`);
+    expect(second.code).toBe(1);
+    expect(second.log).toMatch(/actions\/runs\/42/);
+    expect(second.log).toMatch(/lock-timeout/);
+    expect((await w.helm('status', 'sample-v3')).code).not.toBe(0);
+    expect(w.weights(VS)).toBe('foolish-penguin-sample=90,sample-v2=10'); // the first run's, untouched
+    // the first run goes on; cancel it cleanly
+    const done = await Promise.race([
+      run.then(() => 'ended'),
+      new Promise((r) => setTimeout(() => r('running'), 200)),
+    ]);
+    expect(done).toBe('running');
+    proc!.kill('SIGTERM');
+    expect((await run).outputs.status).toBe('rolled-back');
+    // the lock is released at the end of the first run
+    expect(
+      w.kube.getObject('coordination.k8s.io/v1', 'Lease', 'default', `helm-canary-${VS}`),
+    ).toBeUndefined();
+  }, 120000);
+
+  it('a lock left by a dead runner (not renewed) is taken over with a warning', async () => {
+    // a MicroTime ten minutes old: far beyond its 60 s duration
+    const old = new Date(Date.now() - 10 * 60_000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    const manifest = JSON.stringify({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: `helm-canary-${VS}`, namespace: 'default' },
+      spec: {
+        holderIdentity: 'https://github.example/acme/shop/actions/runs/7',
+        leaseDurationSeconds: 60,
+        renewTime: old,
+        acquireTime: old,
+      },
+    });
+    const file = path.join(w.dir, 'lease.json');
+    fs.writeFileSync(file, manifest);
+    await w.must(w.kubectl('create', '-f', file));
+    const r = await w.runAction({ ...base(), steps: '50@1s,100@1s' });
+    expect(r.code).toBe(0);
+    expect(r.log).toMatch(
+      /Took over the lock on exciting-lemur-vs from https:\/\/github.example\/acme\/shop\/actions\/runs\/7: it was not renewed for \d+ s/,
+    );
+    // released at the end
+    expect(
+      w.kube.getObject('coordination.k8s.io/v1', 'Lease', 'default', `helm-canary-${VS}`),
+    ).toBeUndefined();
+  });
+
+  it('SIGTERM during verify-command kills the command and restores stable at once', async () => {
+    let proc: ChildProcess | undefined;
+    const marker = 'sleep 67.25';
+    const run = w.runAction(
+      { ...base(), steps: '10@1s,100@1s', 'verify-command': `echo checking; ${marker}` },
+      { onSpawn: (p) => (proc = p) },
+    );
+    await until(() => commandsRunning(marker) > 0, 60000);
+    const t0 = Date.now();
+    proc!.kill('SIGTERM');
+    await until(() => w.weights(VS) === STABLE_ONLY, 10000);
+    const restoredMs = Date.now() - t0;
+    const r = await run;
+    console.log(
+      `[measure] ${TOOLS}: SIGTERM during verify-command → stable: ${restoredMs} ms, finished ${Date.now() - t0} ms`,
+    );
+    expect(r.outputs.status).toBe('rolled-back');
+    expect(commandsRunning(marker)).toBe(0);
+  });
+
+  it('SIGTERM during helm install kills helm; traffic untouched, the release removed', async () => {
+    let proc: ChildProcess | undefined;
+    const values = w.sampleValues('v2', 'hello world v2', { 'standin.helm-canary/never-ready': 'true' });
+    const run = w.runAction(
+      { ...base(), 'values-files': values, 'helm-timeout': '120s', steps: '10@1s,100@1s' },
+      { onSpawn: (p) => (proc = p) },
+    );
+    await until(() => commandsRunning('install sample-v2') > 0, 60000);
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    proc!.kill('SIGTERM');
+    const r = await run;
+    console.log(`[measure] ${TOOLS}: SIGTERM during helm install → action finished: ${Date.now() - t0} ms`);
+    expect(r.outputs.status).toBe('failed');
+    expect(r.log).toMatch(/Traffic was not changed/);
+    expect(w.weights(VS)).toBe(STABLE_ONLY);
+    expect(commandsRunning('install sample-v2')).toBe(0);
+    expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
+  });
 });
+
+/** Live processes whose command line contains `text` (zombies have an empty cmdline). */
+function commandsRunning(text: string): number {
+  let n = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d: string) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(text) && !cmd.includes('jest')) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}

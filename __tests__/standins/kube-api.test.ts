@@ -626,6 +626,83 @@ spec:
     });
   }
 
+  it('serves coordination.k8s.io/v1 Leases: create, get, guarded replace (409 when stale), delete', async () => {
+    const ns = 'leases';
+    ok(await kubectl('create', 'namespace', ns));
+    const lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'helm-canary-web', namespace: ns },
+      spec: {
+        holderIdentity: 'run-a',
+        leaseDurationSeconds: 30,
+        acquireTime: '2026-03-01T12:00:00.000000Z',
+        renewTime: '2026-03-01T12:00:00.000000Z',
+        leaseTransitions: 0,
+      },
+    };
+    api.clearRequests();
+    const created = JSON.parse(
+      ok(
+        await run('kubectl', ['create', '-f', '-', '-o', 'json', '--field-manager=helm-canary'], {
+          env,
+          input: JSON.stringify(lease),
+        }),
+      ).stdout,
+    );
+    expect(created.spec).toEqual(lease.spec);
+    const again = await run('kubectl', ['create', '-f', '-'], { env, input: JSON.stringify(lease) });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(
+      /\(AlreadyExists\).*leases\.coordination\.k8s\.io "helm-canary-web" already exists/,
+    );
+    // discovery: the plural, the singular and the fully qualified name all resolve
+    for (const r of ['leases', 'lease', 'leases.coordination.k8s.io', 'leases.v1.coordination.k8s.io'])
+      expect(ok(await kubectl('get', r, 'helm-canary-web', '-n', ns, '-o', 'name')).stdout.trim()).toBe(
+        'lease.coordination.k8s.io/helm-canary-web',
+      );
+    const got = JSON.parse(
+      ok(await kubectl('get', 'lease', 'helm-canary-web', '-n', ns, '-o', 'json')).stdout,
+    );
+    expect(got.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+
+    const renewed = { ...got, spec: { ...got.spec, renewTime: '2026-03-01T12:00:10.000000Z' } };
+    const put = JSON.parse(
+      ok(await run('kubectl', ['replace', '-f', '-', '-o', 'json'], { env, input: JSON.stringify(renewed) }))
+        .stdout,
+    );
+    expect(put.spec.renewTime).toBe('2026-03-01T12:00:10.000000Z');
+    expect(put.metadata.resourceVersion).not.toBe(got.metadata.resourceVersion);
+    // the same write again carries the old resourceVersion: stale
+    const stale = await run('kubectl', ['replace', '-f', '-'], {
+      env,
+      input: JSON.stringify({ ...renewed, spec: { ...renewed.spec, holderIdentity: 'run-b' } }),
+    });
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toContain(
+      'Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on leases.coordination.k8s.io "helm-canary-web": the object has been modified; please apply your changes to the latest version and try again',
+    );
+    expect(api.getObject('coordination.k8s.io/v1', 'Lease', ns, 'helm-canary-web').spec.holderIdentity).toBe(
+      'run-a',
+    );
+    ok(await kubectl('delete', 'lease', 'helm-canary-web', '-n', ns));
+    expect(api.getObject('coordination.k8s.io/v1', 'Lease', ns, 'helm-canary-web')).toBeUndefined();
+
+    const leaseWrites = api.writes().filter((r) => r.path.includes('/leases'));
+    expect(leaseWrites.map((r) => `${r.method} ${r.status}`)).toEqual([
+      'POST 201',
+      'POST 409',
+      'PUT 200',
+      'PUT 409',
+      'DELETE 200',
+    ]);
+    // kubectl sends these bodies as JSON (no protobuf decoder needed for Lease)
+    for (const w of leaseWrites.filter((r) => r.method !== 'DELETE'))
+      expect(w.contentType).toBe('application/json');
+    expect(leaseWrites[0].path).toBe(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`);
+    expect(leaseWrites[0].fieldManager).toBe('helm-canary');
+  });
+
   it('registers the resource of an applied CustomResourceDefinition', async () => {
     const crd = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

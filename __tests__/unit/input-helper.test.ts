@@ -781,7 +781,12 @@ describe('action.yml', () => {
   it('declares the outputs and the runtime', () => {
     expect(action.name).toBe('helm-canary');
     expect(action.branding).toBeDefined();
-    expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+    expect(action.runs).toEqual({
+      using: 'node24',
+      main: 'dist/index.js',
+      post: 'dist/index.js',
+      'post-if': 'always()',
+    });
     expect(Object.keys(action.outputs)).toEqual([
       'status',
       'stable-release',

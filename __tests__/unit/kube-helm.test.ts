@@ -2,18 +2,26 @@
 import { jest, describe, it, expect, beforeEach } from '@jest/globals';
 
 type Call = { tool: string; args: string[]; options: any };
-type Reply = { exitCode?: number; stdout?: string; stderr?: string };
+type Reply = { exitCode?: number; stdout?: string; stderr?: string; aborted?: boolean };
 let calls: Call[] = [];
 let handler: (args: string[]) => Reply = () => ({});
 const logged: string[] = [];
 
-jest.unstable_mockModule('@actions/exec', () => ({
-  getExecOutput: jest.fn(async (tool: string, args: string[] = [], options: any = {}) => {
+// The helpers run every tool through exec-util's runTool: replace just that (the display and
+// tail helpers stay real). runTool is silent unless given onOutput, and never throws for an exit code.
+const execUtil = await import('../../src/kube/exec-util.js');
+jest.unstable_mockModule('../../src/kube/exec-util.js', () => ({
+  ...execUtil,
+  runTool: jest.fn(async (tool: string, args: string[] = [], options: any = {}) => {
     calls.push({ tool, args: [...args], options });
     const r = handler(args);
-    return { exitCode: r.exitCode ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    return {
+      exitCode: r.exitCode ?? 0,
+      stdout: r.stdout ?? '',
+      stderr: r.stderr ?? '',
+      ...(r.aborted ? { aborted: true } : {}),
+    };
   }),
-  exec: jest.fn(),
 }));
 jest.unstable_mockModule('@actions/io', () => ({ which: jest.fn(async (t: string) => `/opt/bin/${t}`) }));
 jest.unstable_mockModule('@actions/core', () => ({
@@ -237,7 +245,7 @@ describe('createHelm', () => {
     const h = await createHelm(KUBE);
     expect(h).toMatchObject({ path: '/opt/bin/helm', version: 'v4.1.4', major: 4 });
     expect(calls[0].args).toEqual(['version', '--short']);
-    expect(calls[0].options.silent).toBe(true);
+    expect(calls[0].options.onOutput).toBeUndefined(); // silent: nothing echoed
   });
 });
 
@@ -285,7 +293,7 @@ describe.each([
       '--kube-context',
       'prod-ctx',
     ]);
-    expect(calls[0].options).toMatchObject({ silent: true, ignoreReturnCode: true });
+    expect(calls[0].options.onOutput).toBeUndefined(); // silent: nothing echoed
     expect(logged.join('\n')).not.toContain(SECRET);
     expect(logged.join('\n')).not.toContain('image.tag=v2');
     expect(
@@ -480,7 +488,45 @@ describe('no kubeconfig/context given', () => {
     calls = [];
     await helm.list('shop');
     expect(calls[0].args).toEqual(['list', '-n', 'shop', '-o', 'json', '--all']);
-    expect(calls[0].options.env.HELM_DEBUG).toBe('false');
-    expect(calls[0].options.env.PATH).toBe(process.env.PATH);
+    expect(calls[0].options.env).toEqual({ HELM_DEBUG: 'false' });
+    // runTool lays the extra variables over process.env (real-process test in exec-util.test.ts)
+    expect(execUtil.mergedEnv(calls[0].options.env).PATH).toBe(process.env.PATH);
+    expect(execUtil.mergedEnv(calls[0].options.env).HELM_DEBUG).toBe('false');
+  });
+});
+
+describe('cancellation', () => {
+  it('install, template, uninstall, status, list, manifest pass their own signal; none by default', async () => {
+    const helm = await helmOf('v4.1.4', (args) => ({
+      stdout:
+        args[0] === 'install' ? JSON.stringify({ manifest: MANIFEST }) : args[0] === 'list' ? '[]' : '{}',
+    }));
+    const ac = new AbortController();
+    await helm.install({ ...install, signal: ac.signal });
+    await helm.template({ ...install, signal: ac.signal });
+    await helm.uninstall('shop-v2', 'shop', 1000, { signal: ac.signal });
+    await helm.list('shop', undefined, { signal: ac.signal });
+    await helm.getManifest('shop-v2', 'shop', { signal: ac.signal });
+    expect(calls.map((c) => c.args[0])).toEqual(['install', 'template', 'uninstall', 'list', 'get']);
+    for (const c of calls) expect(c.options.signal).toBe(ac.signal);
+    calls = [];
+    // restore work after a cancel: no signal
+    await helm.uninstall('shop-v2', 'shop', 1000);
+    await helm.install(install);
+    expect(calls).toHaveLength(2);
+    for (const c of calls) expect(c.options.signal).toBeUndefined();
+  });
+  it('an aborted helm rejects with ToolAbortedError, redacted', async () => {
+    const { ToolAbortedError } = execUtil;
+    const helm = await helmOf('v3.17.3', () => ({
+      exitCode: 143,
+      aborted: true,
+      stderr: `Error: ${SECRET}`,
+    }));
+    const e = (await helm.install(install).catch((x: unknown) => x)) as Error;
+    expect(e).toBeInstanceOf(ToolAbortedError);
+    expect(e.message).toBe('helm install shop-v2 was cancelled');
+    expect(e.message).not.toContain(SECRET);
+    await expect(helm.uninstall('shop-v2', 'shop')).rejects.toBeInstanceOf(ToolAbortedError);
   });
 });

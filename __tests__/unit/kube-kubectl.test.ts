@@ -5,18 +5,26 @@ import os from 'node:os';
 import path from 'node:path';
 
 type Call = { tool: string; args: string[]; options: any };
-type Reply = { exitCode?: number; stdout?: string; stderr?: string };
+type Reply = { exitCode?: number; stdout?: string; stderr?: string; aborted?: boolean };
 let calls: Call[] = [];
 let handler: (args: string[]) => Reply = () => ({});
 const logged: string[] = [];
 
-jest.unstable_mockModule('@actions/exec', () => ({
-  getExecOutput: jest.fn(async (tool: string, args: string[] = [], options: any = {}) => {
+// The helpers run every tool through exec-util's runTool: replace just that (the display and
+// tail helpers stay real). runTool is silent unless given onOutput, and never throws for an exit code.
+const execUtil = await import('../../src/kube/exec-util.js');
+jest.unstable_mockModule('../../src/kube/exec-util.js', () => ({
+  ...execUtil,
+  runTool: jest.fn(async (tool: string, args: string[] = [], options: any = {}) => {
     calls.push({ tool, args: [...args], options });
     const r = handler(args);
-    return { exitCode: r.exitCode ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    return {
+      exitCode: r.exitCode ?? 0,
+      stdout: r.stdout ?? '',
+      stderr: r.stderr ?? '',
+      ...(r.aborted ? { aborted: true } : {}),
+    };
   }),
-  exec: jest.fn(),
 }));
 let whichResult = '/opt/bin/kubectl';
 jest.unstable_mockModule('@actions/io', () => ({ which: jest.fn(async () => whichResult) }));
@@ -27,9 +35,16 @@ jest.unstable_mockModule('@actions/core', () => ({
   error: (s: string) => logged.push(s),
 }));
 
-const { createKubectl, KubeConflictError, KubeNotFoundError, FIELD_MANAGER } =
-  await import('../../src/kube/kubectl-helper.js');
-const { displayCommand } = await import('../../src/kube/exec-util.js');
+const {
+  createKubectl,
+  objectApiPath,
+  KubeAlreadyExistsError,
+  KubeConflictError,
+  KubeNotFoundError,
+  FIELD_MANAGER,
+} = await import('../../src/kube/kubectl-helper.js');
+const { ToolAbortedError } = execUtil;
+const { displayCommand } = execUtil;
 
 const VERSION_JSON = JSON.stringify({ clientVersion: { major: '1', minor: '35', gitVersion: 'v1.35.2' } });
 const KUBE = ['--kubeconfig', '/tmp/kc.yaml', '--context', 'prod-ctx'];
@@ -56,7 +71,7 @@ describe('createKubectl', () => {
     expect(k.path).toBe('/opt/bin/kubectl');
     expect(k.version).toBe('v1.35.2');
     expect(calls[0].args).toEqual(['version', '--client', '-o', 'json']);
-    expect(calls[0].options.silent).toBe(true);
+    expect(calls[0].options.onOutput).toBeUndefined(); // silent: nothing echoed
   });
   it('explains a missing kubectl', async () => {
     whichResult = '';
@@ -80,7 +95,7 @@ describe('get', () => {
       '--show-managed-fields',
       ...KUBE,
     ]);
-    expect(calls[0].options).toMatchObject({ silent: true, ignoreReturnCode: true });
+    expect(calls[0].options.onOutput).toBeUndefined(); // silent: nothing echoed
   });
   it('uses the namespace given per call', async () => {
     const k = await kubectlWith(() => ({ stdout: '{}' }));
@@ -279,7 +294,7 @@ describe('kubeconfig', () => {
         expect(c.options.input).toBeUndefined();
         for (const v of Object.values<string>(c.options.env ?? {}))
           for (const s of secrets) expect(v).not.toContain(s);
-        expect(c.options.silent).toBe(true);
+        expect(c.options.onOutput).toBeUndefined(); // nothing echoed to the log
       }
       // Every cluster call names the file, right after --kubeconfig.
       for (const c of calls.slice(1)) {
@@ -292,5 +307,174 @@ describe('kubeconfig', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+const LEASE = {
+  apiVersion: 'coordination.k8s.io/v1',
+  kind: 'Lease',
+  metadata: { name: 'lock', namespace: 'other', resourceVersion: '7' },
+  spec: { holderIdentity: 'https://github.com/o/r/actions/runs/1', leaseDurationSeconds: 60 },
+};
+
+describe('create / replace', () => {
+  it('create: the object as JSON on stdin (not in the argv), our field manager, -o json', async () => {
+    const k = await kubectlWith(() => ({ stdout: JSON.stringify({ ...LEASE, metadata: { name: 'lock' } }) }));
+    expect(await k.create(LEASE)).toEqual({ ...LEASE, metadata: { name: 'lock' } });
+    expect(calls[0].args).toEqual([
+      'create',
+      '-f',
+      '-',
+      '-n',
+      'other', // the object's namespace wins over the default one
+      `--field-manager=${FIELD_MANAGER}`,
+      '-o',
+      'json',
+      ...KUBE,
+    ]);
+    expect(JSON.parse(calls[0].options.input)).toEqual(LEASE);
+    expect(logged.join('\n')).not.toContain('holderIdentity');
+  });
+  it('create: the default namespace when the object has none', async () => {
+    const k = await kubectlWith(() => ({ stdout: '{}' }));
+    await k.create({ ...LEASE, metadata: { name: 'lock' } });
+    expect(calls[0].args.slice(3, 5)).toEqual(['-n', 'shop']);
+  });
+  it('create: AlreadyExists → KubeAlreadyExistsError; other failures stay plain', async () => {
+    let k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr:
+        'Error from server (AlreadyExists): error when creating "STDIN": leases.coordination.k8s.io "lock" already exists',
+    }));
+    await expect(k.create(LEASE)).rejects.toBeInstanceOf(KubeAlreadyExistsError);
+    k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr: 'Error from server (Forbidden): leases is forbidden',
+    }));
+    const e = (await k.create(LEASE).catch((x: unknown) => x)) as Error;
+    expect(e.constructor).toBe(Error);
+    expect(e.message).toMatch(/Forbidden/);
+  });
+  it('replace: PUT via kubectl replace; a stale resourceVersion → KubeConflictError; missing → KubeNotFoundError', async () => {
+    let k = await kubectlWith(() => ({ stdout: JSON.stringify(LEASE) }));
+    await k.replace(LEASE);
+    expect(calls[0].args.slice(0, 8)).toEqual([
+      'replace',
+      '-f',
+      '-',
+      '-n',
+      'other',
+      `--field-manager=${FIELD_MANAGER}`,
+      '-o',
+      'json',
+    ]);
+    expect(JSON.parse(calls[0].options.input).metadata.resourceVersion).toBe('7');
+    k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr:
+        'Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on leases.coordination.k8s.io "lock": the object has been modified; please apply your changes to the latest version and try again',
+    }));
+    await expect(k.replace(LEASE)).rejects.toBeInstanceOf(KubeConflictError);
+    k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr:
+        'Error from server (NotFound): error when replacing "STDIN": leases.coordination.k8s.io "lock" not found',
+    }));
+    await expect(k.replace(LEASE)).rejects.toBeInstanceOf(KubeNotFoundError);
+  });
+});
+
+describe('delete', () => {
+  it('deletes by name: true when deleted, false when it was not there', async () => {
+    let k = await kubectlWith(() => ({ stdout: 'lease.coordination.k8s.io "lock" deleted\n' }));
+    expect(await k.delete('leases.coordination.k8s.io', 'lock')).toBe(true);
+    expect(calls[0].args).toEqual(['delete', 'leases.coordination.k8s.io', 'lock', '-n', 'shop', ...KUBE]);
+    expect(calls[0].options.input).toBeUndefined();
+    k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr: 'Error from server (NotFound): leases.coordination.k8s.io "lock" not found',
+    }));
+    expect(await k.delete('leases.coordination.k8s.io', 'lock', 'other')).toBe(false);
+    expect(calls[0].args.slice(3, 5)).toEqual(['-n', 'other']);
+  });
+  it('an unknown resource type is no "already gone"', async () => {
+    const k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr: 'Error from server (NotFound): the server could not find the requested resource',
+    }));
+    await expect(k.delete('lease.v1.coordination.k8s.io', 'lock')).rejects.toBeInstanceOf(KubeNotFoundError);
+  });
+  it('with a resourceVersion: delete --raw with a precondition body; 409 → KubeConflictError', async () => {
+    let k = await kubectlWith(() => ({ stdout: '{}' }));
+    expect(await k.delete('leases.v1.coordination.k8s.io', 'lock', 'other', { resourceVersion: '7' })).toBe(
+      true,
+    );
+    expect(calls[0].args).toEqual([
+      'delete',
+      '--raw',
+      '/apis/coordination.k8s.io/v1/namespaces/other/leases/lock',
+      '-f',
+      '-',
+      ...KUBE,
+    ]);
+    expect(JSON.parse(calls[0].options.input)).toEqual({
+      kind: 'DeleteOptions',
+      apiVersion: 'v1',
+      preconditions: { resourceVersion: '7' },
+    });
+    k = await kubectlWith(() => ({
+      exitCode: 1,
+      stderr:
+        'Error from server (Conflict): Operation cannot be fulfilled on leases.coordination.k8s.io "lock": the Precondition for the delete was not met',
+    }));
+    await expect(
+      k.delete('leases.v1.coordination.k8s.io', 'lock', 'other', { resourceVersion: '6' }),
+    ).rejects.toBeInstanceOf(KubeConflictError);
+  });
+});
+
+describe('objectApiPath', () => {
+  it('builds group, core and escaped paths; refuses a resource without a version', () => {
+    expect(objectApiPath('leases.v1.coordination.k8s.io', 'lock', 'shop')).toBe(
+      '/apis/coordination.k8s.io/v1/namespaces/shop/leases/lock',
+    );
+    expect(objectApiPath('virtualservices.v1beta1.networking.istio.io', 'web', 'shop')).toBe(
+      '/apis/networking.istio.io/v1beta1/namespaces/shop/virtualservices/web',
+    );
+    expect(objectApiPath('configmaps', 'a b', 'shop')).toBe('/api/v1/namespaces/shop/configmaps/a%20b');
+    expect(objectApiPath('namespaces', 'shop')).toBe('/api/v1/namespaces/shop');
+    expect(() => objectApiPath('leases.coordination.k8s.io', 'lock', 'shop')).toThrow(
+      /plural\.version\.group/,
+    );
+  });
+});
+
+describe('cancellation', () => {
+  it('passes the per-call signal to runTool, and none when not given', async () => {
+    const k = await kubectlWith(() => ({ stdout: '{}' }));
+    const ac = new AbortController();
+    await k.get(VS, 'web', undefined, { signal: ac.signal });
+    await k.list(VS, undefined, undefined, { signal: ac.signal });
+    await k.patchJson(VS, 'web', [], undefined, { signal: ac.signal });
+    await k.annotate(VS, 'web', { a: 'b' }, undefined, { signal: ac.signal });
+    await k.namespaceLabels('shop', { signal: ac.signal });
+    await k.create(LEASE, { signal: ac.signal });
+    await k.replace(LEASE, { signal: ac.signal });
+    await k.delete(VS, 'web', undefined, { signal: ac.signal });
+    expect(calls).toHaveLength(8);
+    for (const c of calls) expect(c.options.signal).toBe(ac.signal);
+    calls = [];
+    await k.get(VS, 'web');
+    await k.replace(LEASE);
+    await k.delete(VS, 'web');
+    for (const c of calls) expect(c.options.signal).toBeUndefined();
+  });
+  it('an aborted run rejects with ToolAbortedError (name AbortError), not a kubectl failure', async () => {
+    const k = await kubectlWith(() => ({ exitCode: 143, aborted: true }));
+    const e = (await k.patchJson(VS, 'web', []).catch((x: unknown) => x)) as Error;
+    expect(e).toBeInstanceOf(ToolAbortedError);
+    expect(e.name).toBe('AbortError');
+    expect(e.message).toMatch(/kubectl patch .* was cancelled/);
+    await expect(k.delete(VS, 'web')).rejects.toBeInstanceOf(ToolAbortedError);
   });
 });

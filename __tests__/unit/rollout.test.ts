@@ -183,6 +183,13 @@ function world(opts: {
       patchJson: async () => ({}),
       annotate: async () => undefined,
       namespaceLabels: async () => ({ 'istio-injection': 'enabled' }),
+      create: async () => {
+        throw new Error('rollout created an object directly');
+      },
+      replace: async () => {
+        throw new Error('rollout replaced an object directly');
+      },
+      delete: async () => false,
     },
     createRouter: () => router,
     verify: async (r) =>

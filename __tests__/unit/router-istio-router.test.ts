@@ -73,6 +73,16 @@ class FakeKube implements IKubectl {
   async namespaceLabels(): Promise<Record<string, string> | undefined> {
     return this.nsLabels;
   }
+  // The router only reads and patches; object writes are not part of its contract.
+  async create(): Promise<any> {
+    throw new Error('the router does not create objects');
+  }
+  async replace(): Promise<any> {
+    throw new Error('the router does not replace objects');
+  }
+  async delete(): Promise<boolean> {
+    throw new Error('the router does not delete objects');
+  }
 }
 
 function vs(): any {

@@ -37,12 +37,13 @@ jest.unstable_mockModule('@actions/core', () => core);
 
 type Reply = { exitCode?: number; stdout?: string; stderr?: string };
 let reply: (tool: string, args: string[]) => Reply = () => ({});
-jest.unstable_mockModule('@actions/exec', () => ({
-  getExecOutput: jest.fn(async (tool: string, args: string[] = []) => {
+const execUtil = await import('../../src/kube/exec-util.js');
+jest.unstable_mockModule('../../src/kube/exec-util.js', () => ({
+  ...execUtil,
+  runTool: jest.fn(async (tool: string, args: string[] = []) => {
     const r = reply(tool, args);
     return { exitCode: r.exitCode ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   }),
-  exec: jest.fn(),
 }));
 jest.unstable_mockModule('@actions/io', () => ({ which: jest.fn(async (t: string) => `/opt/bin/${t}`) }));
 jest.unstable_mockModule('../../src/report/comment-helper.js', () => ({

@@ -88,6 +88,49 @@ describe('runVerifyCommand (real bash)', () => {
   });
 });
 
+describe('runVerifyCommand cancellation (real bash)', () => {
+  /** Running = kill(pid, 0) works and it is no zombie (an orphan's init may never reap it). */
+  const running = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+
+  it('the abort signal stops the command and its children (its process group)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'helm-canary-verify-'));
+    const pidFile = path.join(dir, 'pids');
+    const ac = new AbortController();
+    // the command writes its pids, then waits on a child that would sleep for 300 s
+    const cmd = `sleep 300 & echo "$$ $!" > ${pidFile}.tmp && mv ${pidFile}.tmp ${pidFile}; wait; echo never`;
+    const pending = runVerifyCommand(cmd, facts, undefined, ac.signal);
+    while (!fs.existsSync(pidFile)) await new Promise((r) => setTimeout(r, 10));
+    const pids = fs.readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    expect(pids.every(running)).toBe(true);
+    ac.abort();
+    const r = await pending;
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.cancelled).toBe(true);
+    expect(r.timedOut).toBe(false);
+    expect(r.exitCode).toBe(143);
+    expect(r.outputTail).not.toContain('never');
+    expect(pids.filter(running)).toEqual([]);
+  }, 30_000);
+
+  it('a command that finishes is not cancelled', async () => {
+    const r = await runVerifyCommand('exit 0', facts, 10_000, new AbortController().signal);
+    expect(r.cancelled).toBeUndefined();
+    expect(r.exitCode).toBe(0);
+  });
+});
+
 describe('tail', () => {
   it('keeps the last 20 lines, at most ~2000 characters', () => {
     expect(tail('a\nb\n\n')).toBe('a\nb');

@@ -1,5 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, it, expect, jest } from '@jest/globals';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { describeProgress, verifyStep, type StepProgress } from '../../src/verify/step-verifier.js';
 import type { VerifySettings } from '../../src/lib/types.js';
@@ -253,6 +256,26 @@ describe('verifyStep', () => {
     expect(bad.reason).toBe('verify-command exited with code 3: smoke test failed: cart');
     expect(bad.total.requests).toBeGreaterThan(0);
   });
+
+  it('a cancel during the verify-command stops it and makes the step cancelled', async () => {
+    const marker = path.join(os.tmpdir(), `helm-canary-step-cancel-${process.pid}`);
+    fs.rmSync(marker, { force: true });
+    const ac = new AbortController();
+    const pending = verifyStep({
+      verify: verify({ command: `touch ${marker}; sleep 300; echo never` }),
+      weight: 10,
+      bakeMs: 10,
+      signal: ac.signal,
+    });
+    while (!fs.existsSync(marker)) await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    const r = await pending;
+    fs.rmSync(marker, { force: true });
+    expect(r.verdict).toBe('cancelled');
+    expect(r.reason).toBe('verify-command was stopped: the run was cancelled');
+    expect(r.command).toMatchObject({ cancelled: true, timedOut: false });
+    expect(r.command?.outputTail).not.toContain('never');
+  }, 30_000);
 
   it('does not run the verify-command when probing failed', async () => {
     const r = await verifyStep({

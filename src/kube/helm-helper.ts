@@ -6,8 +6,8 @@ import * as io from '@actions/io';
 import { parseAllDocuments } from 'yaml';
 import { HELM_SET_FLAGS, isSecretHelmFlag } from '../lib/helm-flags.js';
 import { SecretRegistry } from '../lib/secrets.js';
-import { redactedCommand, runTool, tail, type RunResult } from './exec-util.js';
-import type { KubeOptions } from './kubectl-helper.js';
+import { redactedCommand, runTool, tail, ToolAbortedError, type RunResult } from './exec-util.js';
+import type { KubeCallOptions, KubeOptions } from './kubectl-helper.js';
 
 export interface HelmReleaseInfo {
   name: string;
@@ -32,18 +32,22 @@ export interface InstallOptions {
   timeoutMs: number;
   dryRun?: boolean;
   labels?: Record<string, string>;
+  /** Aborting stops helm's process group; the call then rejects with a ToolAbortedError. */
+  signal?: AbortSignal;
 }
 
 export interface IHelm {
   readonly path: string;
   readonly version: string;
   readonly major: 3 | 4;
+  // Cancellable only when given a signal (there is no default one): restore work after a
+  // cancellation (uninstalling the canary) passes none.
   install(o: InstallOptions): Promise<{ manifest: string }>;
   template(o: InstallOptions): Promise<string>;
-  uninstall(release: string, namespace: string, timeoutMs?: number): Promise<void>;
-  status(release: string, namespace: string): Promise<HelmReleaseInfo | undefined>;
-  list(namespace: string, filter?: string): Promise<HelmReleaseInfo[]>;
-  getManifest(release: string, namespace: string): Promise<string>;
+  uninstall(release: string, namespace: string, timeoutMs?: number, c?: KubeCallOptions): Promise<void>;
+  status(release: string, namespace: string, c?: KubeCallOptions): Promise<HelmReleaseInfo | undefined>;
+  list(namespace: string, filter?: string, c?: KubeCallOptions): Promise<HelmReleaseInfo[]>;
+  getManifest(release: string, namespace: string, c?: KubeCallOptions): Promise<string>;
 }
 
 export interface HelmFlags {
@@ -238,10 +242,12 @@ class Helm implements IHelm {
     return a;
   }
 
-  private async run(args: string[], log: 'info' | 'debug'): Promise<RunResult> {
+  private async run(args: string[], log: 'info' | 'debug', c: KubeCallOptions = {}): Promise<RunResult> {
     const full = [...args, ...this.kubeArgs()];
     core[log](`[command]${redactedCommand(this.path, redactArgs(full), this.secrets)}`);
-    return runTool(this.path, full, { env: this.o.env });
+    const r = await runTool(this.path, full, { env: this.o.env, signal: c.signal });
+    if (r.aborted) throw new ToolAbortedError(`helm ${args.slice(0, 2).join(' ')} was cancelled`);
+    return r;
   }
 
   /** Chart, version, values, sets, user args: shared by install and template. */
@@ -270,28 +276,33 @@ class Helm implements IHelm {
     const labels = Object.entries(o.labels ?? {});
     if (labels.length > 0) args.push('--labels', labels.map(([k, v]) => `${k}=${v}`).join(','));
     args.push(...o.extraArgs, '-o', 'json');
-    const r = await this.run(args, 'info');
+    const r = await this.run(args, 'info', o);
     if (r.exitCode !== 0) throw this.error(`install ${o.release}`, r);
     // stdout is the release as JSON (it holds the values: never log it)
     const manifest = manifestFromJson(r.stdout);
     if (manifest !== undefined) return { manifest };
     if (o.dryRun)
       throw new Error(`helm install --dry-run ${o.release}: could not read the rendered manifest`);
-    return { manifest: await this.getManifest(o.release, o.namespace) };
+    return { manifest: await this.getManifest(o.release, o.namespace, o) };
   }
 
   /** `helm template` (client-side render; no release, no cluster writes). */
   async template(o: InstallOptions): Promise<string> {
     const args = ['template', ...this.chartArgs(o), ...o.extraArgs];
-    const r = await this.run(args, 'info');
+    const r = await this.run(args, 'info', o);
     if (r.exitCode !== 0) throw this.error(`template ${o.release}`, r);
     return r.stdout;
   }
 
-  async uninstall(release: string, namespace: string, timeoutMs?: number): Promise<void> {
+  async uninstall(
+    release: string,
+    namespace: string,
+    timeoutMs?: number,
+    c?: KubeCallOptions,
+  ): Promise<void> {
     const args = ['uninstall', release, '-n', namespace, ...this.flags.uninstallWait];
     if (timeoutMs !== undefined) args.push('--timeout', goDuration(timeoutMs));
-    const r = await this.run(args, 'info');
+    const r = await this.run(args, 'info', c);
     if (r.exitCode === 0) return;
     if (RELEASE_NOT_FOUND_RE.test(r.stderr)) {
       core.info(`helm release ${release} in ${namespace} was already gone`);
@@ -300,8 +311,12 @@ class Helm implements IHelm {
     throw this.error(`uninstall ${release}`, r);
   }
 
-  async status(release: string, namespace: string): Promise<HelmReleaseInfo | undefined> {
-    const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug');
+  async status(
+    release: string,
+    namespace: string,
+    c?: KubeCallOptions,
+  ): Promise<HelmReleaseInfo | undefined> {
+    const r = await this.run(['status', release, '-n', namespace, '-o', 'json'], 'debug', c);
     if (r.exitCode !== 0) {
       if (/release: not found/i.test(r.stderr)) return undefined;
       throw this.error(`status ${release}`, r);
@@ -315,16 +330,16 @@ class Helm implements IHelm {
     const info = toReleaseInfo(obj, namespace);
     if (!info.chart) {
       // `helm status -o json` carries no chart metadata; `helm list` has "<chart>-<version>".
-      const row = (await this.list(namespace, `^${release}$`)).find((x) => x.name === release);
+      const row = (await this.list(namespace, `^${release}$`, c)).find((x) => x.name === release);
       if (row) Object.assign(info, { chart: row.chart, appVersion: row.appVersion });
     }
     return info;
   }
 
-  async list(namespace: string, filter?: string): Promise<HelmReleaseInfo[]> {
+  async list(namespace: string, filter?: string, c?: KubeCallOptions): Promise<HelmReleaseInfo[]> {
     const args = ['list', '-n', namespace, '-o', 'json', ...this.flags.listAll];
     if (filter) args.push('--filter', filter);
-    const r = await this.run(args, 'debug');
+    const r = await this.run(args, 'debug', c);
     if (r.exitCode !== 0) throw this.error(`list -n ${namespace}`, r);
     const text = r.stdout.trim();
     if (text === '') return [];
@@ -337,8 +352,8 @@ class Helm implements IHelm {
     return Array.isArray(rows) ? rows.map((x: HelmReleaseJson) => toReleaseInfo(x, namespace)) : [];
   }
 
-  async getManifest(release: string, namespace: string): Promise<string> {
-    const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug');
+  async getManifest(release: string, namespace: string, c?: KubeCallOptions): Promise<string> {
+    const r = await this.run(['get', 'manifest', release, '-n', namespace], 'debug', c);
     if (r.exitCode !== 0) throw this.error(`get manifest ${release}`, r);
     return r.stdout;
   }

@@ -3,7 +3,7 @@
 import * as core from '@actions/core';
 import * as io from '@actions/io';
 import { SecretRegistry } from '../lib/secrets.js';
-import { redactedCommand, runTool, tail, type RunResult } from './exec-util.js';
+import { redactedCommand, runTool, tail, ToolAbortedError, type RunResult } from './exec-util.js';
 
 export interface KubeOptions {
   kubeconfigPath?: string;
@@ -33,6 +33,33 @@ export class KubeNotFoundError extends Error {
   }
 }
 
+/** 409 AlreadyExists answering a create. */
+export class KubeAlreadyExistsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KubeAlreadyExistsError';
+  }
+}
+
+/**
+ * Per-call options of every IKubectl call. There is no default signal: a call is cancellable
+ * only when its caller passes one, so restore writes after a cancellation simply pass none.
+ */
+export interface KubeCallOptions {
+  /** Aborting stops kubectl's process group; the call then rejects with a ToolAbortedError. */
+  signal?: AbortSignal;
+}
+
+export interface KubeDeleteOptions extends KubeCallOptions {
+  /**
+   * Precondition: delete only while the object's resourceVersion is still this one; otherwise
+   * KubeConflictError. Needs `resource` as `plural.version.group` (e.g.
+   * `leases.v1.coordination.k8s.io`), or a plural of the core group (`configmaps`); namespaced
+   * objects only. Sent by `kubectl delete --raw <path> -f -` (kubectl has no precondition flag).
+   */
+  resourceVersion?: string;
+}
+
 export type JsonPatchOp = { op: 'test' | 'replace' | 'add' | 'remove'; path: string; value?: unknown };
 
 /** One metadata.managedFields entry (as read with --show-managed-fields). */
@@ -56,24 +83,61 @@ export interface KubeMetadata {
   [k: string]: unknown;
 }
 
+/** A Kubernetes object to write: apiVersion, kind and metadata.name at least. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: KubeMetadata;
+  [k: string]: unknown;
+}
+
 /* eslint-disable @typescript-eslint/no-explicit-any -- the agreed interface returns untyped objects */
 export interface IKubectl {
   readonly path: string;
   /** e.g. v1.35.2 */
   readonly version: string;
   /** undefined when the object does not exist. */
-  get<T = any>(resource: string, name: string, namespace?: string): Promise<T | undefined>;
-  list<T = any>(resource: string, namespace?: string, labelSelector?: string): Promise<T[]>;
+  get<T = any>(
+    resource: string,
+    name: string,
+    namespace?: string,
+    o?: KubeCallOptions,
+  ): Promise<T | undefined>;
+  list<T = any>(
+    resource: string,
+    namespace?: string,
+    labelSelector?: string,
+    o?: KubeCallOptions,
+  ): Promise<T[]>;
   /** Returns the patched object; throws KubeConflictError on 409, or on 422 when ops hold a `test`. */
-  patchJson(resource: string, name: string, ops: JsonPatchOp[], namespace?: string): Promise<any>;
+  patchJson(
+    resource: string,
+    name: string,
+    ops: JsonPatchOp[],
+    namespace?: string,
+    o?: KubeCallOptions,
+  ): Promise<any>;
   /** null removes the annotation; existing values are overwritten. */
   annotate(
     resource: string,
     name: string,
     annotations: Record<string, string | null>,
     namespace?: string,
+    o?: KubeCallOptions,
   ): Promise<void>;
-  namespaceLabels(namespace: string): Promise<Record<string, string> | undefined>;
+  namespaceLabels(namespace: string, o?: KubeCallOptions): Promise<Record<string, string> | undefined>;
+  /**
+   * `kubectl create -f -` (POST) with our field manager; the namespace is the object's, else the
+   * default one. Returns the created object; KubeAlreadyExistsError when the name is taken.
+   */
+  create<T = any>(obj: KubeObject, o?: KubeCallOptions): Promise<T>;
+  /**
+   * `kubectl replace -f -` (PUT) with our field manager. With `metadata.resourceVersion` the write
+   * is guarded: a stale one → KubeConflictError. Missing object → KubeNotFoundError.
+   */
+  replace<T = any>(obj: KubeObject, o?: KubeCallOptions): Promise<T>;
+  /** true when it deleted the object, false when there was none (404 is no error). */
+  delete(resource: string, name: string, namespace?: string, o?: KubeDeleteOptions): Promise<boolean>;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
@@ -91,6 +155,33 @@ const CONFLICT_RE =
 const INVALID_RE =
   /\(Invalid\)|the request is invalid|is invalid:|is invalid$|testing value .* failed|test failed|unprocessable/im;
 const NO_RESOURCE_TYPE_RE = /doesn't have a resource type|the server could not find the requested resource/i;
+const ALREADY_EXISTS_RE = /\(AlreadyExists\)|already exists/i;
+
+/**
+ * The API path of a named object for `kubectl delete --raw` (a delete with preconditions).
+ * `resource` is `plural.version.group` or a core plural. Pure.
+ */
+export function objectApiPath(resource: string, name: string, namespace?: string): string {
+  const dot = resource.indexOf('.');
+  let prefix: string;
+  let plural: string;
+  if (dot < 0) {
+    plural = resource;
+    prefix = '/api/v1';
+  } else {
+    plural = resource.slice(0, dot);
+    const rest = resource.slice(dot + 1);
+    const m = /^(v\d+(?:(?:alpha|beta)\d+)?)\.(.+)$/.exec(rest);
+    if (!m)
+      throw new Error(
+        `a guarded delete needs the resource as plural.version.group (e.g. leases.v1.coordination.k8s.io), not "${resource}"`,
+      );
+    prefix = `/apis/${m[2]}/${m[1]}`;
+  }
+  const seg = (s: string): string => encodeURIComponent(s);
+  const ns = namespace !== undefined ? `/namespaces/${seg(namespace)}` : '';
+  return `${prefix}${ns}/${seg(plural)}/${seg(name)}`;
+}
 
 export function kubeGlobalArgs(o: Pick<KubeOptions, 'kubeconfigPath' | 'context'>): string[] {
   const a: string[] = [];
@@ -110,10 +201,16 @@ class Kubectl implements IKubectl {
     this.secrets = o.secrets ?? new SecretRegistry();
   }
 
-  private async run(args: string[], log: 'info' | 'debug'): Promise<RunResult> {
+  private async run(
+    args: string[],
+    log: 'info' | 'debug',
+    o: KubeCallOptions & { input?: string } = {},
+  ): Promise<RunResult> {
     const full = [...args, ...kubeGlobalArgs(this.o)];
     core[log](`[command]${redactedCommand(this.path, full, this.secrets)}`);
-    return runTool(this.path, full, { env: this.o.env });
+    const r = await runTool(this.path, full, { env: this.o.env, input: o.input, signal: o.signal });
+    if (r.aborted) throw new ToolAbortedError(`kubectl ${args.slice(0, 3).join(' ')} was cancelled`);
+    return r;
   }
 
   /** An error message quoting tool output: secrets removed. */
@@ -131,12 +228,18 @@ class Kubectl implements IKubectl {
     return new Error(msg);
   }
 
-  async get<T = any>(resource: string, name: string, namespace?: string): Promise<T | undefined> {
+  async get<T = any>(
+    resource: string,
+    name: string,
+    namespace?: string,
+    o?: KubeCallOptions,
+  ): Promise<T | undefined> {
     const ns = namespace ?? this.o.namespace;
     // managedFields are hidden by default since kubectl 1.21; ownership findings need them
     const r = await this.run(
       ['get', resource, name, '-n', ns, '-o', 'json', '--ignore-not-found', '--show-managed-fields'],
       'debug',
+      o,
     );
     if (r.exitCode !== 0) {
       if (/\(NotFound\)/.test(r.stderr) && !NO_RESOURCE_TYPE_RE.test(r.stderr)) return undefined;
@@ -146,18 +249,29 @@ class Kubectl implements IKubectl {
     return parseJson(r.stdout, `kubectl get ${resource} ${name}`) as T;
   }
 
-  async list<T = any>(resource: string, namespace?: string, labelSelector?: string): Promise<T[]> {
+  async list<T = any>(
+    resource: string,
+    namespace?: string,
+    labelSelector?: string,
+    o?: KubeCallOptions,
+  ): Promise<T[]> {
     const ns = namespace ?? this.o.namespace;
     const args = ['get', resource, '-n', ns, '-o', 'json'];
     if (labelSelector) args.push('-l', labelSelector);
-    const r = await this.run(args, 'debug');
+    const r = await this.run(args, 'debug', o);
     if (r.exitCode !== 0) throw this.fail(`get ${resource} -n ${ns}`, r);
     if (r.stdout.trim() === '') return [];
     const out = parseJson(r.stdout, `kubectl get ${resource}`) as { items?: T[] };
     return out.items ?? [];
   }
 
-  async patchJson(resource: string, name: string, ops: JsonPatchOp[], namespace?: string): Promise<any> {
+  async patchJson(
+    resource: string,
+    name: string,
+    ops: JsonPatchOp[],
+    namespace?: string,
+    o?: KubeCallOptions,
+  ): Promise<any> {
     const ns = namespace ?? this.o.namespace;
     const args = [
       'patch',
@@ -172,7 +286,7 @@ class Kubectl implements IKubectl {
       '-o',
       'json',
     ];
-    const r = await this.run(args, 'info');
+    const r = await this.run(args, 'info', o);
     if (r.exitCode !== 0) {
       const what = `patch ${resource} ${name} -n ${ns}`;
       const guarded = ops.some((op) => op.op === 'test');
@@ -197,6 +311,7 @@ class Kubectl implements IKubectl {
     name: string,
     annotations: Record<string, string | null>,
     namespace?: string,
+    o?: KubeCallOptions,
   ): Promise<void> {
     const ns = namespace ?? this.o.namespace;
     const pairs = Object.entries(annotations).map(([k, v]) => (v === null ? `${k}-` : `${k}=${v}`));
@@ -211,18 +326,69 @@ class Kubectl implements IKubectl {
       '--overwrite',
       `--field-manager=${FIELD_MANAGER}`,
     ];
-    const r = await this.run(args, 'info');
+    const r = await this.run(args, 'info', o);
     if (r.exitCode !== 0) throw this.fail(`annotate ${resource} ${name} -n ${ns}`, r);
   }
 
-  async namespaceLabels(namespace: string): Promise<Record<string, string> | undefined> {
+  async namespaceLabels(namespace: string, o?: KubeCallOptions): Promise<Record<string, string> | undefined> {
     const ns = await this.get<{ metadata?: { labels?: Record<string, string> } }>(
       'namespace',
       namespace,
       namespace,
+      o,
     );
     if (!ns) return undefined;
     return ns.metadata?.labels ?? {};
+  }
+
+  async create<T = any>(obj: KubeObject, o?: KubeCallOptions): Promise<T> {
+    return this.writeObject<T>('create', obj, o);
+  }
+
+  async replace<T = any>(obj: KubeObject, o?: KubeCallOptions): Promise<T> {
+    return this.writeObject<T>('replace', obj, o);
+  }
+
+  /** `kubectl create|replace -f -`: the object as JSON on stdin (never in the argv or the log). */
+  private async writeObject<T>(verb: 'create' | 'replace', obj: KubeObject, o?: KubeCallOptions): Promise<T> {
+    // the object's own namespace wins (kubectl refuses a different -n); cluster-scoped kinds ignore -n
+    const ns = obj.metadata?.namespace ?? this.o.namespace;
+    const args = [verb, '-f', '-', '-n', ns, `--field-manager=${FIELD_MANAGER}`, '-o', 'json'];
+    const r = await this.run(args, 'info', { ...o, input: JSON.stringify(obj) });
+    const what = `${verb} ${obj.kind} ${obj.metadata?.name ?? ''} -n ${ns}`;
+    if (r.exitCode !== 0) {
+      if (verb === 'create' && ALREADY_EXISTS_RE.test(r.stderr) && !CONFLICT_RE.test(r.stderr))
+        throw new KubeAlreadyExistsError(`kubectl ${what} failed: ${tail(r.stderr)}`);
+      throw this.fail(what, r);
+    }
+    return parseJson(r.stdout, `kubectl ${verb} ${obj.kind}`) as T;
+  }
+
+  async delete(
+    resource: string,
+    name: string,
+    namespace?: string,
+    o: KubeDeleteOptions = {},
+  ): Promise<boolean> {
+    const ns = namespace ?? this.o.namespace;
+    let r: RunResult;
+    if (o.resourceVersion !== undefined) {
+      // kubectl has no precondition flag; `delete --raw` sends DeleteOptions as the body
+      const body = {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        preconditions: { resourceVersion: o.resourceVersion },
+      };
+      r = await this.run(['delete', '--raw', objectApiPath(resource, name, ns), '-f', '-'], 'info', {
+        ...o,
+        input: JSON.stringify(body),
+      });
+    } else {
+      r = await this.run(['delete', resource, name, '-n', ns], 'info', o);
+    }
+    if (r.exitCode === 0) return true;
+    if (/\(NotFound\)/.test(r.stderr) && !NO_RESOURCE_TYPE_RE.test(r.stderr)) return false;
+    throw this.fail(`delete ${resource} ${name} -n ${ns}`, r);
   }
 }
 

@@ -553,7 +553,11 @@ class Rollout {
     this.log.startGroup(`Install ${this.canaryRelease}`);
     try {
       this.checkAborted();
-      const { manifest } = await this.deps.helm.install(this.installOptions());
+      // Cancellation kills helm (and its process group); the uninstall below runs without it.
+      const { manifest } = await this.deps.helm.install({
+        ...this.installOptions(),
+        signal: this.deps.signal,
+      });
       this.installed = true;
       // The Service we route to is taken from what was really installed.
       const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);

@@ -219,9 +219,15 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
         NAMESPACE: facts?.namespace ?? '',
       },
       opts.commandTimeoutMs,
+      signal,
     );
     passed.command = cmd;
     passed.endedAt = new Date(now()).toISOString();
+    if (cmd.cancelled) {
+      passed.verdict = 'cancelled';
+      passed.reason = 'verify-command was stopped: the run was cancelled';
+      return passed;
+    }
     if (cmd.exitCode === 0) {
       passed.reason = `${passed.reason}; verify-command succeeded`;
       return passed;

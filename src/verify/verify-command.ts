@@ -3,7 +3,7 @@
 // STABLE_RELEASE, NAMESPACE); they are never spliced into the command text, so no value can be
 // interpreted as shell syntax.
 
-import { getExecOutput } from '@actions/exec';
+import { displayCommand, runTool } from '../kube/exec-util.js';
 
 export interface VerifyCommandFacts {
   CANARY_WEIGHT: string;
@@ -13,63 +13,56 @@ export interface VerifyCommandFacts {
 }
 
 export interface VerifyCommandResult {
-  /** The command's exit code; on timeout the signal's code (143/137), with timedOut set. */
+  /** The command's exit code; on timeout or cancel the signal's code (143/137). */
   exitCode: number;
   /** The last lines of stdout + stderr (at most ~20 lines / 2000 characters), for the report. */
   outputTail: string;
   timedOut: boolean;
+  /** Set when the abort signal stopped the command (the run was cancelled). */
+  cancelled?: boolean;
   durationMs: number;
 }
 
 const TAIL_LINES = 20;
 const TAIL_CHARS = 2000;
 
-// Watchdog used when a timeout is given. Fixed text: the command arrives as $1 and the timeout in
-// seconds as $2. `set -m` puts the command in its own process group, so the whole tree (curl,
-// sleep, ...) is signalled: TERM at the timeout, KILL 5 s later.
-const WATCHDOG = [
-  'set -m',
-  'bash -c "$1" &',
-  'cmd=$!',
-  '( sleep "$2"; kill -TERM -- -"$cmd"; sleep 5; kill -KILL -- -"$cmd" ) >/dev/null 2>&1 &',
-  'dog=$!',
-  'set +m', // both groups exist now; no job-control notices ("[1] Exit 4") in the output
-  'wait "$cmd"; rc=$?',
-  'kill -- -"$dog" >/dev/null 2>&1',
-  'exit "$rc"',
-].join('\n');
+/** Grace between SIGTERM and SIGKILL of the command's process group (timeout or cancel). */
+export const VERIFY_KILL_AFTER_MS = 5000;
 
 /**
  * Run `command` with bash -c and the facts in its environment. Never throws for a failing
- * command (ignoreReturnCode); the caller decides (a non-zero exit fails the step).
+ * command; the caller decides (a non-zero exit fails the step). bash leads its own process group,
+ * so the timeout and the abort signal stop the whole tree (curl, sleep, ...): SIGTERM, then SIGKILL
+ * 5 s later. Its output is echoed to the log as it arrives.
  */
 export async function runVerifyCommand(
   command: string,
   facts: VerifyCommandFacts,
   timeoutMs?: number,
+  signal?: AbortSignal,
 ): Promise<VerifyCommandResult> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, facts);
 
   const started = Date.now();
-  const args =
-    timeoutMs !== undefined && timeoutMs > 0
-      ? ['-c', WATCHDOG, 'helm-canary-verify', command, (timeoutMs / 1000).toFixed(3)]
-      : ['-c', command];
-  const out = await getExecOutput('bash', args, { env, ignoreReturnCode: true });
+  process.stdout.write(`[command]${displayCommand('bash', ['-c', command])}\n`);
+  const out = await runTool('bash', ['-c', command], {
+    env,
+    signal,
+    timeoutMs: timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined,
+    killAfterMs: VERIFY_KILL_AFTER_MS,
+    onOutput: (chunk) => process.stdout.write(chunk),
+  });
   const durationMs = Date.now() - started;
-  const timedOut =
-    timeoutMs !== undefined &&
-    timeoutMs > 0 &&
-    (out.exitCode === 143 || out.exitCode === 137) &&
-    durationMs >= timeoutMs;
-  return {
+  const r: VerifyCommandResult = {
     exitCode: out.exitCode,
     outputTail: tail(`${out.stdout}${out.stderr ? `\n${out.stderr}` : ''}`),
-    timedOut,
+    timedOut: out.timedOut === true,
     durationMs,
   };
+  if (out.aborted) r.cancelled = true;
+  return r;
 }
 
 export function tail(text: string): string {

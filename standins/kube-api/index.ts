@@ -151,6 +151,8 @@ interface WriteOptions {
 
 export class KubeApiServer {
   readonly requests: LoggedRequest[] = [];
+  /** Requests that arrived and are not answered yet (e.g. held by a delay fault). */
+  private pending = new Set<LoggedRequest>();
   private faults: (Fault & { remaining: number })[] = [];
   private registry = new Registry();
   private store = new Store();
@@ -249,6 +251,11 @@ export class KubeApiServer {
 
   clearRequests(): void {
     this.requests.length = 0;
+  }
+
+  /** Requests being handled right now (arrived, no response yet), oldest first. */
+  inFlight(): LoggedRequest[] {
+    return [...this.pending];
   }
 
   writes(): LoggedRequest[] {
@@ -361,9 +368,11 @@ export class KubeApiServer {
     const log = (status: number) => {
       if (logged) return;
       logged = true;
+      this.pending.delete(entry);
       entry.status = status;
       this.requests.push(entry);
     };
+    this.pending.add(entry);
     const origWriteHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse;
     (res as unknown as { writeHead: (...a: unknown[]) => ServerResponse }).writeHead = (...a: unknown[]) => {
       log(Number(a[0]));
@@ -392,7 +401,18 @@ export class KubeApiServer {
     if (fault) {
       fault.remaining--;
       if (fault.remaining <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
-      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+      if (fault.delayMs) {
+        // the delay ends early when the client hangs up (e.g. a cancelled kubectl)
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, fault.delayMs);
+          t.unref();
+          res.once('close', () => {
+            clearTimeout(t);
+            r();
+          });
+        });
+        if (res.destroyed) return;
+      }
       if (fault.status) {
         const reason = REASONS[fault.status] ?? 'Unknown';
         this.send(

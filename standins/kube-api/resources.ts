@@ -81,6 +81,7 @@ export function builtinDefs(): ResourceDef[] {
     d('rbac.authorization.k8s.io', ['v1'], 'clusterroles', 'ClusterRole', false),
     d('rbac.authorization.k8s.io', ['v1'], 'clusterrolebindings', 'ClusterRoleBinding', false),
     d('storage.k8s.io', ['v1'], 'storageclasses', 'StorageClass', false, ['sc']),
+    d('coordination.k8s.io', ['v1'], 'leases', 'Lease', true),
     d(
       'apiextensions.k8s.io',
       ['v1'],
