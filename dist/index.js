@@ -49467,6 +49467,8 @@ class PreflightError extends Error {
 }
 /** How often a bake re-reads the route to notice someone else's change (ms). */
 const ROUTE_CHECK_MS = 5_000;
+/** How long a report (PR comment) write may hold up the end of a run. */
+const REPORT_TIMEOUT_MS = 5_000;
 /** How long restore writes retry through transient API errors. */
 const RESTORE_RETRY_MS = 60_000;
 /** `command: rollback`: the operator asked for it; not a failure. */
@@ -50213,12 +50215,23 @@ class Rollout {
         this.report.warnings.push(text);
         this.log.warning(text);
     }
+    /** Publishes the report (PR comment); never longer than REPORT_TIMEOUT_MS, never throws. */
     async update(final) {
+        let timer;
+        const timeout = new Promise((res) => {
+            timer = setTimeout(() => res('timeout'), this.deps.reportTimeoutMs ?? REPORT_TIMEOUT_MS);
+            timer.unref?.();
+        });
         try {
-            await this.deps.onUpdate?.(this.report, final);
+            const r = await Promise.race([Promise.resolve(this.deps.onUpdate?.(this.report, final)), timeout]);
+            if (r === 'timeout')
+                this.log.warning('The report update is taking too long; going on without waiting for it.');
         }
         catch (err) {
             this.log.warning(`Report update failed: ${msg(err)}`);
+        }
+        finally {
+            clearTimeout(timer);
         }
     }
     async finish(status, reason, ok) {
@@ -52087,9 +52100,16 @@ async function finish(result, reporter) {
     setOutput('stable-release', result.stableRelease ?? '');
     setOutput('canary-release', result.canaryRelease);
     setOutput('weight', String(result.weight));
-    const { jsonPath, markdown } = await reporter.finish(result.report);
-    setOutput('report-json', jsonPath);
-    setOutput('summary', markdown);
+    // A report problem never changes the outcome: the outputs above and the exit code below tell
+    // what happened in the cluster.
+    try {
+        const { jsonPath, markdown } = await reporter.finish(result.report);
+        setOutput('report-json', jsonPath);
+        setOutput('summary', markdown);
+    }
+    catch (err) {
+        warning(`Could not write the report: ${err instanceof Error ? err.message : String(err)}`);
+    }
     // One line with the release, the step and the reason: what shows on the run page. The exit
     // code says whether the command did what was asked (a paused manual promotion did; an automatic
     // rollback of a failed canary did not).

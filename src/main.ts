@@ -164,9 +164,15 @@ async function finish(result: RolloutResult, reporter: Reporter): Promise<void> 
   core.setOutput('stable-release', result.stableRelease ?? '');
   core.setOutput('canary-release', result.canaryRelease);
   core.setOutput('weight', String(result.weight));
-  const { jsonPath, markdown } = await reporter.finish(result.report);
-  core.setOutput('report-json', jsonPath);
-  core.setOutput('summary', markdown);
+  // A report problem never changes the outcome: the outputs above and the exit code below tell
+  // what happened in the cluster.
+  try {
+    const { jsonPath, markdown } = await reporter.finish(result.report);
+    core.setOutput('report-json', jsonPath);
+    core.setOutput('summary', markdown);
+  } catch (err) {
+    core.warning(`Could not write the report: ${err instanceof Error ? err.message : String(err)}`);
+  }
   // One line with the release, the step and the reason: what shows on the run page. The exit
   // code says whether the command did what was asked (a paused manual promotion did; an automatic
   // rollback of a failed canary did not).

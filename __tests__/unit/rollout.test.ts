@@ -709,4 +709,23 @@ describe('operations: one rollout at a time, nobody overwritten, the record foll
     expect(r.status).toBe('promoted');
     expect(order.filter((x) => x.startsWith('verify'))).toEqual(['verify 10', 'verify 50', 'verify 100']);
   });
+
+  it('a report write that hangs never holds up the end of the run, nor changes its outcome', async () => {
+    const w = world({});
+    w.deps.reportTimeoutMs = 20;
+    w.deps.onUpdate = () => new Promise<void>(() => undefined); // GitHub never answers
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'promoted', ok: true });
+    expect(w.warnings.join('\n')).toMatch(/report update is taking too long/);
+  });
+
+  it('a report write that fails only warns', async () => {
+    const w = world({});
+    w.deps.onUpdate = async () => {
+      throw new Error('HTTP 502 from api.github.com');
+    };
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'promoted', ok: true });
+    expect(w.warnings.join('\n')).toMatch(/Report update failed: HTTP 502/);
+  });
 });

@@ -37,6 +37,8 @@ export interface RolloutDeps {
   now?: () => number;
   /** Sleep between restore retries; default real timers. */
   sleep?: (ms: number) => Promise<void>;
+  /** How long a report write may hold up the run (default 5 s). */
+  reportTimeoutMs?: number;
   /** How often a bake re-reads the route (default 5 s). */
   routeCheckMs?: number;
 }
@@ -62,6 +64,8 @@ export class PreflightError extends Error {}
 
 /** How often a bake re-reads the route to notice someone else's change (ms). */
 const ROUTE_CHECK_MS = 5_000;
+/** How long a report (PR comment) write may hold up the end of a run. */
+const REPORT_TIMEOUT_MS = 5_000;
 /** How long restore writes retry through transient API errors. */
 const RESTORE_RETRY_MS = 60_000;
 
@@ -895,11 +899,21 @@ class Rollout {
     this.log.warning(text);
   }
 
+  /** Publishes the report (PR comment); never longer than REPORT_TIMEOUT_MS, never throws. */
   private async update(final: boolean): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<'timeout'>((res) => {
+      timer = setTimeout(() => res('timeout'), this.deps.reportTimeoutMs ?? REPORT_TIMEOUT_MS);
+      timer.unref?.();
+    });
     try {
-      await this.deps.onUpdate?.(this.report, final);
+      const r = await Promise.race([Promise.resolve(this.deps.onUpdate?.(this.report, final)), timeout]);
+      if (r === 'timeout')
+        this.log.warning('The report update is taking too long; going on without waiting for it.');
     } catch (err) {
       this.log.warning(`Report update failed: ${msg(err)}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
