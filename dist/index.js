@@ -49574,10 +49574,7 @@ class Rollout {
         let snap;
         let state;
         try {
-            await this.takeLock();
-            snap = await this.router.getRoutes();
-            state = readState(snap.state);
-            this.report.route = snap.route;
+            ({ snap, state } = await this.lockAndRead());
         }
         catch (err) {
             return this.finish('failed', `The post step could not read the ${this.router.kind}: ${msg(err)}`);
@@ -49638,6 +49635,13 @@ class Rollout {
         }
         return this.promote();
     }
+    /** Takes the lock, then reads the route and the state recorded on it. */
+    async lockAndRead() {
+        await this.takeLock();
+        const snap = await this.router.getRoutes();
+        this.report.route = snap.route;
+        return { snap, state: readState(snap.state) };
+    }
     async takeLock() {
         if (!this.deps.lock)
             return;
@@ -49678,13 +49682,8 @@ class Rollout {
         }
     }
     async operate(command) {
-        let snap;
-        let state;
         try {
-            await this.takeLock();
-            snap = await this.router.getRoutes();
-            state = readState(snap.state);
-            this.report.route = snap.route;
+            const { snap, state } = await this.lockAndRead();
             this.loadRecord(command, snap, state);
         }
         catch (err) {

@@ -179,10 +179,7 @@ class Rollout {
     let snap: RouteSnapshot;
     let state: RolloutState;
     try {
-      await this.takeLock();
-      snap = await this.router.getRoutes();
-      state = readState(snap.state);
-      this.report.route = snap.route;
+      ({ snap, state } = await this.lockAndRead());
     } catch (err) {
       return this.finish('failed', `The post step could not read the ${this.router.kind}: ${msg(err)}`);
     }
@@ -256,6 +253,14 @@ class Rollout {
     return this.promote();
   }
 
+  /** Takes the lock, then reads the route and the state recorded on it. */
+  private async lockAndRead(): Promise<{ snap: RouteSnapshot; state: RolloutState }> {
+    await this.takeLock();
+    const snap = await this.router.getRoutes();
+    this.report.route = snap.route;
+    return { snap, state: readState(snap.state) };
+  }
+
   private async takeLock(): Promise<void> {
     if (!this.deps.lock) return;
     const l = await this.deps.lock.acquire();
@@ -297,13 +302,8 @@ class Rollout {
   }
 
   private async operate(command: 'promote' | 'rollback'): Promise<RolloutResult> {
-    let snap: RouteSnapshot;
-    let state: RolloutState;
     try {
-      await this.takeLock();
-      snap = await this.router.getRoutes();
-      state = readState(snap.state);
-      this.report.route = snap.route;
+      const { snap, state } = await this.lockAndRead();
       this.loadRecord(command, snap, state);
     } catch (err) {
       return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
