@@ -50304,18 +50304,22 @@ function stepLine(r) {
 }
 
 ;// CONCATENATED MODULE: ./src/verify/analysis.ts
-// Pure statistics for the verification of one rollout step: percentiles, a per-version streaming
-// accumulator, the sequential success-rate rule, the latency rule, the traffic-split check and
-// evaluateStep() which combines them into one verdict with a one-sentence reason. No I/O.
+// Pure statistics for the verification of one rollout step: percentiles, per-stream streaming
+// accumulators, the success-rate, latency and traffic-split rules, and evaluateStep() which
+// combines them into one verdict with a one-sentence reason. No I/O.
 //
-// Error-rate budget (documented here once, tested in __tests__/unit/verify-analysis.test.ts):
-// - Early fail on success rate: one-sided Wald SPRT judged after every response, false-fail
-//   probability <= alpha (1%) per judged stream for a version exactly AT the threshold, far less for
-//   a healthy one (Ville's inequality, see decideSuccess). With canary-match three streams are
-//   judged (canary, stable, all responses), so at most ~3% for versions exactly at the threshold.
-// - End-of-bake fail on success rate: exact one-sided binomial test at 95% (finalConfidence).
-// - Traffic split: |observed - expected| beyond z=4 standard deviations (see splitCheck).
-// - Latency: p95 over max-latency with >= 20 samples (see latencyCheck).
+// Two rule sets live here, chosen by evaluateStep's 4th argument:
+// - the evidence rule (a phase: 'running' | 'bake-end' | 'max-bake'): a step passes only when the
+//   canary's own responses are sufficient evidence that its success rate is at least 0.5 points
+//   above success-rate rather than 5 points below (decideCanary: sequential test, fast guard,
+//   binomial test at max-bake; 'extend' while inconclusive, then a fail naming the missing
+//   evidence), and the users' path, the stable, latency, pinning and the split show no evidence of
+//   a problem. Error budget, by construction (Ville's inequality + exact binomial tails), for the
+//   canary: P(fail | success >= threshold + 0.5 pt) <= 0.4% + 0.1% + 0.5% = 1% once the canary has
+//   the responses the binomial test needs (designFor(...).needed, 156 at 99%), and
+//   P(pass | success <= threshold - 5 pt) <= 1% + 4% = 5%. Measured figures: bench/evidence-bench.ts.
+// - the legacy rule (a boolean `final`): today's step-verifier semantics (one-sided tests, pass
+//   at the end of the bake without an evidence requirement), kept until the verifier drives phases.
 // ---------------------------------------------------------------------------------------------
 // Percentiles
 /**
@@ -50511,6 +50515,192 @@ function binomialUpperTail(n, k, p) {
     }
     return Math.min(1, sum);
 }
+/** P(X <= c) for X ~ Binomial(n, p), summed from c downward in log space (no underflow). */
+function binomialLowerTail(n, c, p) {
+    if (c < 0)
+        return 0;
+    if (c >= n)
+        return 1;
+    if (p <= 0)
+        return 1;
+    if (p >= 1)
+        return 0;
+    let logC = 0;
+    for (let i = 1; i <= c; i++)
+        logC += Math.log((n - c + i) / i);
+    let logTerm = logC + c * Math.log(p) + (n - c) * Math.log(1 - p);
+    const logRatio = Math.log((1 - p) / p);
+    let sum = 0;
+    for (let j = c; j >= 0; j--) {
+        const term = Math.exp(logTerm);
+        sum += term;
+        if (j < n * p && term < sum * 1e-16)
+            break;
+        // pmf(j-1) / pmf(j) = j / (n - j + 1) * (1-p)/p
+        logTerm += Math.log(j / (n - j + 1)) + logRatio;
+    }
+    return Math.min(1, sum);
+}
+const designs = new Map();
+/**
+ * The canary evidence test for success-rate `threshold` (0..1).
+ *
+ * Hypotheses on the canary's error rate e: H0 "good enough" e0 = max(et - 0.005, et / 2) and H1
+ * "clearly worse" e1 = min(et + 0.05, (1 + et) / 2), with et = 1 - threshold: at 99% they are
+ * 99.5% vs 94%, at 95% 95.5% vs 90%, at 99.9% 99.95% vs 94.9% (H0 halfway to 100% once the
+ * threshold is above 99.5%), at 100% "no failure" vs 95%.
+ *
+ * LLR = failures * ln(e1/e0) + successes * ln((1-e1)/(1-e0)) depends only on the counts, so the
+ * judgment is stateless and may be repeated after every response:
+ * - fail as soon as LLR >= ln(1/alphaSequential): under H0 (or better) the likelihood ratio is a
+ *   non-negative supermartingale, and by Ville's inequality it EVER reaches 1/alpha with
+ *   probability <= alpha, however often it is looked at;
+ * - pass (only from the end of the bake on) when LLR <= ln(betaSequential): likewise 1/LR under
+ *   H1 (or worse), so P(a clearly worse canary is ever passed this way) <= betaSequential;
+ * - guard: the old fast rule, a one-sided SPRT of "at the threshold" against "fails half its
+ *   requests or more", alphaGuard 0.1%: a canary failing every request is failed after 2 responses
+ *   at 99% (3 at 95%), where the main test, built for a 5-point gap, would wait longer;
+ * - at max-bake, when neither boundary was reached: exact binomial test, pass iff failures <= c
+ *   with c the smallest count such that P(more | H0) <= alphaFinal; it decides only when then
+ *   P(at most c | H1) <= betaFinal too, i.e. from `needed` responses on (156 at 99%). Fewer:
+ *   the evidence is insufficient and the step fails saying so.
+ * The bounds add up: P(fail | H0) <= 1%, P(pass | H1) <= 5% (union bound; simulated: ~0.5%, ~4%).
+ */
+function designFor(threshold, opts = {}) {
+    // Cached: judged after every response. The common no-options case skips building a key.
+    let none = true;
+    for (const _ in opts)
+        none = false;
+    const key = none ? threshold : JSON.stringify([threshold, opts]);
+    const cached = designs.get(key);
+    if (cached)
+        return cached;
+    const t = Math.min(1, Math.max(0, threshold));
+    const et = 1 - t;
+    const e0 = Math.max(et - (opts.h0Margin ?? 0.005), et / 2);
+    const e1 = Math.min(et + (opts.h1Margin ?? 0.05), (1 + et) / 2);
+    const g1 = (1 + et) / 2;
+    const d = {
+        threshold: t,
+        e0,
+        e1,
+        llrBad: Math.log(e1 / e0),
+        llrGood: Math.log((1 - e1) / (1 - e0)),
+        failAt: Math.log(1 / (opts.alphaSequential ?? 0.004)),
+        passAt: Math.log(opts.betaSequential ?? 0.01),
+        guardBad: Math.log(g1 / et),
+        guardGood: Math.log((1 - g1) / (1 - et)),
+        guardAt: Math.log(1 / (opts.alphaGuard ?? 0.001)),
+        alphaFinal: opts.alphaFinal ?? 0.005,
+        betaFinal: opts.betaFinal ?? 0.04,
+        needed: 0,
+    };
+    d.needed = t > 0 ? neededResponses(d) : 0;
+    designs.set(key, d);
+    return d;
+}
+/** failures * perBad + successes * perGood, with 0 * Infinity = 0. */
+function llrOf(n, failures, perBad, perGood) {
+    return (failures > 0 ? failures * perBad : 0) + (n - failures) * perGood;
+}
+/**
+ * The max-bake binomial test at n responses: the most failures that pass (smallest c with
+ * P(X > c | n, e0) <= alphaFinal), and whether it is decisive (P(X <= c | n, e1) <= betaFinal).
+ */
+function finalCutoff(d, n) {
+    if (n <= 0)
+        return { maxFailures: 0, decisive: false };
+    const p = d.e0;
+    let c = Math.floor(n * p);
+    // tail = P(X >= c + 1), lowered one probability mass at a time (one log-space start, no rescans).
+    let tail = binomialUpperTail(n, c + 1, p);
+    if (tail > d.alphaFinal) {
+        let logC = 0;
+        for (let i = 1; i <= c + 1; i++)
+            logC += Math.log((n - c - 1 + i) / i);
+        let pmf = Math.exp(logC + (c + 1) * Math.log(p) + (n - c - 1) * Math.log(1 - p)); // P(X = c + 1)
+        while (c < n && tail > d.alphaFinal) {
+            tail -= pmf;
+            c++;
+            pmf *= ((n - c) / (c + 1)) * (p / (1 - p));
+        }
+    }
+    return { maxFailures: c, decisive: binomialLowerTail(n, c, d.e1) <= d.betaFinal };
+}
+/**
+ * Smallest n from which the binomial test stays decisive. Discreteness makes decisiveness
+ * non-monotone just above the first decisive n (at 99%: decisive at 133-135, not at 136-155), so
+ * the answer is one past the last non-decisive n below twice the first decisive one.
+ */
+function neededResponses(d) {
+    let first = 1;
+    while (!finalCutoff(d, first).decisive && first < 1e6)
+        first++;
+    let last = first - 1;
+    for (let n = first + 1; n <= 2 * first + 50; n++)
+        if (!finalCutoff(d, n).decisive)
+            last = n;
+    return last + 1;
+}
+const neededByFailures = new WeakMap();
+/** Responses needed to pass with `failures` failures, assuming no more (for the advice; cached). */
+function neededWith(d, failures) {
+    let memo = neededByFailures.get(d);
+    if (!memo)
+        neededByFailures.set(d, (memo = []));
+    if (memo[failures] !== undefined)
+        return memo[failures];
+    let n = d.needed;
+    while (finalCutoff(d, n).maxFailures < failures && n < 100 * d.needed)
+        n += Math.max(1, n >> 6);
+    return (memo[failures] = n);
+}
+/** The canary's verdict from its evidence (good of total responses) in `phase`; see designFor. */
+function decideCanary(good, total, threshold, phase, opts = {}) {
+    const d = designFor(threshold, opts);
+    const bad = total - good;
+    if (d.threshold <= 0)
+        return { decision: phase === 'running' ? 'continue' : 'pass', llr: 0, needed: 0 };
+    const llr = llrOf(total, bad, d.llrBad, d.llrGood);
+    const needed = d.needed;
+    if (llrOf(total, bad, d.guardBad, d.guardGood) >= d.guardAt)
+        return { decision: 'fail', kind: 'guard', llr, needed };
+    if (llr >= d.failAt)
+        return { decision: 'fail', kind: 'sequential', llr, needed };
+    if (phase === 'running')
+        return { decision: 'continue', llr, needed };
+    if (llr <= d.passAt)
+        return { decision: 'pass', kind: 'sequential', llr, needed };
+    // Undecided: how many responses would let these failures pass (only computed here: it scans).
+    const short = bad > 0 ? neededWith(d, bad) : needed;
+    if (phase === 'bake-end')
+        return { decision: 'inconclusive', llr, needed: short };
+    const cut = finalCutoff(d, total);
+    if (!cut.decisive)
+        return { decision: 'fail', kind: 'insufficient', llr, needed: short };
+    return {
+        decision: bad <= cut.maxFailures ? 'pass' : 'fail',
+        kind: 'final',
+        llr,
+        needed,
+        maxFailures: cut.maxFailures,
+    };
+}
+/**
+ * Share of the probes to pin to the canary so that its evidence can arrive within max-bake.
+ * Half by default (the other half is the users' path and the split check); more when the rate is
+ * too low for half to bring ~1.1 x `needed` canary responses (pinned + the unpinned ones routed to
+ * it at `weight`) within max-bake; at most 90% so that the users' path is still probed. At the
+ * defaults (99%, 60 s bake, 180 s max-bake) half suffices from ~1.9 rps on; at 1 rps: 90%.
+ */
+function pinnedShare(o, opts = {}) {
+    const w = Math.min(1, Math.max(0, o.weight / 100));
+    if (w >= 1 || o.rps <= 0 || o.maxBakeMs <= 0)
+        return 0.5;
+    const perSecond = (1.1 * designFor(o.successRate, opts).needed) / (o.maxBakeMs / 1000);
+    const share = (perSecond / o.rps - w) / (1 - w);
+    return Math.min(0.9, Math.max(0.5, share));
+}
 /**
  * p95 latency rule for one version (or for all responses), counting responses slower than max.
  * Nothing is judged below minSamples (20): the first responses of a fresh pod are often slow
@@ -50537,6 +50727,36 @@ function latencyCheck(stats, maxMs, opts = {}) {
     return { decision: p95Ms > maxMs ? 'fail' : 'pass', p95Ms, slow, n };
 }
 /**
+ * The p95 as evidence: "p95 <= max" means "at most 5% of the responses are slower than max", so
+ * the count of slow responses is tested against 5%. An observed p95 is not evidence by itself: the
+ * nearest-rank p95 of 3 responses is their maximum (one slow response in 3 "exceeds" it, which
+ * happens with 14% probability at exactly 5% slow), that of 20 responses their 19th (2 slow of
+ * 20: 26%). So:
+ * - nothing is judged below minSamples (20): the first responses of a fresh pod are often slow;
+ * - 'fail' at any time when the slow fraction is conclusively above 5% by the one-sided SPRT of
+ *   decideSuccess (5% slow against 25%, Ville bound alpha 1%): a canary whose responses are all
+ *   slow is failed at its 20th response;
+ * - from the end of the bake on, 'fail' when P(X >= slow | n, 5%) < alpha (exact binomial test,
+ *   99% confidence): e.g. 2 slow of 20 pass (p 26%), 5 of 20 fail (p 0.3%), 9 of 100 pass, 12 fail;
+ * - otherwise 'pass' ('continue' while running).
+ */
+function latencyEvidence(stats, maxMs, phase, opts = {}) {
+    const n = stats.requests;
+    const slow = stats.countAbove(maxMs);
+    const alpha = opts.alpha ?? 0.01;
+    const p95Ms = stats.percentile(95);
+    const done = phase === 'running' ? 'continue' : 'pass';
+    if (n < (opts.minSamples ?? 20))
+        return { decision: done, slow, n, judged: false, p95Ms };
+    if (decideSuccess(n - slow, n, 0.95, { alpha }) === 'fail')
+        return { decision: 'fail', kind: 'sequential', slow, n, judged: true, p95Ms };
+    if (phase === 'running')
+        return { decision: 'continue', slow, n, judged: true, p95Ms };
+    const pValue = binomialUpperTail(n, slow, 0.05);
+    const decision = slow > 0.05 * n && pValue < alpha ? 'fail' : 'pass';
+    return { decision, kind: decision === 'fail' ? 'final' : undefined, slow, n, judged: true, p95Ms, pValue };
+}
+/**
  * Is the observed canary share consistent with the weight? Under honest weighted routing the
  * canary count is Binomial(total, expectedShare); the tolerance is the normal approximation
  *   total*p ± (z*sqrt(total*p*(1-p)) + 0.5)  (+ slack*total),   divided by total, clamped to 0..1,
@@ -50558,33 +50778,280 @@ function splitCheck(canaryCount, total, expectedShare, z = 4, opts = {}) {
     const judged = total >= minTotal;
     return { observed, low, high, ok: !judged || (observed >= low && observed <= high), judged };
 }
-/** Accumulated figures of one step. */
+/** Accumulated figures of one step, per stream. */
 class StepState {
+    /** Every response (reports). */
     total;
+    /** Canary evidence: pinned responses + unpinned responses attributed to the canary. */
     canary;
+    /** Unpinned responses attributed to the stable (never an unattributed one). */
     stable;
-    /**
-     * Planned number of responses of the whole step (rps * bake seconds), for the latency rule's
-     * "already certain" shortcut. Optional.
-     */
+    /** The users' path: every unpinned response, attributed or not. */
+    users;
+    /** Parts of the above, for the evidence's composition and the split check. */
+    pinned;
+    attributedCanary;
+    unattributed;
+    /** Pinned responses whose marker says 'stable': the pin did not reach the canary. */
+    misrouted = 0;
+    /** Legacy rule: planned responses of the whole step, for the latency "already certain" shortcut. */
     plannedRequests;
     constructor(opts = {}) {
-        this.total = new VersionStats(opts.maxLatencyMs);
-        this.canary = new VersionStats(opts.maxLatencyMs);
-        this.stable = new VersionStats(opts.maxLatencyMs);
+        const stats = () => new VersionStats(opts.maxLatencyMs);
+        this.total = stats();
+        this.canary = stats();
+        this.stable = stats();
+        this.users = stats();
+        this.pinned = stats();
+        this.attributedCanary = stats();
+        this.unattributed = stats();
         this.plannedRequests = opts.plannedRequests;
     }
     add(o) {
         this.total.add(o.good, o.latencyMs);
-        if (o.version === 'canary')
+        if (o.version === 'pinned') {
+            if (o.marker === 'stable') {
+                this.misrouted++;
+                return;
+            }
+            this.pinned.add(o.good, o.latencyMs);
             this.canary.add(o.good, o.latencyMs);
+            return;
+        }
+        this.users.add(o.good, o.latencyMs);
+        if (o.version === 'canary') {
+            this.attributedCanary.add(o.good, o.latencyMs);
+            this.canary.add(o.good, o.latencyMs);
+        }
         else if (o.version === 'stable')
             this.stable.add(o.good, o.latencyMs);
+        else
+            this.unattributed.add(o.good, o.latencyMs);
     }
 }
 /**
- * Combine the rules for one step at canary weight `weight` (percent). Judged in this order; the
+ * Judge one step at canary weight `weight` (percent).
+ *
+ * evaluateStep(state, settings, weight, phase) — the evidence rule; judged in this order, the
  * first failing check gives the reason:
+ *  1. canary success rate (decideCanary on pinned + attributed canary responses; pinned only when
+ *     the users' path has unattributed failures, see CanaryEvidence.attributedUsed): conclusive
+ *     failures at any time;
+ *  2. stable (with canary-match) and users' path success rate: one-sided rule of decideSuccess
+ *     (sequential at any time, binomial at 99% confidence from the end of the bake on): they must
+ *     not be conclusively below success-rate, but need no amount of evidence to pass;
+ *  3. p95 latency (with max-latency) of the canary, then of the stable (canary-match) or else of
+ *     the users' path (latencyEvidence);
+ *  4. pinning (pinned responses answered by the stable) and the split of the unpinned attributed
+ *     responses (canary-match) by splitCheck, before the end of the bake only from
+ *     `earlySplitMinTotal` (100) responses on;
+ *  5. the canary's decision: 'running' -> 'continue'; 'pass' -> 'passed'; inconclusive ->
+ *     'extend' at 'bake-end', 'failed' at 'max-bake' naming the missing evidence.
+ *
+ * evaluateStep(state, settings, weight, final: boolean) — the legacy rule, today's semantics
+ * (see evaluateLegacy); its verdict is never 'extend'.
+ */
+function evaluateStep(state, settings, weight, phase, opts = {}) {
+    if (typeof phase === 'boolean')
+        return evaluateLegacy(state, settings, weight, phase, opts);
+    return evaluateEvidence(state, settings, weight, phase, opts);
+}
+function evaluateEvidence(state, settings, weight, phase, opts) {
+    const perVersion = settings.canaryMatch !== undefined;
+    const threshold = settings.successRate;
+    const ending = phase !== 'running';
+    const d = designFor(threshold, opts.evidence);
+    // 1. Canary. Attributed canary responses are left out once the users' path shows unattributed
+    // failures: those may be canary failures that lost the marker, leaving the successes attributed.
+    const attributedUsed = state.unattributed.bad === 0;
+    const cGood = state.pinned.good + (attributedUsed ? state.attributedCanary.good : 0);
+    const cTotal = state.pinned.requests + (attributedUsed ? state.attributedCanary.requests : 0);
+    const cd = decideCanary(cGood, cTotal, threshold, phase, opts.evidence);
+    // Plain assignments, no spreads: this runs after every response (and in every simulated one).
+    const canary = {
+        responses: cTotal,
+        failures: cTotal - cGood,
+        decision: cd.decision,
+        kind: cd.kind,
+        llr: cd.llr,
+        pinned: state.pinned.requests,
+        attributed: state.attributedCanary.requests,
+        attributedUsed,
+        goodEnough: 1 - d.e0,
+        clearlyWorse: 1 - d.e1,
+        failAt: d.failAt,
+        passAt: d.passAt,
+        needed: cd.needed,
+    };
+    if (cd.maxFailures !== undefined)
+        canary.maxFailures = cd.maxFailures;
+    // 2. Stable and users' path: no evidence needed to pass, only none of a problem. 99% (not the
+    // legacy 95%) at the end: 1 failure in 5 responses is no evidence against a 99% stable.
+    const decide = { finalConfidence: 0.99, ...opts.decide, final: ending };
+    const oneSided = (s) => {
+        const r = decideSuccessDetailed(s.good, s.requests, threshold, decide);
+        const ev = { responses: s.requests, failures: s.bad, decision: r.decision };
+        if (r.llr !== undefined)
+            ev.llr = r.llr;
+        if (r.pValue !== undefined)
+            ev.pValue = r.pValue;
+        return { ev, kind: r.kind };
+    };
+    const st = perVersion ? oneSided(state.stable) : undefined;
+    const us = oneSided(state.users);
+    const stable = st?.ev;
+    const users = Object.assign(us.ev, {
+        unattributed: state.unattributed.requests,
+        unattributedFailures: state.unattributed.bad,
+    });
+    const evidence = { canary, users };
+    if (stable)
+        evidence.stable = stable;
+    const split = perVersion ? unpinnedSplit(state, weight, opts) : undefined;
+    const out = (verdict, reason) => {
+        const e = { verdict, evidence };
+        if (reason !== undefined)
+            e.reason = reason;
+        if (split)
+            e.split = split;
+        return e;
+    };
+    if (cd.decision === 'fail' && cd.kind !== 'insufficient')
+        return out('failed', canaryFailReason(canary, threshold, cd));
+    const oneSidedFail = (subject, s, kind, note = '') => {
+        const how = kind === 'final'
+            ? `is below ${analysis_pct(threshold, true)} (${analysis_pct(decide.finalConfidence, true)} confidence)`
+            : `is conclusively below ${analysis_pct(threshold, true)}`;
+        return `${subject} ${analysis_pct(s.good / s.requests)} (${s.good}/${s.requests}${note}) ${how}`;
+    };
+    if (stable?.decision === 'fail')
+        return out('failed', oneSidedFail('stable success rate', state.stable, st.kind));
+    if (users.decision === 'fail') {
+        const u = state.unattributed.bad;
+        const note = u > 0 ? `; ${u} of the failures without a version` : '';
+        return out('failed', oneSidedFail("success rate of the users' path", state.users, us.kind, note));
+    }
+    // 3. Latency.
+    if (settings.maxLatencyMs !== undefined) {
+        const max = settings.maxLatencyMs;
+        const streams = [
+            ['canary', state.canary],
+            perVersion ? ['stable', state.stable] : ["users' path", state.users],
+        ];
+        for (const [name, stats] of streams) {
+            const r = latencyEvidence(stats, max, phase, {
+                minSamples: opts.latencyMinSamples,
+                alpha: opts.latencyAlpha,
+            });
+            if (r.decision === 'fail') {
+                const conf = analysis_pct(1 - (opts.latencyAlpha ?? 0.01), true);
+                const reason = r.kind === 'final'
+                    ? `${name} p95 latency ${fmtMs(r.p95Ms)} exceeds ${fmtMs(max)}: ${r.slow} of ${r.n} responses slower ` +
+                        `(more than 5% with ${conf} confidence)`
+                    : `${name} p95 latency is conclusively above ${fmtMs(max)}: ${r.slow} of ${r.n} responses slower`;
+                return out('failed', reason);
+            }
+        }
+    }
+    // 4. Pinning and split: a wrong route is no danger to users (their errors are judged above),
+    // so the early judgment waits for earlySplitMinTotal responses.
+    const judgeFrom = (n) => ending || n >= (opts.earlySplitMinTotal ?? 100);
+    const pinnedAll = state.pinned.requests + state.misrouted;
+    const pin = splitCheck(state.misrouted, pinnedAll, 0, opts.z ?? 4, opts.split);
+    if (!pin.ok && judgeFrom(pinnedAll))
+        return out('failed', `pinned probes do not reach the canary: ${state.misrouted} of ${pinnedAll} were answered by the stable`);
+    if (split && !split.ok) {
+        const n = state.attributedCanary.requests + state.stable.requests;
+        if (judgeFrom(n))
+            return out('failed', `the gateway does not apply the weights: canary share ${analysis_pct(split.observed)} ` +
+                `(${state.attributedCanary.requests}/${n} attributed unpinned responses) is outside the expected ` +
+                `${analysis_pct(split.low)}–${analysis_pct(split.high)} for weight ${weight}%`);
+    }
+    // 5. The canary's evidence decides.
+    if (cd.decision === 'fail')
+        return out('failed', `${missingEvidence(canary)}; ${advice(settings)}`);
+    if (cd.decision === 'continue')
+        return out('continue');
+    if (cd.decision === 'inconclusive')
+        return out('extend', `${missingEvidence(canary, 'yet ')}; extending the bake`);
+    return out('passed', evidencePassReason(state, settings, weight, evidence, split));
+}
+/** Canary share among the unpinned responses attributed to a version. */
+function unpinnedSplit(state, weight, opts) {
+    const n = state.attributedCanary.requests + state.stable.requests;
+    return splitCheck(state.attributedCanary.requests, n, weight / 100, opts.z ?? 4, opts.split);
+}
+function canaryFailReason(c, threshold, cd) {
+    const rate = `${analysis_pct(1 - c.failures / c.responses)} (${c.responses - c.failures}/${c.responses})`;
+    if (threshold >= 1)
+        return `canary success rate ${rate}: success-rate 100% allows no failure`;
+    if (cd.kind === 'final')
+        return (`canary success rate ${rate} is below ${analysis_pct(threshold, true)}: ${c.failures} failures where a ` +
+            `${analysis_pct(c.goodEnough, true)} canary has at most ${cd.maxFailures} (binomial test at max-bake)`);
+    const from = c.pinned === c.responses ? ' (pinned probes)' : '';
+    return `canary success rate ${rate}${from} is conclusively below ${analysis_pct(threshold, true)}`;
+}
+function missingEvidence(c, yet = '') {
+    const failures = `${c.failures} failure${c.failures === 1 ? '' : 's'}`;
+    const left = c.attributedUsed ? '' : ` (pinned only: unattributed failures on the users' path)`;
+    const head = `canary: ${c.responses} responses${left}, ${failures} — `;
+    const tell = `${analysis_pct(c.goodEnough, true)} from ${analysis_pct(c.clearlyWorse, true)}`;
+    // Enough responses for the max-bake binomial test, but the sequential test is not decided yet.
+    if (c.responses >= c.needed)
+        return `${head}between the two, not decided ${yet}by the sequential test (${tell})`;
+    return `${head}not enough ${yet}to tell ${tell} (needs about ${c.needed})`;
+}
+function advice(settings) {
+    return settings.canaryMatch
+        ? 'raise verify-rps or the bake time (interval, or the step\'s "weight@time")'
+        : 'raise verify-rps or the bake time (interval, or the step\'s "weight@time"), or set canary-match';
+}
+function evidencePassReason(state, settings, weight, e, split) {
+    const c = e.canary;
+    const how = c.kind === 'final'
+        ? `binomial test: ${c.failures} of at most ${c.maxFailures} failures`
+        : c.responses > 0
+            ? 'sequential test'
+            : 'success-rate 0%';
+    const parts = [
+        `canary ${rateOf(c, `${c.pinned} pinned${c.attributedUsed ? '' : ' only'}`)}: evidence for ` +
+            `${analysis_pct(c.goodEnough, true)} over ${analysis_pct(c.clearlyWorse, true)} (${how})`,
+    ];
+    const others = [`users' path ${rateOf(e.users)}`];
+    if (e.stable)
+        others.push(`stable ${rateOf(e.stable)}`);
+    parts.push(`${others.join(', ')} meet ${analysis_pct(settings.successRate, true)}`);
+    if (settings.maxLatencyMs !== undefined) {
+        const max = settings.maxLatencyMs;
+        const shown = [
+            ['canary', state.canary],
+            e.stable ? ['stable', state.stable] : ["users' path", state.users],
+        ];
+        const p95s = shown
+            .filter(([, s]) => s.requests > 0)
+            .map(([name, s]) => {
+            const p95 = s.percentile(95);
+            // An observed p95 above max that the test did not find conclusive is shown as such.
+            const note = p95 > max ? ` (${s.countAbove(max)} of ${s.requests} slower: not conclusive)` : '';
+            return `${name} ${fmtMs(p95)}${note}`;
+        });
+        if (p95s.length)
+            parts.push(`p95 ${p95s.join(', ')} within ${fmtMs(max)}`);
+    }
+    if (split)
+        parts.push(split.judged
+            ? `canary share ${analysis_pct(split.observed)} within ${analysis_pct(split.low)}–${analysis_pct(split.high)} for weight ${weight}%`
+            : `canary share ${analysis_pct(split.observed)} not judged (too few responses)`);
+    return parts.join('; ');
+}
+function rateOf(s, note) {
+    if (s.responses === 0)
+        return 'no responses';
+    return `${analysis_pct(1 - s.failures / s.responses)} (${s.responses - s.failures}/${s.responses}${note ? `, ${note}` : ''})`;
+}
+/**
+ * The legacy rule (today's step-verifier semantics), for one step at canary weight `weight`
+ * (percent). Judged in this order; the first failing check gives the reason:
  *  1. success rate of the canary, then of the stable (only with canary-match), then of all
  *     responses (always: it also covers responses that have no version, e.g. timeouts);
  *  2. p95 latency (when max-latency is set): canary, then stable with canary-match, else all responses;
@@ -50594,7 +51061,7 @@ class StepState {
  *     danger to users (errors of whatever receives traffic are caught by 1.), so waiting is cheap.
  * Before the end the verdict is 'failed' or 'continue'; at the end (final) 'failed' or 'passed'.
  */
-function evaluateStep(state, settings, weight, final, opts = {}) {
+function evaluateLegacy(state, settings, weight, final, opts) {
     const perVersion = settings.canaryMatch !== undefined;
     const threshold = settings.successRate;
     const streams = perVersion
@@ -50633,12 +51100,12 @@ function evaluateStep(state, settings, weight, final, opts = {}) {
     }
     const split = splitOf();
     if (split && !split.ok) {
-        const n = state.canary.requests + state.stable.requests;
+        const n = state.attributedCanary.requests + state.stable.requests;
         const judgeNow = final || n >= (opts.earlySplitMinTotal ?? 100);
         if (judgeNow) {
             return {
                 verdict: 'failed',
-                reason: `observed canary share ${analysis_pct(split.observed)} (${state.canary.requests}/${n}) is outside the ` +
+                reason: `observed canary share ${analysis_pct(split.observed)} (${state.attributedCanary.requests}/${n}) is outside the ` +
                     `expected ${analysis_pct(split.low)}–${analysis_pct(split.high)} for weight ${weight}%`,
                 split,
             };
@@ -50648,10 +51115,7 @@ function evaluateStep(state, settings, weight, final, opts = {}) {
         return { verdict: 'continue', split };
     return { verdict: 'passed', reason: passReason(state, settings, weight, streams, split), split };
     function splitOf() {
-        if (!perVersion)
-            return undefined;
-        const n = state.canary.requests + state.stable.requests;
-        return splitCheck(state.canary.requests, n, weight / 100, opts.z ?? 4, opts.split);
+        return perVersion ? unpinnedSplit(state, weight, opts) : undefined;
     }
 }
 function passReason(state, settings, weight, streams, split) {
