@@ -1076,6 +1076,23 @@ describe('issue 9: verification you can trust', () => {
     ]);
   });
 
+  it('someone else’s route change that still gives the canary weight: weights left alone, the pinned route removed', async () => {
+    const w = world({ s: probing() });
+    w.deps.verify = async (q) => {
+      if (q.phase === 'step')
+        w.router.destinations = [
+          { host: 'foolish-penguin-sample', weight: 70 },
+          { host: 'sample-v2-sample', weight: 30 },
+        ];
+      return { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } };
+    };
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'failed', weight: 30 });
+    expect(w.router.writes).toHaveLength(1);
+    expect(w.router.pinned).toBeUndefined();
+    expect(w.calls).toEqual(['install sample-v2']);
+  });
+
   it('without verify-url or verify-command the report says it was not verified', async () => {
     const r = await runRollout(world({}).deps);
     expect(r.report.unverified).toBe(true);

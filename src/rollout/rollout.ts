@@ -232,11 +232,15 @@ class Rollout {
 
   private async rollout(): Promise<RolloutResult> {
     let first: 'go' | 'unchanged';
-    // A superseded canary that still gets traffic is rolled back before the stable is probed.
-    const baselineLater = (): boolean => (this.superseded?.weight ?? 0) > 0 && !this.s.dryRun;
+    // A superseded canary that still gets users' traffic is rolled back before the stable is probed.
+    const baselineLater = (): boolean => (this.superseded?.weight ?? 0) > 0;
     try {
       first = await this.preflight();
       if (first === 'go' && !baselineLater()) await this.baseline();
+      else if (first === 'go' && this.s.dryRun)
+        this.log.info(
+          `dry-run: the baseline check is skipped: users' traffic still reaches the superseded ${this.superseded!.release}.`,
+        );
       if (first === 'go' && !this.s.dryRun) await this.takeLock();
     } catch (err) {
       return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
@@ -955,9 +959,12 @@ class Rollout {
     const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
     const canaryWeight = mine?.weight ?? 0;
     this.weight = canaryWeight;
+    // The pinned route is this run's own, beside the route they changed: it goes either way.
+    await this.unpin().catch((e) =>
+      this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`),
+    );
     let after: string;
     if (canaryWeight === 0) {
-      await this.router.removePinnedRoute().catch(() => undefined);
       const uninstalled = await this.uninstallCanary(false);
       await this.saveState({
         status: 'rolled-back',
