@@ -49805,12 +49805,14 @@ class Rollout {
     }
     async rollout() {
         let first;
-        // A superseded canary that still gets traffic is rolled back before the stable is probed.
-        const baselineLater = () => (this.superseded?.weight ?? 0) > 0 && !this.s.dryRun;
+        // A superseded canary that still gets users' traffic is rolled back before the stable is probed.
+        const baselineLater = () => (this.superseded?.weight ?? 0) > 0;
         try {
             first = await this.preflight();
             if (first === 'go' && !baselineLater())
                 await this.baseline();
+            else if (first === 'go' && this.s.dryRun)
+                this.log.info(`dry-run: the baseline check is skipped: users' traffic still reaches the superseded ${this.superseded.release}.`);
             if (first === 'go' && !this.s.dryRun)
                 await this.takeLock();
         }
@@ -50323,9 +50325,7 @@ class Rollout {
             }
             // The report knows the step; the reason is the evidence.
             if (v.verdict === 'failed')
-                throw new StepFailure(precheck
-                    ? `The pre-traffic check failed (no user traffic reached the canary): ${v.reason}`
-                    : v.reason);
+                throw new StepFailure(precheck ? `The pre-traffic check failed: ${v.reason}` : v.reason);
         }
         catch (err) {
             if (rep.verdict === 'running') {
@@ -50457,9 +50457,10 @@ class Rollout {
         const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
         const canaryWeight = mine?.weight ?? 0;
         this.weight = canaryWeight;
+        // The pinned route is this run's own, beside the route they changed: it goes either way.
+        await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
         let after;
         if (canaryWeight === 0) {
-            await this.router.removePinnedRoute().catch(() => undefined);
             const uninstalled = await this.uninstallCanary(false);
             await this.saveState({
                 status: 'rolled-back',

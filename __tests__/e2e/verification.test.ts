@@ -103,7 +103,7 @@ describe(`issue 9: verification you can trust (${TOOLS})`, () => {
     expect(w.pinnedRoute()).toBeUndefined();
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
     expect(r.log).toMatch(
-      /::error::helm-canary rolled back: .*pre-traffic check failed, 0\/2 steps run.*The pre-traffic check failed \(no user traffic reached the canary\): success rate of all responses 0\.0% .*No user traffic reached sample-v2; sample-v2 was uninstalled/,
+      /::error::helm-canary rolled back: .*pre-traffic check failed, 0\/2 steps run.*The pre-traffic check failed: success rate of all responses 0\.0% .*No user traffic reached sample-v2; sample-v2 was uninstalled/,
     );
     // No drain: it never had user traffic.
     expect(r.log).not.toMatch(/Draining/);

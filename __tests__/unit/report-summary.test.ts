@@ -567,7 +567,7 @@ describe('issue 9: the pre-traffic check, the baseline, unverified runs', () => 
         total: { requests: 0, good: 0, bad: 0 },
       })),
     ];
-    r.reason = 'The pre-traffic check failed (no user traffic reached the canary): canary success rate 0.0%.';
+    r.reason = 'The pre-traffic check failed: canary success rate 0.0%.';
     const out = renderSummary(r);
     expect(out).toContain('**Rolled back** at the pre-traffic check: The pre-traffic check failed');
     expect(tableRows(out)[0][8]).toMatch(/^❌ failed: canary success rate 0\.0%/);

@@ -860,7 +860,7 @@ describe('issue 9: verification you can trust', () => {
     ]);
     expect(w.router.writes).toEqual([]);
     expect(r.reason).toBe(
-      'The pre-traffic check failed (no user traffic reached the canary): canary success rate 0.0% (0/3) is ' +
+      'The pre-traffic check failed: canary success rate 0.0% (0/3) is ' +
         'conclusively below 99%. No user traffic reached sample-v2; sample-v2 was uninstalled.',
     );
     expect(r.report.steps.map((x) => `${x.kind ?? 'step'} ${x.weight}:${x.verdict}`)).toEqual([

@@ -793,11 +793,7 @@ class Rollout {
       }
       // The report knows the step; the reason is the evidence.
       if (v.verdict === 'failed')
-        throw new StepFailure(
-          precheck
-            ? `The pre-traffic check failed (no user traffic reached the canary): ${v.reason}`
-            : v.reason,
-        );
+        throw new StepFailure(precheck ? `The pre-traffic check failed: ${v.reason}` : v.reason);
     } catch (err) {
       if (rep.verdict === 'running') {
         rep.verdict = 'failed';
