@@ -344,7 +344,9 @@ describe(`operations (${TOOLS})`, () => {
       { ...base(), 'values-files': values, 'helm-timeout': '120s', steps: '10@1s,100@1s' },
       { onSpawn: (p) => (proc = p) },
     );
-    await until(() => commandsRunning('install sample-v2') > 0, 60000);
+    // This world's helm install (its values file is in this world's directory): another suite's
+    // helm install of the same release may be running at the same time.
+    await until(() => commandsRunning('install sample-v2', values) > 0, 60000);
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
     proc!.kill('SIGTERM');
@@ -353,18 +355,18 @@ describe(`operations (${TOOLS})`, () => {
     expect(r.outputs.status).toBe('failed');
     expect(r.log).toMatch(/Traffic was not changed/);
     expect(w.weights(VS)).toBe(STABLE_ONLY);
-    expect(commandsRunning('install sample-v2')).toBe(0);
+    expect(commandsRunning('install sample-v2', values)).toBe(0);
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });
 });
 
-/** Live processes whose command line contains `text` (zombies have an empty cmdline). */
-function commandsRunning(text: string): number {
+/** Live processes whose command line contains every one of `texts` (zombies have an empty cmdline). */
+function commandsRunning(...texts: string[]): number {
   let n = 0;
   for (const pid of fs.readdirSync('/proc').filter((d: string) => /^\d+$/.test(d))) {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(text) && !cmd.includes('jest')) n++;
+      if (texts.every((t) => cmd.includes(t)) && !cmd.includes('jest')) n++;
     } catch {
       // gone meanwhile
     }
