@@ -46,6 +46,8 @@ async function once(sc: Scenario): Promise<number | undefined> {
       'verify-url': `${w.gateway.url}/`,
       'verify-host': '127.0.0.1.xip.io',
       steps: '10@120s,100@10s',
+      // The step-level rollback is measured: without a pre-traffic check the canary gets its 10%.
+      precheck: '0s',
       'values-files': w.sampleValues('v2', 'hello world v2', sc.annotations, ['-status-code=500']),
       ...sc.inputs,
     });

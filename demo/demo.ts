@@ -40,6 +40,10 @@ async function main(): Promise<void> {
       'verify-host': HOST,
       'verify-rps': '10',
       'canary-match': 'body:v[0-9]+',
+      // Short waits for the demo (defaults: precheck 30s, settle 2s, drain 10s).
+      precheck: '5s',
+      settle: '1s',
+      drain: '2s',
     };
     const v2 = await w.runAction(
       {
@@ -58,7 +62,7 @@ async function main(): Promise<void> {
     console.log(`  20 requests through the gateway: ${await sample(w, 20)}`);
 
     say(
-      'Roll out a broken v3 (every request answers 500): helm-canary must catch it and put 100% back on v2',
+      'Roll out a broken v3 (every request answers 500): the pre-traffic check must catch it before any user gets it',
     );
     const started = Date.now();
     const stopWatch = w.watchRollback(/sample-v3=[1-9]/, 'sample-v2=100');
@@ -75,8 +79,11 @@ async function main(): Promise<void> {
     );
     const { ms } = stopWatch();
     console.log(`\n  status=${v3.outputs.status} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    if (ms !== undefined)
-      console.log(`  time from the canary getting 10% to 100% back on stable: ${ms} ms (bake was 60 s)`);
+    console.log(
+      ms === undefined
+        ? `  v3 never got user traffic: the pinned probes of the pre-traffic check failed it`
+        : `  time from the canary getting 10% to 100% back on stable: ${ms} ms (bake was 60 s)`,
+    );
     console.log(`  VirtualService route now: ${w.weights()}`);
     console.log(`  20 requests through the gateway: ${await sample(w, 20)}`);
 

@@ -46569,6 +46569,8 @@ const kubeconfig = (v, c) => {
     return undefined;
 };
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/lib/release-name.ts
 // Helm release names for the canary: `<release>-<slug of version>`. Pure.
 /** Helm's limit on release names (they end up in resource names and labels). */
@@ -46845,7 +46847,10 @@ const TOKEN_LIKE = /^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{24,}$/;
 ;// CONCATENATED MODULE: ./src/inputs/table.ts
 // Every action input, one entry each, in action.yml's order: name, default, how the runner passes
 // it, whether it is secret, the allowed form (the end of its error lines) and its parser. After the
-// table: crossRules(), the rules that involve several inputs. Pure apart from file-existence checks.
+// table: crossRules(), the rules that involve several inputs. Pure apart from file-existence checks
+// and reading a verify-ca file.
+
+
 
 
 
@@ -47046,6 +47051,31 @@ const INPUTS = [
         parse: parseCanaryMatch,
     }),
     input({
+        name: 'precheck',
+        default: '30s',
+        form: `${DURATION_FORM}; 0s turns the pre-traffic check off`,
+        parse: duration({ positive: false }),
+    }),
+    input({
+        name: 'canary-header',
+        default: 'x-canary',
+        form: 'use an HTTP header name (letters, digits and -), e.g. "x-canary"',
+        parse: parseHeaderName,
+    }),
+    input({ name: 'settle', default: '2s', form: DURATION_FORM, parse: duration({ positive: false }) }),
+    input({ name: 'drain', default: '10s', form: DURATION_FORM, parse: duration({ positive: false }) }),
+    input({
+        name: 'max-bake',
+        form: `${DURATION_FORM} (default: three times each step's bake)`,
+        parse: duration({ positive: true }),
+    }),
+    input({
+        name: 'verify-ca',
+        form: 'use PEM CA certificates (-----BEGIN CERTIFICATE----- ...) or the path of a file holding them',
+        parse: parseCa,
+    }),
+    input({ name: 'allow-unverified', default: 'false', form: BOOLEAN_FORM, parse: parsers_boolean }),
+    input({
         name: 'on-failure',
         default: 'rollback',
         form: 'use "rollback" or "pause"',
@@ -47162,6 +47192,58 @@ function parseHeaders(v, c) {
     });
     return failed ? undefined : headers;
 }
+/** A header name Istio can match on (matched case-insensitively, written lowercase). */
+function parseHeaderName(v, c) {
+    if (!HTTP_TOKEN.test(v))
+        c.bad(v, 'is not a valid header name');
+    else if (/^(host|:.*|content-length|transfer-encoding|connection)$/i.test(v))
+        c.bad(v, 'is a header the gateway or HTTP itself uses');
+    else
+        return v.toLowerCase();
+    return undefined;
+}
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+/**
+ * verify-ca: PEM content, or the path of a file holding it (read here, so a bad bundle is an input
+ * error, not a probe failure later). Every certificate must parse; a private key is refused.
+ * Returns the certificates only, one PEM block each.
+ */
+function parseCa(v, c) {
+    const inline = v.includes('-----BEGIN');
+    let pem = v;
+    // PEM content is not echoed (long, and nobody reads it in an error line); a path is.
+    const shown = inline ? undefined : v;
+    const where = inline ? '' : ` (file ${v})`;
+    if (!inline) {
+        const st = statOrUndefined(external_node_path_namespaceObject.resolve(c.cwd, v));
+        if (!st || !st.isFile()) {
+            c.bad(v, st
+                ? 'is not a file'
+                : `is neither PEM content (-----BEGIN CERTIFICATE-----) nor an existing file (looked in ${c.cwd})`);
+            return undefined;
+        }
+        pem = external_node_fs_namespaceObject.readFileSync(external_node_path_namespaceObject.resolve(c.cwd, v), 'utf8');
+    }
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+        c.bad(shown, `holds a private key${where}; verify-ca takes CA certificates only`);
+        return undefined;
+    }
+    const blocks = pem.match(PEM_CERT) ?? [];
+    if (blocks.length === 0) {
+        c.bad(shown, `holds no PEM certificate${where}`);
+        return undefined;
+    }
+    for (const [i, b] of blocks.entries()) {
+        try {
+            new external_node_crypto_.X509Certificate(b);
+        }
+        catch (e) {
+            c.bad(shown, `has a certificate (#${i + 1}${where}) that does not parse: ${e.message}`);
+            return undefined;
+        }
+    }
+    return `${blocks.join('\n')}\n`;
+}
 function parseCanaryMatch(v, c) {
     const h = /^header:([^=]*)=(.*)$/i.exec(v);
     const b = /^body:(.*)$/is.exec(v);
@@ -47208,6 +47290,11 @@ const PROBE_INPUTS = [
     'success-rate',
     'max-latency',
     'canary-match',
+    'precheck',
+    'canary-header',
+    'settle',
+    'max-bake',
+    'verify-ca',
 ];
 /** The text an input's parser got: the trimmed raw value, or the default when that is empty. */
 function textOf(name, raw) {
@@ -47223,10 +47310,31 @@ function crossRules(v, raw, env, p) {
     for (const name of REQUIRED_INPUTS[v.command])
         if (!given(name))
             bad(name, undefined, `is required for command "${v.command}" but empty`);
-    const steps = withBake(v.steps, v.interval);
-    const totalBake = steps.reduce((s, x) => s + x.bakeMs, 0);
+    const probing = v['verify-url'] !== undefined;
+    const maxBake = v['max-bake'];
+    const steps = withBake(v.steps, v.interval).map((st) => ({
+        ...st,
+        maxBakeMs: maxBake === undefined ? 3 * st.bakeMs : Math.max(maxBake, st.bakeMs),
+    }));
+    // With probes, every routing change (the pinned route, then each weight) settles before it is
+    // judged, and the pre-traffic check runs before the first weight.
+    const changes = steps.length + (v.precheck > 0 ? 1 : 0);
+    const overhead = probing ? v.precheck + changes * v.settle : 0;
+    const totalBake = steps.reduce((s, x) => s + x.bakeMs, 0) + overhead;
     if (!p.failed('steps') && !p.failed('timeout') && totalBake >= v.timeout)
-        bad('timeout', textOf('timeout', raw), `is not longer than the total bake time of the steps (${totalBake / 1000}s)`, `${DURATION_FORM}; raise it or shorten 'steps'/'interval'`);
+        bad('timeout', textOf('timeout', raw), `is not longer than the total bake time of the steps${overhead ? ' with the pre-traffic check and settle times' : ''} (${totalBake / 1000}s)`, `${DURATION_FORM}; raise it or shorten 'steps'/'interval'`);
+    else if (probing && !p.failed('timeout')) {
+        const longest = steps.reduce((s, x) => s + x.maxBakeMs, 0) +
+            overhead +
+            (v.precheck > 0 ? (maxBake === undefined ? 2 * v.precheck : Math.max(0, maxBake - v.precheck)) : 0);
+        if (longest >= v.timeout)
+            p.warn(`Steps whose evidence stays inconclusive are extended up to 'max-bake' (${maxBake === undefined ? "three times each step's bake" : textOf('max-bake', raw)}); all of them together (${longest / 1000}s) would run into 'timeout' (${textOf('timeout', raw)}), which rolls back.`);
+    }
+    if (maxBake !== undefined) {
+        const longer = steps.filter((st) => st.bakeMs > maxBake).map((st) => `${st.weight}%`);
+        if (longer.length > 0)
+            p.warn(`Input 'max-bake' (${textOf('max-bake', raw)}) is shorter than the bake of step(s) ${longer.join(', ')}; those steps are never extended.`);
+    }
     if (v['helm-timeout'] >= v.timeout)
         p.warn(`Input 'helm-timeout' (${textOf('helm-timeout', raw)}) is not shorter than 'timeout' (${textOf('timeout', raw)}).`);
     // promote, rollback and status act on the recorded release: no version is needed to name one.
@@ -47246,9 +47354,22 @@ function crossRules(v, raw, env, p) {
         const unused = PROBE_INPUTS.filter((n) => given(n) && textOf(n, raw) !== INPUT_BY_NAME[n].default);
         if (unused.length > 0)
             p.warn(`Inputs ${unused.map((n) => `'${n}'`).join(', ')} have no effect without 'verify-url'.`);
-        if (v['verify-command'] === undefined && v.command === 'rollout')
-            p.warn("Neither 'verify-url' nor 'verify-command' is set: each step only waits its bake time, nothing is verified.");
     }
+    else if (v['verify-ca'] !== undefined && !/^https:/i.test(v['verify-url'])) {
+        p.warn("Input 'verify-ca' has no effect: 'verify-url' is not an https:// URL.");
+    }
+    // Nothing may reach users unverified unless that is asked for (allow-unverified: true).
+    const verifies = v.command === 'rollout' || v.command === 'promote';
+    if (verifies && !given('verify-url') && !given('verify-command')) {
+        if (v['allow-unverified'])
+            p.warn("allow-unverified is true and neither 'verify-url' nor 'verify-command' is set: nothing is verified; each step only waits its bake time, and the report says so.");
+        else
+            bad('verify-url', undefined, "is empty and so is 'verify-command': nothing would verify the new release before users get it", `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz") or 'verify-command', or set 'allow-unverified: true' to roll out without verification`);
+    }
+    const pinHeader = v['canary-header'];
+    const headers = v['verify-headers'] ?? {};
+    if (Object.keys(headers).some((k) => k.toLowerCase() === pinHeader))
+        bad('canary-header', pinHeader, "is also set in 'verify-headers': every probe would carry it, so users' path would never be probed", 'use a header name the probes do not send, e.g. "x-canary"');
     if (v.comment && v['github-token'] === undefined && v.command === 'rollout')
         p.warn("Input 'comment' is true but 'github-token' is empty: no pull-request comment will be posted.");
     return { version, canaryRelease, steps };
@@ -47360,7 +47481,14 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
             maxLatencyMs: v['max-latency'],
             command: v['verify-command'],
             canaryMatch: v['canary-match'],
+            ca: v['verify-ca'],
         },
+        precheckMs: v.precheck,
+        canaryHeader: v['canary-header'],
+        settleMs: v.settle,
+        maxBakeMs: v['max-bake'],
+        drainMs: v.drain,
+        allowUnverified: v['allow-unverified'],
         onFailure: v['on-failure'],
         promotion: v.promotion,
         cleanup: v.cleanup,
@@ -47485,7 +47613,7 @@ function runTool(tool, args, opts = {}) {
     return new Promise((resolve, reject) => {
         const child = (0,external_node_child_process_namespaceObject.spawn)(tool, args, {
             detached: true,
-            env: opts.env ? mergedEnv(opts.env) : process.env,
+            env: opts.inheritEnv === false ? { ...opts.env } : opts.env ? mergedEnv(opts.env) : process.env,
             stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
             windowsHide: true,
         });
@@ -48050,6 +48178,15 @@ class Kubectl {
         if (r.stdout.trim() === '')
             return [];
         const out = parseJson(r.stdout, `kubectl get ${resource}`);
+        return out.items ?? [];
+    }
+    async listAll(resource, o) {
+        const r = await this.run(['get', resource, '--all-namespaces', '-o', 'json'], 'debug', o);
+        if (r.exitCode !== 0)
+            throw this.fail(`get ${resource} --all-namespaces`, r);
+        if (r.stdout.trim() === '')
+            return [];
+        const out = parseJson(r.stdout, `kubectl get ${resource} --all-namespaces`);
         return out.items ?? [];
     }
     async patchJson(resource, name, ops, namespace, o) {
@@ -48849,6 +48986,27 @@ function hosts_sameService(a, b, vsNamespace) {
     const y = serviceOfHost(b, vsNamespace);
     return x.name === y.name && x.namespace === y.namespace;
 }
+/**
+ * Is `host` written as an in-cluster Service name: "name", "name.ns", "name.ns.svc" or
+ * "name.ns.svc.cluster.local"? Anything else ("api.example.com", another cluster domain) is a host
+ * Istio resolves outside the Service registry (a ServiceEntry, or passthrough).
+ */
+function isServiceForm(host) {
+    const parts = host.toLowerCase().replace(/\.$/, '').split('.');
+    if (parts.some((p) => p === ''))
+        return false;
+    if (parts.length <= 2)
+        return true;
+    if (parts[2] !== 'svc')
+        return false;
+    return parts.length === 3 || (parts.length === 5 && parts[3] === 'cluster' && parts[4] === 'local');
+}
+/** The ways a Service's host is written (short form only in its own namespace). */
+function hostForms(svc, vsNamespace) {
+    const full = `${svc.name}.${svc.namespace}`;
+    const forms = [full, `${full}.svc`, `${full}.svc.cluster.local`];
+    return svc.namespace === vsNamespace ? [svc.name, ...forms] : forms;
+}
 
 ;// CONCATENATED MODULE: ./src/router/istio/virtual-service.ts
 const VIRTUAL_SERVICE_RESOURCE = 'virtualservices.networking.istio.io';
@@ -49096,6 +49254,7 @@ function buildUnpinPatch(vs) {
 
 
 
+const SERVICE_ENTRY_RESOURCE = 'serviceentries.networking.istio.io';
 const STATE_PREFIX = 'helm-canary.io/';
 const VIRTUAL_SERVICE_PROFILE = {
     kind: 'VirtualService',
@@ -49203,6 +49362,38 @@ class IstioRouter {
             return ops;
         });
         return removed;
+    }
+    async externalHost(host) {
+        if (!isServiceForm(host))
+            return (`"${host}" is not written as a Service of the cluster (name, name.namespace or ` +
+                `name.namespace.svc[.cluster.local]): Istio sends it to an external host (a ServiceEntry or passthrough)`);
+        const h = host.toLowerCase().replace(/\.$/, '');
+        const svc = serviceOfHost(h, this.namespace);
+        // "name.ns" reads like a domain too ("example.com"): a Service name only if the namespace exists.
+        const twoLabels = h.split('.').length === 2;
+        if (twoLabels &&
+            svc.namespace !== this.namespace &&
+            (await this.kubectl.namespaceLabels(svc.namespace)) === undefined)
+            return `"${host}" names no namespace of the cluster ("${svc.namespace}" does not exist), so Istio sends it to an external host`;
+        const forms = new Set([host.toLowerCase(), ...hostForms(svc, this.namespace)]);
+        const entry = (await this.serviceEntries(svc.namespace)).find((se) => (se?.spec?.hosts ?? []).some((h) => forms.has(String(h).toLowerCase())));
+        if (entry)
+            return `"${host}" is declared by ServiceEntry "${entry.metadata?.namespace}/${entry.metadata?.name}" (a service outside the Service registry)`;
+        return undefined;
+    }
+    /** Every ServiceEntry (cluster-wide; without that RBAC those of the namespaces concerned). */
+    async serviceEntries(hostNamespace) {
+        try {
+            return await this.kubectl.listAll(SERVICE_ENTRY_RESOURCE);
+        }
+        catch (err) {
+            // No ServiceEntry CRD at all: nothing can declare the host.
+            if (err instanceof KubeNotFoundError)
+                return [];
+            const namespaces = [...new Set([this.namespace, hostNamespace])];
+            const lists = await Promise.all(namespaces.map((ns) => this.kubectl.list(SERVICE_ENTRY_RESOURCE, ns)));
+            return lists.flat();
+        }
     }
     async references(host) {
         const vs = await this.read();
@@ -49484,6 +49675,9 @@ class StepFailure extends Error {
         this.cancelled = cancelled;
     }
 }
+/** The verification setup itself is broken (the current stable cannot be probed): nothing was installed. */
+class SetupError extends Error {
+}
 async function runRollout(deps) {
     return new Rollout(deps).run();
 }
@@ -49527,6 +49721,13 @@ class Rollout {
     lock;
     /** Canary weight when this run started stepping (the recorded one for promote). */
     startWeight = 0;
+    /** The pinned route (canary header -> canary) is in place. */
+    pinned = false;
+    /** First deployment: the route as found (every destination a missing Service), restored on failure. */
+    firstRoute;
+    /** When the install returned, and when the first user weight was written (ms). */
+    installedAt;
+    firstUserWeightAt;
     constructor(deps) {
         this.deps = deps;
         this.s = deps.settings;
@@ -49548,6 +49749,7 @@ class Rollout {
             warnings: [],
             runUrl: deps.runUrl,
             dryRun: this.s.dryRun,
+            ...(!this.s.verify.url && !this.s.verify.command ? { unverified: true } : {}),
             helmVersion: deps.helm.version,
             kubectlVersion: deps.kubectl.version,
         };
@@ -49591,6 +49793,9 @@ class Rollout {
             const svc = chooseCanaryService(manifest, this.s.service, undefined);
             const host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
             if ((this.findDest(snap, host)?.weight ?? 0) === 0) {
+                await this.router
+                    .removePinnedRoute()
+                    .catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
                 const done = await this.uninstallCanary(true);
                 return this.finish('rolled-back', `The main step did not end; ${mine} got no traffic${done ? ' and was uninstalled' : ''}.`, done);
             }
@@ -49599,8 +49804,14 @@ class Rollout {
     }
     async rollout() {
         let first;
+        // A superseded canary that still gets users' traffic is rolled back before the stable is probed.
+        const baselineLater = () => (this.superseded?.weight ?? 0) > 0;
         try {
             first = await this.preflight();
+            if (first === 'go' && !baselineLater())
+                await this.baseline();
+            else if (first === 'go' && this.s.dryRun)
+                this.log.info(`dry-run: the baseline check is skipped: users' traffic still reaches the superseded ${this.superseded.release}.`);
             if (first === 'go' && !this.s.dryRun)
                 await this.takeLock();
         }
@@ -49613,7 +49824,18 @@ class Rollout {
             return this.finish('unchanged', this.report.reason);
         try {
             await this.settleRecord();
+            if (baselineLater()) {
+                try {
+                    await this.baseline();
+                }
+                catch (err) {
+                    if (!(err instanceof SetupError))
+                        throw err;
+                    return this.finish('failed', `${sentence(msg(err))} Nothing was installed.`);
+                }
+            }
             await this.install();
+            await this.precheck();
             if (!this.stable)
                 return await this.firstDeployment();
             return await this.runSteps(this.s.steps);
@@ -49622,6 +49844,65 @@ class Rollout {
             return this.fail(err);
         }
     }
+    // ---- verification before any user weight ----
+    /**
+     * Probes verify-url as users reach it (the current stable) before anything is installed; a
+     * failure stops the run: the verification setup is broken, not the canary. With nothing live
+     * behind the route (a first deployment) only the reachability of verify-url is checked.
+     */
+    async baseline() {
+        if (!this.s.verify.url)
+            return;
+        this.log.startGroup('Baseline: the current stable as users reach it');
+        try {
+            const v = await this.deps.verify({
+                phase: 'baseline',
+                step: -1,
+                weight: 0,
+                bakeMs: 0,
+                reachabilityOnly: !this.stable,
+                signal: this.deps.signal,
+                canaryRelease: this.canaryRelease,
+                stableRelease: this.stableRelease,
+                progress: (line) => this.log.info(line),
+            });
+            this.report.baseline = { verdict: v.verdict, reason: v.reason, total: v.total };
+            this.log.info(`Baseline ${v.verdict}: ${v.reason}.`);
+            if (v.verdict === 'cancelled')
+                throw new SetupError(abortReason(this.deps.signal) ?? 'The run was cancelled.');
+            if (v.verdict === 'failed')
+                throw new SetupError(`The baseline check failed before anything was installed: ${v.reason}. The verification setup is broken, not the canary.`);
+        }
+        finally {
+            this.log.endGroup();
+        }
+    }
+    /** The pinned route: requests with the canary header go to the canary, whatever the weights. */
+    async pin() {
+        if (!this.s.verify.url || this.pinned)
+            return;
+        const { host, port, subset } = this.canary;
+        await this.router.setPinnedRoute({
+            header: this.s.canaryHeader,
+            value: this.canaryRelease,
+            destination: { host, ...(port !== undefined ? { port } : {}), ...(subset ? { subset } : {}) },
+        });
+        this.pinned = true;
+        this.log.info(`Pinned route in front of route ${this.report.route}: requests with header ${this.s.canaryHeader}: ${this.canaryRelease} go to ${host}.`);
+    }
+    /** Pinned probes of the canary before any user weight; a failure rolls back with no user traffic. */
+    async precheck() {
+        if (!this.s.verify.url)
+            return;
+        await this.pin();
+        if (this.s.precheckMs <= 0) {
+            this.log.info('Pre-traffic check off (precheck: 0s): the first step gives the canary user traffic.');
+            return;
+        }
+        const bakeMs = this.s.precheckMs;
+        const maxBakeMs = this.s.maxBakeMs === undefined ? 3 * bakeMs : Math.max(this.s.maxBakeMs, bakeMs);
+        await this.step({ weight: 0, bakeMs, maxBakeMs }, -1, 'precheck');
+    }
     /** The steps from here on; with promotion: manual the run stops verified below 100%. */
     async runSteps(steps) {
         const manual = this.s.promotion === 'manual' && this.s.command === 'rollout';
@@ -49629,6 +49910,7 @@ class Rollout {
         for (const st of todo)
             await this.step(st, this.s.steps.indexOf(st));
         if (manual) {
+            await this.unpin();
             await this.saveState({ status: 'paused', weight: this.weight });
             return this.finish('paused', `${this.canaryRelease} passed every step up to ${this.weight}% and waits for a manual promotion ` +
                 `(promotion: manual). Promote it with command: promote, or roll it back with command: rollback.`, true);
@@ -49698,6 +49980,7 @@ class Rollout {
                     `run command: rollback to clear the record. Nothing in the cluster was changed.`);
             }
             Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
+            await this.pin();
             if (!this.stable) {
                 await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
                 return await this.promote();
@@ -49813,12 +50096,16 @@ class Rollout {
         }
         // Which destination is live now?
         this.stable = await this.findStable(snap, state);
+        if (!this.stable)
+            this.firstRoute = snap.destinations;
         if (this.stable) {
             const svc = router.serviceOf(this.stable.host);
             const svcObj = await kubectl.get('services', svc.name, svc.namespace);
             if (!svcObj) {
+                await this.checkNothingLive(snap, this.stable);
                 this.warn(`The route's destination "${this.stable.host}" has no Service; treating this as a first deployment.`);
                 this.stable = undefined;
+                this.firstRoute = snap.destinations;
             }
             else {
                 const ann = svcObj.metadata?.annotations ?? {};
@@ -49870,6 +50157,28 @@ class Rollout {
         }
         return 'go';
     }
+    /**
+     * A route counts as "nothing live" (a first deployment) only when every destination is a
+     * Service of the cluster that does not exist. Anything else without a Service — an external host,
+     * a host a ServiceEntry declares — has users behind it that no run may cut over unverified and
+     * without a stable to return to: the run stops before any write.
+     */
+    async checkNothingLive(snap, live) {
+        const where = `Route ${snap.route} of ${this.router.kind} "${this.router.name}"`;
+        for (const d of snap.destinations) {
+            const external = await this.router.externalHost(d.host);
+            if (external)
+                throw new PreflightError(`${where} sends traffic to ${external}. helm-canary cannot verify the new release against it or ` +
+                    `return traffic to it, so it will not cut users over: route to an in-cluster Service first (e.g. one ` +
+                    `in front of that backend), then roll out.`);
+            if (d === live)
+                continue;
+            const svc = this.router.serviceOf(d.host);
+            if (await this.deps.kubectl.get('services', svc.name, svc.namespace))
+                throw new PreflightError(`${where} sends ${live.weight}% to "${live.host}", which has no Service, but also lists "${d.host}", ` +
+                    `which has one: put 100% on the stable Service first.`);
+        }
+    }
     async findStable(snap, state) {
         const live = snap.destinations.filter((d) => d.weight > 0);
         if (state.stableHost) {
@@ -49911,6 +50220,7 @@ class Rollout {
                 signal: this.deps.signal,
             });
             this.installed = true;
+            this.installedAt = this.now();
             // The Service we route to is taken from what was really installed.
             const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
             this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
@@ -49933,23 +50243,22 @@ class Rollout {
         await this.saveState({ status: 'progressing', weight: 0 });
         void this.update(false);
     }
+    /** Nothing was live: 100% to the new release, verified like the plan's 100% step, then promoted. */
     async firstDeployment() {
-        await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
-        this.weight = 100;
-        await this.saveState({
-            status: 'promoted',
-            weight: 100,
-            stableRelease: this.canaryRelease,
-            stableHost: this.canary.host,
-            canaryRelease: undefined,
-            canaryHost: undefined,
-        });
-        return this.finish('promoted', `First deployment: ${this.canaryRelease} installed and given 100% of route ${this.report.route}.`);
+        const i = this.s.steps.length - 1;
+        await this.step({ ...this.s.steps[i], weight: 100 }, i);
+        return this.promote();
     }
-    async step(st, i) {
+    /**
+     * One step: the weight written (not for the pre-traffic check, which probes the pinned route at
+     * 0% user weight), then verified; throws StepFailure when it fails.
+     */
+    async step(st, i, kind = 'step') {
         const n = this.s.steps.length;
+        const precheck = kind === 'precheck';
         this.checkAborted();
         const rep = {
+            ...(precheck ? { kind: 'precheck' } : {}),
             index: i,
             weight: st.weight,
             bakeMs: st.bakeMs,
@@ -49958,21 +50267,33 @@ class Rollout {
             verdict: 'running',
         };
         this.report.steps.push(rep);
-        this.log.startGroup(`Step ${i + 1}/${n}: canary ${st.weight}%`);
+        this.log.startGroup(precheck
+            ? `Pre-traffic check: ${this.canaryRelease} through the pinned route (header ${this.s.canaryHeader}), no user traffic`
+            : `Step ${i + 1}/${n}: canary ${st.weight}%`);
         try {
-            const snap = await this.writeRoutes(stepDestinations(this.stable, this.canary, st.weight));
-            this.weight = st.weight;
-            this.log.info(`Route ${this.report.route} now: ${describeDestinations(snap.destinations)}`);
-            await this.saveState({ status: 'progressing', weight: st.weight });
+            if (!precheck) {
+                const snap = await this.writeRoutes(stepDestinations(this.stable, this.canary, st.weight));
+                this.weight = st.weight;
+                if (this.firstUserWeightAt === undefined && this.installedAt !== undefined) {
+                    this.firstUserWeightAt = this.now();
+                    this.log.info(`First user weight ${((this.firstUserWeightAt - this.installedAt) / 1000).toFixed(1)} s after the install.`);
+                }
+                this.log.info(`Route ${this.report.route} now: ${describeDestinations(snap.destinations)}`);
+                await this.saveState({ status: 'progressing', weight: st.weight });
+            }
             // The comment follows in the background: a report write never delays verification.
             void this.update(false);
             const watch = this.watchRoute();
             let v;
             try {
                 v = await this.deps.verify({
+                    phase: kind,
                     step: i,
                     weight: st.weight,
                     bakeMs: st.bakeMs,
+                    maxBakeMs: st.maxBakeMs ?? 3 * st.bakeMs,
+                    settleMs: this.s.verify.url ? (this.s.settleMs ?? 0) : 0,
+                    pin: this.pinned ? { header: this.s.canaryHeader, value: this.canaryRelease } : undefined,
                     signal: AbortSignal.any([this.deps.signal, watch.signal]),
                     canaryRelease: this.canaryRelease,
                     stableRelease: this.stableRelease,
@@ -49996,6 +50317,7 @@ class Rollout {
                 samples: v.samples,
                 verdict: v.verdict === 'passed' ? 'passed' : 'failed',
                 reason: v.reason,
+                ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
             });
             this.log.info(stepLine(rep));
             if (v.verdict === 'cancelled' || this.deps.signal.aborted) {
@@ -50004,7 +50326,7 @@ class Rollout {
             }
             // The report knows the step; the reason is the evidence.
             if (v.verdict === 'failed')
-                throw new StepFailure(v.reason);
+                throw new StepFailure(precheck ? `The pre-traffic check failed: ${v.reason}` : v.reason);
         }
         catch (err) {
             if (rep.verdict === 'running') {
@@ -50020,9 +50342,11 @@ class Rollout {
     }
     async promote() {
         const s = this.s;
-        await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
+        const all = stepDestinations(undefined, this.canary, 100);
+        if (!this.lastWritten || compareDestinations(all, this.lastWritten) !== undefined)
+            await this.writeRoutes(all);
         this.weight = 100;
-        await this.router.removePinnedRoute();
+        await this.unpin();
         await this.saveState({
             status: 'promoted',
             weight: 100,
@@ -50033,7 +50357,10 @@ class Rollout {
         });
         let cleanup = '';
         let stillUsed = [];
-        if (!s.cleanup) {
+        if (!this.stable) {
+            return this.finish('promoted', `First deployment: ${this.canaryRelease} installed, given 100% of route ${this.report.route} and verified there.`);
+        }
+        else if (!s.cleanup) {
             cleanup = this.stableRelease ? ` The old release ${this.stableRelease} was kept (cleanup: false).` : '';
         }
         else if (!this.stableRelease) {
@@ -50049,6 +50376,7 @@ class Rollout {
         }
         else {
             try {
+                await this.drain(this.stableRelease);
                 await this.deps.helm.uninstall(this.stableRelease, this.stableReleaseNamespace ?? s.namespace, s.helmTimeoutMs);
                 cleanup = ` The old release ${this.stableRelease} was uninstalled.`;
             }
@@ -50075,11 +50403,21 @@ class Rollout {
             return this.yieldRoute(err, reason);
         const pause = this.s.onFailure === 'pause' && !cancelled && this.weight > 0 && err instanceof StepFailure;
         if (pause) {
+            await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
             await this.saveState({ status: 'paused', weight: this.weight }).catch(() => undefined);
             return this.finish('paused', `${reason}Paused at ${this.weight}% as on-failure: pause asks; ${this.canaryRelease} is left for inspection.`);
         }
-        if (this.stable) {
-            const back = [{ ...this.stable, weight: 100 }];
+        // Drained before its uninstall only when users' traffic reached it.
+        const hadTraffic = this.weight > 0;
+        const back = this.stable
+            ? [{ ...this.stable, weight: 100 }]
+            : hadTraffic && this.firstRoute?.length
+                ? this.firstRoute
+                : undefined;
+        // Never given user weight (e.g. a failed pre-traffic check): the route is as found, watched
+        // all along; there is nothing to restore.
+        const untouched = !hadTraffic && back && this.lastWritten && !compareDestinations(back, this.lastWritten);
+        if (back && !untouched) {
             try {
                 const snap = await retryFor(RESTORE_RETRY_MS, isTransient, () => this.writeRoutes(back), {
                     sleep: this.deps.sleep,
@@ -50095,21 +50433,24 @@ class Rollout {
                     `Restore the route with: ${this.router.restoreCommand(back)}`);
             }
         }
-        await this.router
-            .removePinnedRoute()
-            .catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
+        await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
         await this.saveState({
             status: 'rolled-back',
             weight: 0,
             canaryRelease: undefined,
             canaryHost: undefined,
         }).catch((e) => this.warn(`Could not record the state on the ${this.router.kind}: ${msg(e)}`));
+        // After a cancellation the runner kills the job within seconds: no drain then.
+        if (hadTraffic && !cancelled)
+            await this.drain(this.canaryRelease);
         const uninstalled = await this.uninstallCanary(cancelled);
         const gone = uninstalled
             ? `${this.canaryRelease} was uninstalled`
             : `${this.canaryRelease} is still installed`;
         if (!this.stable)
-            return this.finish('failed', `${reason}${gone}.`);
+            return this.finish('failed', `${reason}${back ? `The route is back as it was (${describeDestinations(back)}); ` : ''}${gone}.`);
+        if (!hadTraffic && !asked)
+            return this.finish('rolled-back', `${reason}No user traffic reached ${this.canaryRelease}; ${gone}.`);
         return this.finish('rolled-back', `${reason}All traffic is back on ${this.stableRelease ?? this.stable.host}; ${gone}.`, asked);
     }
     /** Someone else changed the route: leave it as they left it, say so, and remove a canary only if it gets no traffic. */
@@ -50117,9 +50458,10 @@ class Rollout {
         const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
         const canaryWeight = mine?.weight ?? 0;
         this.weight = canaryWeight;
+        // The pinned route is this run's own, beside the route they changed: it goes either way.
+        await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
         let after;
         if (canaryWeight === 0) {
-            await this.router.removePinnedRoute().catch(() => undefined);
             const uninstalled = await this.uninstallCanary(false);
             await this.saveState({
                 status: 'rolled-back',
@@ -50141,6 +50483,32 @@ class Rollout {
             `(${describeDestinations(err.found)}).${after}`;
         this.log.warning(text);
         return this.finish('failed', text.trim());
+    }
+    /** Removes the pinned route (if this run, or an earlier one, left one). */
+    async unpin() {
+        await this.router.removePinnedRoute();
+        this.pinned = false;
+    }
+    /**
+     * `drain`: waits before `release`, which just lost all its traffic, is uninstalled, so requests
+     * already on their way to it finish. A cancellation ends the wait at once.
+     */
+    async drain(release) {
+        const ms = this.s.drainMs ?? 0;
+        if (ms <= 0 || this.deps.signal.aborted)
+            return;
+        this.log.info(`Draining: waiting ${ms / 1000} s (drain) before uninstalling ${release}.`);
+        if (this.deps.sleep)
+            return this.deps.sleep(ms);
+        await new Promise((resolve) => {
+            const done = () => {
+                clearTimeout(t);
+                this.deps.signal.removeEventListener('abort', done);
+                resolve();
+            };
+            const t = setTimeout(done, ms);
+            this.deps.signal.addEventListener('abort', done, { once: true });
+        });
     }
     /** Uninstalls the canary; after a cancellation with a short timeout (the runner kills us soon). */
     async uninstallCanary(cancelled) {
@@ -50235,8 +50603,9 @@ class Rollout {
     }
     async finish(status, reason, ok) {
         // Steps the run never reached are listed as skipped, so the report shows the whole plan.
-        const reached = new Set(this.report.steps.map((x) => x.index));
-        const first = this.report.steps[0]?.index ?? this.s.steps.findIndex((st) => st.weight > this.startWeight);
+        const planned = this.report.steps.filter((x) => x.kind !== 'precheck');
+        const reached = new Set(planned.map((x) => x.index));
+        const first = planned[0]?.index ?? this.s.steps.findIndex((st) => st.weight > this.startWeight);
         if (status !== 'promoted' && (this.installed || this.s.dryRun) && this.stable && first >= 0) {
             for (let i = first; i < this.s.steps.length; i++) {
                 if (reached.has(i))
@@ -50288,7 +50657,8 @@ function pct(f) {
 }
 /** The one-line summary of a step for the log. */
 function stepLine(r) {
-    const parts = [`step ${r.index + 1} ${r.weight}%: ${r.verdict}`, `requests ${r.total.requests}`];
+    const what = r.kind === 'precheck' ? 'pre-traffic check (pinned, 0% users)' : `step ${r.index + 1} ${r.weight}%`;
+    const parts = [`${what}: ${r.verdict}`, `requests ${r.total.requests}`];
     if (r.stable || r.canary)
         parts.push(`stable ${pct(r.stable)}`, `canary ${pct(r.canary)}`);
     else
@@ -51151,6 +51521,118 @@ function fmtMs(ms) {
     return ms >= 10 ? `${Math.round(ms)} ms` : `${Number.parseFloat(ms.toFixed(1))} ms`;
 }
 
+;// CONCATENATED MODULE: ./src/verify/diagnose.ts
+const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA', 'ENODATA']);
+const UNREACHABLE = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL']);
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'HPE_INVALID_CONSTANT']);
+const TIMEOUT = new Set([
+    'ETIMEDOUT',
+    'ESOCKETTIMEDOUT',
+    'UND_ERR_CONNECT_TIMEOUT',
+    'UND_ERR_HEADERS_TIMEOUT',
+]);
+/** The certificate chain does not end at a CA Node trusts: what verify-ca is for. */
+const UNKNOWN_CA = new Set([
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'CERT_UNTRUSTED',
+    'CERT_SIGNATURE_FAILURE',
+]);
+const WRONG_NAME = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
+/** The kind of problem of one bad probe; undefined for a good one. */
+function problemOf(r) {
+    if (r.good)
+        return undefined;
+    if (r.failure === 'status')
+        return 'status';
+    if (r.failure === 'body')
+        return 'body';
+    if (r.failure === 'timeout')
+        return 'timeout';
+    return problemOfCode(r.code);
+}
+/** Node's error code of a transport error -> its kind. */
+function problemOfCode(code) {
+    if (!code)
+        return 'network';
+    if (DNS.has(code))
+        return 'dns';
+    if (code === 'ECONNREFUSED')
+        return 'refused';
+    if (UNREACHABLE.has(code))
+        return 'unreachable';
+    if (RESET.has(code))
+        return 'reset';
+    if (TIMEOUT.has(code))
+        return 'timeout';
+    if (UNKNOWN_CA.has(code))
+        return 'tls-ca';
+    if (WRONG_NAME.has(code))
+        return 'tls-name';
+    if (/^(CERT_|ERR_TLS_|ERR_SSL_|EPROTO$|ERR_OSSL_)/.test(code))
+        return 'tls';
+    return 'network';
+}
+/**
+ * One sentence on why the probes of the current stable failed, with the remedy, e.g.
+ * `verify-url http://127.0.0.1:1/ refused the connection (ECONNREFUSED, 3 of 3 probes): check its
+ * host and port (the gateway's address)`. Names the most frequent problem among the bad probes.
+ */
+function describeSetupProblem(results, facts) {
+    const bad = results.filter((r) => !r.good);
+    if (bad.length === 0)
+        return 'the probes of the current stable did not meet the criteria';
+    const byKind = new Map();
+    for (const r of bad) {
+        const k = problemOf(r) ?? 'network';
+        byKind.set(k, [...(byKind.get(k) ?? []), r]);
+    }
+    const [kind, of] = [...byKind.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+    const n = `${of.length} of ${results.length} probes`;
+    const codes = [...new Set(of.map((r) => r.code).filter((c) => !!c))].join(', ');
+    const code = codes ? `${codes}, ` : '';
+    const u = new URL(facts.url);
+    const target = `verify-url ${facts.url}`;
+    const name = facts.host ?? u.host;
+    switch (kind) {
+        case 'dns':
+            return `the host of ${target} does not resolve (${code}${n}): check the host name in verify-url`;
+        case 'refused':
+            return `${target} refused the connection (${code}${n}): check its host and port (the gateway's address)`;
+        case 'unreachable':
+            return `${target} is unreachable from the runner (${code}${n}): check the address and that the runner's network reaches the gateway`;
+        case 'reset':
+            return `${target} closed the connection without an answer (${code}${n}): check the scheme (http/https) and port`;
+        case 'timeout':
+            return `${target} did not answer within verify-timeout (${facts.timeoutMs / 1000} s; ${code}${n}): check that the runner reaches the gateway, or raise verify-timeout`;
+        case 'tls-ca':
+            return (`the TLS certificate of ${name} is not signed by a CA the runner trusts (${code}${n}): ` +
+                (facts.ca
+                    ? `it does not chain to the CA given in verify-ca; check that bundle`
+                    : `give the CA that signed it with verify-ca (PEM content or a file)`));
+        case 'tls-name':
+            return `the TLS certificate presented for ${name} is not valid for that name (${code}${n}): use the name it is for in verify-url, or set verify-host to it`;
+        case 'tls':
+            return `TLS with ${name} failed (${code}${n}): check the certificate (expired, not yet valid, revoked) and that verify-url's scheme is right`;
+        case 'status': {
+            const statuses = [...new Set(of.map((r) => r.status))].sort().join(', ');
+            const hint = of.every((r) => r.status === 404)
+                ? `check the path of verify-url and verify-host (the gateway routes by the Host header${facts.host ? `, here ${facts.host}` : ''})`
+                : of.every((r) => (r.status ?? 0) >= 500)
+                    ? 'the current stable itself is failing, so a canary cannot be judged against it'
+                    : 'check verify-url, verify-host and verify-status';
+            return `the current stable answers HTTP ${statuses} (${n}), which verify-status does not accept: ${hint}`;
+        }
+        case 'body':
+            return `the current stable's responses do not match verify-body (${n}): check the expression against what verify-url returns`;
+        default:
+            return `probing ${target} failed (${code}${n}${of[0].error ? `: ${of[0].error}` : ''})`;
+    }
+}
+
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
@@ -51196,6 +51678,7 @@ class Prober {
     clock;
     bodyRe;
     match;
+    pin;
     inFlight = new Set();
     timer;
     running = false;
@@ -51225,6 +51708,7 @@ class Prober {
         this.clock = opts.clock ?? (() => performance.now());
         this.bodyRe = settings.body ? statelessRegex(settings.body) : undefined;
         this.match = settings.canaryMatch;
+        this.pin = opts.pin;
         this.transport = this.url.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
         // Sockets are only opened when no idle one is free, so in practice the pool stays at the
         // actual concurrency (1-2 at 5 rps against a fast server); the cap equals maxInFlight so a
@@ -51235,6 +51719,9 @@ class Prober {
             maxFreeSockets: 4,
             scheduling: 'lifo',
         };
+        // verify-ca: these CAs instead of Node's default roots (the gateway's private CA).
+        if (this.url.protocol === 'https:' && settings.ca)
+            agentOpts.ca = settings.ca;
         this.agent = this.url.protocol === 'https:' ? new (external_node_https_default()).Agent(agentOpts) : new (external_node_http_default()).Agent(agentOpts);
     }
     get inFlightCount() {
@@ -51301,6 +51788,10 @@ class Prober {
                     delete headers[k];
             headers.host = this.settings.host;
         }
+        // Pinned probes alternate with unpinned ones, starting with a pinned one.
+        const pinned = this.pin !== undefined && (this.pin.mode === 'all' || this.sent % 2 === 0);
+        if (pinned)
+            headers[this.pin.header] = this.pin.value;
         const reqOpts = { method: 'GET', agent: this.agent, headers };
         // TLS: present the overridden host name for SNI and certificate checks, like a browser would.
         if (this.url.protocol === 'https:' && this.settings.host)
@@ -51333,30 +51824,37 @@ class Prober {
             res.on('end', () => {
                 const status = res.statusCode ?? 0;
                 const body = Buffer.concat(chunks).toString('utf8');
-                const good = statusAccepted(status, this.settings.statuses) && (!this.bodyRe || this.bodyRe.test(body));
-                finish({
+                const statusOk = statusAccepted(status, this.settings.statuses);
+                const good = statusOk && (!this.bodyRe || this.bodyRe.test(body));
+                const r = {
                     status,
                     good,
                     latencyMs: this.clock() - t0,
                     version: classifyVersion(this.match, res.headers, body),
-                });
+                    pinned,
+                };
+                if (!good)
+                    r.failure = statusOk ? 'body' : 'status';
+                finish(r);
             });
-            res.on('error', (err) => finish(transportError(err, this.clock() - t0)));
+            res.on('error', (err) => finish(transportError(err, this.clock() - t0, pinned)));
             res.on('close', () => {
                 if (!res.complete)
                     finish({
-                        ...transportError(new Error('response closed early'), this.clock() - t0),
+                        ...transportError(new Error('response closed early'), this.clock() - t0, pinned),
                         status: res.statusCode,
                     });
             });
         });
         entry.req = req;
-        req.on('error', (err) => finish(transportError(err, this.clock() - t0)));
+        req.on('error', (err) => finish(transportError(err, this.clock() - t0, pinned)));
         const timer = setTimeout(() => {
             finish({
                 good: false,
                 latencyMs: timeoutMs,
                 version: 'unknown',
+                pinned,
+                failure: 'timeout',
                 error: `timeout after ${timeoutMs} ms`,
             });
             req.destroy();
@@ -51374,21 +51872,56 @@ class Prober {
         }
     }
 }
-function transportError(err, latencyMs) {
+function transportError(err, latencyMs, pinned) {
     const e = err;
     // Error code and message only: Node's messages name the address, never request headers.
     const error = e?.code
         ? `${e.code}${e.message && !e.message.includes(e.code) ? `: ${e.message}` : ''}`
         : String(e?.message ?? err);
-    return { good: false, latencyMs, version: 'unknown', error };
+    const r = {
+        good: false,
+        latencyMs,
+        version: 'unknown',
+        pinned,
+        failure: 'error',
+        error,
+    };
+    if (typeof e?.code === 'string')
+        r.code = e.code;
+    return r;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/verify-command.ts
 // The user's verify-command, run once per step after the probing passed, by `bash -c`.
 // The step's facts reach it ONLY as environment variables (CANARY_WEIGHT, CANARY_RELEASE,
 // STABLE_RELEASE, NAMESPACE); they are never spliced into the command text, so no value can be
-// interpreted as shell syntax.
+// interpreted as shell syntax. Its environment is the runner's without the action's inputs
+// (INPUT_*, which hold the kubeconfig, the GitHub token and `set` values) and without the runner's
+// own credentials; KUBECONFIG is the run's kubeconfig. Its output reaches the log and the reports
+// only through the secret registry's redaction.
 
+/** Runner credentials a user's command never gets (besides every INPUT_* variable). */
+const WITHHELD_ENV = [
+    'ACTIONS_RUNTIME_TOKEN',
+    'ACTIONS_RUNTIME_URL',
+    'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+    'ACTIONS_ID_TOKEN_REQUEST_URL',
+    'ACTIONS_CACHE_URL',
+    'ACTIONS_RESULTS_URL',
+    'GITHUB_TOKEN',
+];
+/** The command's whole environment: `base` without inputs and runner credentials, plus the facts. */
+function commandEnv(base, facts, kubeconfigPath) {
+    const env = {};
+    for (const [k, v] of Object.entries(base)) {
+        if (v === undefined || /^INPUT_/i.test(k) || WITHHELD_ENV.includes(k.toUpperCase()))
+            continue;
+        env[k] = v;
+    }
+    if (kubeconfigPath)
+        env.KUBECONFIG = kubeconfigPath;
+    return { ...env, ...facts };
+}
 const TAIL_LINES = 20;
 const TAIL_CHARS = 2000;
 /** Grace between SIGTERM and SIGKILL of the command's process group (timeout or cancel). */
@@ -51399,25 +51932,36 @@ const VERIFY_KILL_AFTER_MS = 5000;
  * so the timeout and the abort signal stop the whole tree (curl, sleep, ...): SIGTERM, then SIGKILL
  * 5 s later. Its output is echoed to the log as it arrives.
  */
-async function runVerifyCommand(command, facts, timeoutMs, signal) {
-    const env = {};
-    for (const [k, v] of Object.entries(process.env))
-        if (v !== undefined)
-            env[k] = v;
-    Object.assign(env, facts);
+async function runVerifyCommand(command, facts, timeoutMs, signal, o = {}) {
+    const redact = o.redact ?? ((t) => t);
+    const env = commandEnv(process.env, facts, o.kubeconfigPath);
     const started = Date.now();
-    process.stdout.write(`[command]${displayCommand('bash', ['-c', command])}\n`);
+    process.stdout.write(`[command]${redact(displayCommand('bash', ['-c', command]))}\n`);
+    // Echoed line by line, so a secret split across two chunks is still redacted whole.
+    const pending = { stdout: '', stderr: '' };
+    const echo = (stream, chunk) => {
+        const text = pending[stream] + chunk;
+        const cut = text.lastIndexOf('\n') + 1;
+        pending[stream] = text.slice(cut);
+        if (cut > 0)
+            process.stdout.write(redact(text.slice(0, cut)));
+    };
     const out = await runTool('bash', ['-c', command], {
         env,
+        inheritEnv: false,
         signal,
         timeoutMs: timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined,
         killAfterMs: VERIFY_KILL_AFTER_MS,
-        onOutput: (chunk) => process.stdout.write(chunk),
+        onOutput: (chunk, stream) => echo(stream, chunk),
     });
+    for (const stream of ['stdout', 'stderr'])
+        if (pending[stream])
+            process.stdout.write(`${redact(pending[stream])}\n`);
     const durationMs = Date.now() - started;
     const r = {
         exitCode: out.exitCode,
-        outputTail: verify_command_tail(`${out.stdout}${out.stderr ? `\n${out.stderr}` : ''}`),
+        // Redacted before it is shortened, so no cut can leave part of a secret behind.
+        outputTail: verify_command_tail(redact(`${out.stdout}${out.stderr ? `\n${out.stderr}` : ''}`)),
         timedOut: out.timedOut === true,
         durationMs,
     };
@@ -51434,49 +51978,182 @@ function verify_command_tail(text) {
 }
 
 ;// CONCATENATED MODULE: ./src/verify/step-verifier.ts
-// Verification of one rollout step: probe the gateway for the bake time, judge after every
-// response (stop at once on a conclusive failure), judge once more at the end, then run the
-// user's verify-command. Never throws for a failing or unreachable service: that is a verdict.
+// Verification of one rollout step: probe the gateway (pinned probes that the canary header routes
+// to the canary, alternating with unpinned ones on the users' path), let the routing change settle
+// (those responses are not judged), judge after every response (stop at once on a conclusive
+// failure), judge once more at the end of the bake — and while the evidence is inconclusive keep
+// probing up to max-bake — then run the user's verify-command. Also the baseline burst of the
+// current stable before anything is installed. Never throws for a failing or unreachable service:
+// that is a verdict.
 
 
 
+
+function observationOf(r) {
+    return { good: r.good, latencyMs: r.latencyMs, version: r.pinned ? 'canary' : r.version, pinned: r.pinned };
+}
+const SPLIT_PROBE = {
+    headers: {},
+    statuses: [[200, 399]],
+    rps: 1,
+    timeoutMs: 1000,
+    successRate: 0.99,
+    canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
+};
+const splitCountsPinnedOf = new WeakMap();
+/**
+ * Does `rule` count pinned responses in the traffic split? Asked once of the rule itself: 100
+ * pinned and 100 users' stable responses at weight 10 are a perfect split when pinned ones are left
+ * out, and an impossible one (50%) when they are counted. The rule before per-version evidence
+ * counts every 'canary' response; then the users' and the pinned responses are judged apart here,
+ * so pinned probes can never skew the split. A rule that knows pinned responses judges them together.
+ */
+function splitCountsPinned(rule = evaluateStep) {
+    const known = splitCountsPinnedOf.get(rule);
+    if (known !== undefined)
+        return known;
+    const st = new StepState();
+    for (let i = 0; i < 100; i++) {
+        st.add(observationOf({ good: true, latencyMs: 1, version: 'canary', pinned: true }));
+        st.add(observationOf({ good: true, latencyMs: 1, version: 'stable', pinned: false }));
+    }
+    const counts = rule(st, SPLIT_PROBE, 10, true).split?.ok === false;
+    splitCountsPinnedOf.set(rule, counts);
+    return counts;
+}
+/** The responses of one step: what the rule judges, and the figures the report shows. */
+class Evidence {
+    verify;
+    weight;
+    rule;
+    opts;
+    pinMode;
+    /** Every judged response, marked pinned or not. */
+    state;
+    /** Only for a rule that counts pinned responses in the split: the users' and the pinned apart. */
+    apart;
+    total;
+    canary;
+    stable;
+    usersCanary = 0;
+    usersClassified = 0;
+    pinnedCount = 0;
+    constructor(verify, weight, plannedRequests, rule, opts, pinMode) {
+        this.verify = verify;
+        this.weight = weight;
+        this.rule = rule;
+        this.opts = opts;
+        this.pinMode = pinMode;
+        const maxLatencyMs = verify.maxLatencyMs;
+        this.state = new StepState({ maxLatencyMs, plannedRequests });
+        if (pinMode === 'alternate' && verify.canaryMatch && splitCountsPinned(rule)) {
+            const half = plannedRequests / 2;
+            this.apart = {
+                users: new StepState({ maxLatencyMs, plannedRequests: half }),
+                pinned: new StepState({ maxLatencyMs, plannedRequests: half }),
+            };
+        }
+        this.total = new VersionStats();
+        this.canary = new VersionStats();
+        this.stable = new VersionStats();
+    }
+    add(r) {
+        const o = observationOf(r);
+        this.state.add(o);
+        if (this.apart)
+            (r.pinned ? this.apart.pinned : this.apart.users).add(o);
+        this.total.add(r.good, r.latencyMs);
+        if (o.version === 'canary')
+            this.canary.add(r.good, r.latencyMs);
+        else if (o.version === 'stable')
+            this.stable.add(r.good, r.latencyMs);
+        if (r.pinned)
+            this.pinnedCount++;
+        else if (r.version !== 'unknown') {
+            this.usersClassified++;
+            if (r.version === 'canary')
+                this.usersCanary++;
+        }
+    }
+    judge(final) {
+        if (!this.apart)
+            return this.rule(this.state, this.verify, this.weight, final, this.opts);
+        // Pinned responses all come from the canary: judged as a step at 100%; the users' at the weight.
+        const pinned = this.rule(this.apart.pinned, this.verify, 100, final, this.opts);
+        const users = this.rule(this.apart.users, this.verify, this.weight, final, this.opts);
+        if (pinned.verdict === 'failed')
+            return { ...pinned, reason: `${pinned.reason} (pinned probes)`, split: users.split };
+        if (users.verdict !== 'passed' || !final)
+            return users;
+        if (pinned.verdict !== 'passed')
+            return { ...pinned, split: users.split };
+        const p = this.apart.pinned.canary;
+        const pinnedText = p.requests === 0
+            ? 'no pinned responses'
+            : `pinned probes ${step_verifier_pct(p.good / p.requests)} (${p.good}/${p.requests})`;
+        return { ...users, reason: `${users.reason}; ${pinnedText}` };
+    }
+    /**
+     * The users' split for the report: the rule's, unless it counts pinned responses (then computed
+     * here from the users' responses alone); none when every probe is pinned.
+     */
+    split(judged) {
+        if (!this.verify.canaryMatch || this.pinMode === 'all')
+            return undefined;
+        if (!this.apart && judged?.split)
+            return judged.split;
+        if (this.usersClassified === 0)
+            return undefined;
+        return splitCheck(this.usersCanary, this.usersClassified, this.weight / 100, this.opts?.z ?? 4, this.opts?.split);
+    }
+}
 async function verifyStep(opts) {
     const now = opts.now ?? Date.now;
     const { verify, weight, bakeMs, signal } = opts;
+    const settleMs = Math.max(0, opts.settleMs ?? 0);
+    const maxBakeMs = Math.max(bakeMs, opts.maxBakeMs ?? bakeMs);
+    const rule = opts.rule ?? evaluateStep;
     const startedMs = now();
     const origin = opts.timeOrigin ?? startedMs;
     const perVersion = verify.canaryMatch !== undefined;
-    const state = new StepState({
-        maxLatencyMs: verify.maxLatencyMs,
-        plannedRequests: (verify.rps * bakeMs) / 1000,
-    });
+    const ev = new Evidence(verify, weight, (verify.rps * bakeMs) / 1000, rule, opts.evaluate, opts.pin?.mode);
     const samples = [];
+    let settling = settleMs > 0;
+    let settlingResponses = 0;
+    let judgingFrom = settling ? startedMs + settleMs : startedMs;
+    let extending = false;
+    const knowsCanary = () => perVersion || opts.pin !== undefined;
     const sample = () => {
         samples.push({
             t: Math.round((now() - origin) / 100) / 10,
             weight,
-            ...(perVersion && state.canary.requests > 0 ? { canarySuccess: state.canary.successRate } : {}),
+            ...(knowsCanary() && ev.canary.requests > 0 ? { canarySuccess: ev.canary.successRate } : {}),
         });
     };
-    const result = (verdict, reason, stoppedEarly, ev) => {
+    const result = (verdict, reason, stoppedEarly, judged) => {
         const r = {
             verdict,
             reason,
-            total: state.total.figures(),
+            total: ev.total.figures(),
             samples,
             startedAt: new Date(startedMs).toISOString(),
             endedAt: new Date(now()).toISOString(),
             stoppedEarly,
         };
+        if (knowsCanary())
+            r.canary = ev.canary.figures();
         if (perVersion) {
-            r.stable = state.stable.figures();
-            r.canary = state.canary.figures();
-            const split = ev?.split;
+            r.stable = ev.stable.figures();
+            const split = ev.split(judged);
             if (split) {
                 r.observedCanaryShare = split.observed;
                 r.expectedShareRange = [split.low, split.high];
             }
         }
+        if (settleMs > 0)
+            r.settlingResponses = settlingResponses;
+        if (extending)
+            r.extendedMs = Math.max(0, now() - judgingFrom - bakeMs);
         return r;
     };
     if (signal?.aborted)
@@ -51488,59 +52165,92 @@ async function verifyStep(opts) {
             return result('cancelled', `verification was cancelled after ${step_verifier_secs(now() - startedMs)}`, true);
         return withCommand(result('passed', 'no HTTP verification was configured (no verify url); waited the bake time', false));
     }
-    let failure;
-    let wake;
-    const woken = new Promise((resolve) => (wake = resolve));
+    let decided;
+    let poke;
     let prober;
     try {
         prober = new Prober(verify, (r) => {
-            state.add(r);
-            if (failure)
+            if (settling) {
+                settlingResponses++;
                 return;
-            const ev = evaluateStep(state, verify, weight, false, opts.evaluate);
-            if (ev.verdict === 'failed') {
-                failure = ev;
-                wake();
             }
-        }, opts.prober);
+            ev.add(r);
+            if (decided)
+                return;
+            const e = ev.judge(false);
+            // Before the end only a conclusive failure stops a step; past the bake a pass does too.
+            if (e.verdict === 'failed' || (extending && e.verdict === 'passed')) {
+                decided = e;
+                poke?.();
+            }
+        }, { ...opts.prober, pin: opts.pin });
     }
     catch (err) {
         return result('failed', `cannot probe: ${err.message}`, true);
     }
-    const onAbort = () => wake();
+    /** Resolves after ms, or at once on a decision or an abort. */
+    const wait = (ms) => new Promise((resolve) => {
+        if (ms <= 0 || decided || signal?.aborted)
+            return resolve();
+        const done = () => {
+            clearTimeout(t);
+            poke = undefined;
+            resolve();
+        };
+        const t = setTimeout(done, ms);
+        poke = done;
+    });
+    const onAbort = () => poke?.();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const bakeTimer = setTimeout(wake, bakeMs);
     const progressTimer = setInterval(() => {
         sample();
-        if (opts.onProgress) {
-            const ev = perVersion ? evaluateStep(state, verify, weight, false, opts.evaluate) : undefined;
-            const snap = {
-                elapsedMs: now() - startedMs,
-                bakeMs,
-                weight,
-                total: state.total.figures(),
-            };
-            if (perVersion) {
-                snap.stable = state.stable.figures();
-                snap.canary = state.canary.figures();
-                if (ev?.split) {
-                    snap.observedCanaryShare = ev.split.observed;
-                    snap.expectedShareRange = [ev.split.low, ev.split.high];
-                }
+        if (!opts.onProgress)
+            return;
+        const judged = perVersion && !settling ? ev.judge(false) : undefined;
+        const snap = {
+            elapsedMs: now() - judgingFrom,
+            bakeMs,
+            weight,
+            total: ev.total.figures(),
+        };
+        if (settling)
+            snap.settling = true;
+        if (extending)
+            snap.extended = true;
+        if (knowsCanary())
+            snap.canary = ev.canary.figures();
+        if (perVersion) {
+            snap.stable = ev.stable.figures();
+            const split = ev.split(judged);
+            if (split) {
+                snap.observedCanaryShare = split.observed;
+                snap.expectedShareRange = [split.low, split.high];
             }
-            try {
-                opts.onProgress(snap);
-            }
-            catch {
-                // Progress is informational; a failing logger must not change the verdict.
-            }
+        }
+        try {
+            opts.onProgress(snap);
+        }
+        catch {
+            // Progress is informational; a failing logger must not change the verdict.
         }
     }, opts.progressEveryMs ?? 5000);
     try {
         prober.start();
-        await woken;
-        const early = failure !== undefined || signal?.aborted === true;
-        if (early) {
+        if (settling) {
+            await wait(settleMs);
+            settling = false;
+            judgingFrom = now();
+        }
+        await wait(bakeMs);
+        if (!decided && !signal?.aborted && maxBakeMs > bakeMs) {
+            const atBake = ev.judge(true);
+            if (!conclusive(atBake)) {
+                extending = true;
+                opts.onExtend?.(`The evidence is inconclusive at the end of the ${step_verifier_secs(bakeMs)} bake; probing on for up to ${step_verifier_secs(maxBakeMs - bakeMs)} more (max-bake ${step_verifier_secs(maxBakeMs)}).`);
+                await wait(maxBakeMs - bakeMs);
+            }
+        }
+        if (decided || signal?.aborted) {
             await prober.stop({ abort: true });
         }
         else {
@@ -51554,25 +52264,30 @@ async function verifyStep(opts) {
         }
     }
     finally {
-        clearTimeout(bakeTimer);
         clearInterval(progressTimer);
         signal?.removeEventListener('abort', onAbort);
+        poke = undefined;
     }
     sample();
-    if (signal?.aborted && !failure) {
+    if (signal?.aborted && !decided) {
         return result('cancelled', `verification was cancelled after ${step_verifier_secs(now() - startedMs)}`, true);
     }
-    if (failure) {
-        const elapsed = now() - startedMs;
+    const elapsed = now() - judgingFrom;
+    if (decided?.verdict === 'failed') {
         const early = elapsed < bakeMs;
-        return result('failed', `${failure.reason}${early ? ` (after ${step_verifier_secs(elapsed)} of the ${step_verifier_secs(bakeMs)} bake)` : ''}`, early, failure);
+        return result('failed', `${decided.reason}${early ? ` (after ${step_verifier_secs(elapsed)} of the ${step_verifier_secs(bakeMs)} bake)` : ''}`, early, decided);
     }
-    const final = evaluateStep(state, verify, weight, true, opts.evaluate);
+    const final = decided ?? ev.judge(true);
+    const extendedBy = extending
+        ? ` (decided ${step_verifier_secs(Math.max(0, elapsed - bakeMs))} past the ${step_verifier_secs(bakeMs)} bake)`
+        : '';
     if (final.verdict === 'failed')
-        return result('failed', final.reason, false, final);
-    return withCommand(result('passed', final.reason, false, final));
+        return result('failed', `${final.reason}${extendedBy}`, false, final);
+    if (final.verdict !== 'passed')
+        return result('failed', `the evidence was still inconclusive after ${step_verifier_secs(elapsed)} (max-bake ${step_verifier_secs(maxBakeMs)})${final.reason ? `: ${final.reason}` : ''}`, false, final);
+    return withCommand(result('passed', `${final.reason}${extendedBy}`, false, final));
     async function withCommand(passed) {
-        if (!verify.command)
+        if (!verify.command || opts.runCommand === false)
             return passed;
         const facts = opts.facts;
         const cmd = await runVerifyCommand(verify.command, {
@@ -51580,7 +52295,7 @@ async function verifyStep(opts) {
             CANARY_RELEASE: facts?.canaryRelease ?? '',
             STABLE_RELEASE: facts?.stableRelease ?? '',
             NAMESPACE: facts?.namespace ?? '',
-        }, opts.commandTimeoutMs, signal);
+        }, opts.commandTimeoutMs, signal, { kubeconfigPath: opts.kubeconfigPath, redact: opts.redact });
         passed.command = cmd;
         passed.endedAt = new Date(now()).toISOString();
         if (cmd.cancelled) {
@@ -51599,6 +52314,100 @@ async function verifyStep(opts) {
             : `verify-command exited with code ${cmd.exitCode}${last ? `: ${truncate(last, 200)}` : ''}`;
         return passed;
     }
+}
+/** A verdict the rule is sure of (the rule may also answer 'continue' or 'inconclusive'). */
+function conclusive(e) {
+    const v = e.verdict;
+    return v === 'passed' || v === 'failed';
+}
+/** How many probes the baseline sends: five seconds' worth at verify-rps, at most 20. */
+function baselineCount(rps) {
+    return Math.min(20, Math.max(1, Math.ceil(rps * 5)));
+}
+/**
+ * The baseline before anything is installed: a short burst of unpinned probes (users' path, the
+ * current stable) at verify-rps, judged by the same criteria (stops at a conclusive failure). A
+ * failure names the cause from Node's error codes and the responses (DNS, refused, TLS, timeout,
+ * status, body) with its remedy. With canary-match, a stable response carrying the canary's
+ * marker is a failure too: canary-match could not tell the versions apart.
+ */
+async function verifyBaseline(opts) {
+    const now = opts.now ?? Date.now;
+    const { verify, signal } = opts;
+    const rule = opts.rule ?? evaluateStep;
+    const startedMs = now();
+    const n = baselineCount(verify.rps);
+    const state = new StepState({ maxLatencyMs: verify.maxLatencyMs, plannedRequests: n });
+    const results = [];
+    const end = (verdict, reason) => ({
+        verdict,
+        reason,
+        total: state.total.figures(),
+        startedAt: new Date(startedMs).toISOString(),
+        endedAt: new Date(now()).toISOString(),
+    });
+    if (!verify.url)
+        return end('passed', 'no verify-url: nothing to probe');
+    if (signal?.aborted)
+        return end('cancelled', 'the baseline check was cancelled');
+    let failed;
+    let done;
+    const finished = new Promise((resolve) => (done = resolve));
+    // An answer of nothing live (503 no healthy upstream) is an answer: the gateway was reached.
+    const answered = (r) => opts.reachabilityOnly && r.status !== undefined ? { ...r, good: true, failure: undefined } : r;
+    let prober;
+    try {
+        prober = new Prober(verify, (raw) => {
+            if (results.length >= n || failed)
+                return;
+            const r = answered(raw);
+            results.push(r);
+            state.add(observationOf(r));
+            const e = rule(state, verify, 0, false, opts.evaluate);
+            if (e.verdict === 'failed')
+                failed = e;
+            if (failed || results.length >= n)
+                done();
+        }, opts.prober);
+    }
+    catch (err) {
+        return end('failed', `cannot probe: ${err.message}`);
+    }
+    const onAbort = () => done();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+        prober.start();
+        await finished;
+    }
+    finally {
+        signal?.removeEventListener('abort', onAbort);
+        await prober.stop({ abort: true });
+    }
+    if (signal?.aborted)
+        return end('cancelled', 'the baseline check was cancelled');
+    const facts = {
+        url: verify.url,
+        host: verify.host,
+        timeoutMs: verify.timeoutMs,
+        ca: verify.ca !== undefined,
+    };
+    const verdict = failed ?? rule(state, verify, 0, true, opts.evaluate);
+    if (verdict.verdict === 'failed')
+        return end('failed', results.some((r) => !r.good)
+            ? describeSetupProblem(results, facts)
+            : `the current stable does not meet the criteria: ${verdict.reason ?? 'no reason given'}`);
+    const marked = results.filter((r) => r.version === 'canary').length;
+    if (opts.reachabilityOnly) {
+        const statuses = [...new Set(results.map((r) => r.status))].join(', ');
+        return end('passed', `verify-url answers (HTTP ${statuses}); nothing is live behind the route yet`);
+    }
+    if (marked > 0 && verify.canaryMatch) {
+        const m = verify.canaryMatch;
+        const what = m.kind === 'header' ? `header:${m.name}=${m.value}` : `body:${m.pattern.source}`;
+        return end('failed', `canary-match (${what}) matches ${marked} of ${results.length} responses of the current stable, so it cannot tell the new release from the stable: use a marker only the new version sends`);
+    }
+    const f = state.total.figures();
+    return end('passed', `the current stable answered ${f.good}/${f.requests} probes as the criteria ask${f.p95Ms !== undefined ? ` (p95 ${Math.round(f.p95Ms)} ms)` : ''}`);
 }
 /** Resolves true after ms, false as soon as the signal aborts. */
 function sleep(ms, signal) {
@@ -51626,6 +52435,9 @@ function step_verifier_secs(ms) {
     const r = Math.round(s - m * 60);
     return r ? `${m} min ${r} s` : `${m} min`;
 }
+function step_verifier_pct(x) {
+    return `${(100 * x).toFixed(1)}%`;
+}
 function truncate(s, n) {
     return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
@@ -51638,34 +52450,61 @@ function describeProgress(p) {
     const fig = (name, f) => f.requests === 0
         ? `${name} no responses`
         : `${name} ${f.good}/${f.requests} good (${((100 * f.good) / f.requests).toFixed(1)}%)`;
-    const parts = p.canary && p.stable ? [fig('canary', p.canary), fig('stable', p.stable)] : [fig('all', p.total)];
+    if (p.settling)
+        return `settling after the routing change at weight ${p.weight}%: responses not judged yet`;
+    const parts = p.canary && p.stable
+        ? [fig('canary', p.canary), fig('stable', p.stable)]
+        : p.canary
+            ? [fig('all', p.total), fig('canary', p.canary)]
+            : [fig('all', p.total)];
     if (p.observedCanaryShare !== undefined && p.expectedShareRange) {
         const [lo, hi] = p.expectedShareRange;
         parts.push(`canary share ${(100 * p.observedCanaryShare).toFixed(1)}% (expected ${(100 * lo).toFixed(1)}%–${(100 * hi).toFixed(1)}%)`);
     }
     if (p.total.p95Ms !== undefined)
         parts.push(`p95 ${Math.round(p.total.p95Ms)} ms`);
-    return `${step_verifier_secs(p.elapsedMs)} of ${step_verifier_secs(p.bakeMs)} at weight ${p.weight}%: ${parts.join(', ')}`;
+    const extended = p.extended ? ' (extended: evidence inconclusive)' : '';
+    return `${step_verifier_secs(p.elapsedMs)} of ${step_verifier_secs(p.bakeMs)}${extended} at weight ${p.weight}%: ${parts.join(', ')}`;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/verifier.ts
 
-function createVerifier(settings, runStart = Date.now()) {
-    return (r) => verifyStep({
-        verify: settings.verify,
-        weight: r.weight,
-        bakeMs: r.bakeMs,
-        signal: r.signal,
-        timeOrigin: runStart,
-        onProgress: (p) => r.progress(describeProgress(p)),
-        facts: {
-            canaryRelease: r.canaryRelease,
-            stableRelease: r.stableRelease,
-            namespace: settings.namespace,
-        },
-        // A verify-command may not outlive the run's own time limit.
-        commandTimeoutMs: settings.timeoutMs,
-    });
+function createVerifier(settings, o = {}) {
+    const runStart = o.runStart ?? Date.now();
+    const redact = (t) => settings.secrets.redact(t);
+    return (r) => {
+        if (r.phase === 'baseline')
+            return verifyBaseline({
+                verify: settings.verify,
+                signal: r.signal,
+                reachabilityOnly: r.reachabilityOnly,
+            });
+        const precheck = r.phase === 'precheck';
+        return verifyStep({
+            verify: settings.verify,
+            // Every probe of the pre-traffic check is pinned: judged as the canary alone.
+            weight: precheck ? 100 : r.weight,
+            bakeMs: r.bakeMs,
+            maxBakeMs: r.maxBakeMs,
+            settleMs: r.settleMs,
+            pin: r.pin ? { ...r.pin, mode: precheck ? 'all' : 'alternate' } : undefined,
+            // The pre-traffic check is probes only: verify-command runs with the user weights.
+            runCommand: !precheck,
+            signal: r.signal,
+            timeOrigin: runStart,
+            onProgress: (p) => r.progress(describeProgress(p)),
+            onExtend: (line) => r.progress(line),
+            facts: {
+                canaryRelease: r.canaryRelease,
+                stableRelease: r.stableRelease,
+                namespace: settings.namespace,
+            },
+            kubeconfigPath: o.kubeconfigPath,
+            redact,
+            // A verify-command may not outlive the run's own time limit.
+            commandTimeoutMs: settings.timeoutMs,
+        });
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
@@ -51835,9 +52674,11 @@ function stepsTable(steps, end) {
             canary = successPct(s.canary);
         else
             canary = s.total.requests > 0 ? `${successPct(s.total)} (all)` : DASH;
+        const precheck = s.kind === 'precheck';
         const cells = [
-            String(s.index + 1),
-            `${s.weight}%`,
+            // The pre-traffic check is step 0: pinned probes only, no user weight.
+            precheck ? '0' : String(s.index + 1),
+            precheck ? 'pinned (0% users)' : `${s.weight}%`,
             bakeCell(s, end),
             requestsCell(s),
             stable,
@@ -51970,7 +52811,11 @@ function decidingStep(r) {
 function outcomeSentence(r) {
     const o = OUTCOME[r.outcome] ?? { word: escapeMarkdown(String(r.outcome)) };
     const step = decidingStep(r);
-    const at = step ? ` at step ${step.index + 1} (${step.weight}%)` : '';
+    const at = !step
+        ? ''
+        : step.kind === 'precheck'
+            ? ' at the pre-traffic check'
+            : ` at step ${step.index + 1} (${step.weight}%)`;
     const reason = escapeMarkdown(r.reason ?? '', 600).replace(/[\s.]+$/, '');
     return `**${o.word}**${at}${reason ? `: ${reason}` : ''}.`;
 }
@@ -52012,6 +52857,16 @@ function renderSummary(r, opts = {}) {
         });
         out.push('');
     }
+    if (r.unverified) {
+        out.push('> ⚠️ **Not verified:** neither `verify-url` nor `verify-command` was set (`allow-unverified: true`); each step only waited its bake time.');
+        out.push('');
+    }
+    if (r.baseline) {
+        const b = r.baseline;
+        const mark = b.verdict === 'passed' ? '✅' : b.verdict === 'failed' ? '❌' : '⏹️';
+        out.push(`**Baseline** (current stable, before the install): ${mark} ${escapeMarkdown(b.reason, 600)}`);
+        out.push('');
+    }
     if (r.steps.length) {
         out.push(...stepsTable(r.steps, end));
         out.push('');
@@ -52043,15 +52898,21 @@ function renderSummary(r, opts = {}) {
 function renderOneLine(r) {
     const o = OUTCOME[r.outcome]?.word ?? String(r.outcome);
     const app = r.release ?? r.canary.release ?? r.stable.release ?? r.routing.name;
-    const passed = r.steps.filter((s) => s.verdict === 'passed').length;
-    const last = [...r.steps].reverse().find((s) => s.verdict !== 'skipped');
+    const planned = r.steps.filter((s) => s.kind !== 'precheck');
+    const passed = planned.filter((s) => s.verdict === 'passed').length;
+    const last = [...planned].reverse().find((s) => s.verdict !== 'skipped');
+    const precheckFailed = r.steps.some((s) => s.kind === 'precheck' && s.verdict === 'failed');
     const start = timeOf(r.startedAt);
     const end = timeOf(r.endedAt);
     const parts = [
         `helm-canary ${o.toLowerCase()}${r.dryRun ? ' (dry run)' : ''}: ${r.namespace}/${app}`,
         `${r.stable.release ?? 'none'} -> ${r.canary.release ?? 'none'}`,
-        `${passed}/${r.steps.length} steps passed${last ? `, last weight ${last.weight}%` : ''}`,
+        precheckFailed
+            ? `pre-traffic check failed, 0/${planned.length} steps run`
+            : `${passed}/${planned.length} steps passed${last ? `, last weight ${last.weight}%` : ''}`,
     ];
+    if (r.unverified)
+        parts.push('not verified');
     if (start !== undefined && end !== undefined)
         parts.push(formatDuration(end - start));
     const reason = r.reason ? `: ${r.reason.replace(/[\s.]+$/, '')}` : '';
@@ -52494,7 +53355,8 @@ async function run() {
                 logger: log,
                 stableHostOf,
             }),
-            verify: createVerifier(settings),
+            // verify-command gets the run's kubeconfig (the input's temp file), else the inherited one.
+            verify: createVerifier(settings, { kubeconfigPath: kubeconfigFile }),
             log,
             signal: controller.signal,
             runUrl: reporter.runUrl,

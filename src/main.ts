@@ -85,7 +85,8 @@ export async function run(): Promise<void> {
           logger: log,
           stableHostOf,
         }),
-      verify: createVerifier(settings),
+      // verify-command gets the run's kubeconfig (the input's temp file), else the inherited one.
+      verify: createVerifier(settings, { kubeconfigPath: kubeconfigFile }),
       log,
       signal: controller.signal,
       runUrl: reporter.runUrl,

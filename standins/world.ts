@@ -23,6 +23,8 @@ export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const TOOLS = (process.env.HELM_CANARY_TOOLS ?? 'helm4') as 'helm4' | 'helm3';
 export const TOOLS_DIR = path.join(ROOT, '.tools', TOOLS);
 export const CHARTS = path.join(ROOT, '__tests__', 'fixtures', 'charts');
+/** The name of the http route helm-canary adds in front of the managed one to pin probes. */
+export const PINNED_ROUTE = 'helm-canary-pinned';
 
 export interface Exec {
   code: number;
@@ -280,10 +282,21 @@ export class World {
     return this.kube.getObject('networking.istio.io/v1', 'VirtualService', ns, name);
   }
 
-  /** "host=weight,..." of the first http route. */
-  weights(name?: string, routeIndex = 0): string {
+  /** The http route helm-canary puts in front of the managed one while it probes, if any. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stored object, read as the tests need
+  pinnedRoute(name?: string): any {
+    return (this.vs(name)?.spec?.http ?? []).find((r: { name?: string }) => r?.name === PINNED_ROUTE);
+  }
+
+  /** Index in spec.http of the first http route that is not helm-canary's pinned route. */
+  routeIndex(name?: string): number {
+    return (this.vs(name)?.spec?.http ?? []).findIndex((r: { name?: string }) => r?.name !== PINNED_ROUTE);
+  }
+
+  /** "host=weight,..." of the first http route that is not the pinned route (or of `routeIndex`). */
+  weights(name?: string, routeIndex?: number): string {
     const vs = this.vs(name);
-    const route = vs?.spec?.http?.[routeIndex]?.route ?? [];
+    const route = vs?.spec?.http?.[routeIndex ?? this.routeIndex(name)]?.route ?? [];
     return route
       .map(
         (d: { destination: { host: string }; weight?: number }) => `${d.destination.host}=${d.weight ?? 100}`,

@@ -18,6 +18,9 @@ const good = () => ({
   release: 'sample',
   version: 'v2',
   'virtual-service': 'exciting-lemur-vs',
+  'verify-url': `${w.gateway.url}/`,
+  'verify-host': '127.0.0.1.xip.io',
+  'verify-rps': '20',
   steps: '10@1s,100@1s',
 });
 
@@ -71,6 +74,29 @@ const cases: Array<[string, Record<string, string>, RegExp]> = [
     { command: 'promote', release: '' },
     /Input 'release': is required for command "promote"/,
   ],
+  // Issue 9:
+  [
+    'no verification at all',
+    { 'verify-url': '' },
+    /Input 'verify-url': is empty and so is 'verify-command': nothing would verify the new release/,
+  ],
+  ['bad precheck', { precheck: 'soon' }, /Input 'precheck': "soon" is not a duration/],
+  [
+    'bad canary-header',
+    { 'canary-header': 'x canary' },
+    /Input 'canary-header': "x canary" is not a valid header name/,
+  ],
+  ['bad max-bake', { 'max-bake': '0s' }, /Input 'max-bake': "0s" must be above zero/],
+  [
+    'bad verify-ca',
+    { 'verify-ca': '-----BEGIN CERTIFICATE-----\nbm9wZQ==\n-----END CERTIFICATE-----' },
+    /Input 'verify-ca': has a certificate \(#1\) that does not parse/,
+  ],
+  [
+    'bad allow-unverified',
+    { 'verify-url': '', 'allow-unverified': 'yes' },
+    /Input 'allow-unverified': "yes"/,
+  ],
   ['helm-args takes the namespace', { 'helm-args': '--namespace=other' }, /Input 'helm-args'.*--namespace/],
   ['bad namespace', { namespace: 'Bad_NS' }, /Input 'namespace': "Bad_NS"/],
   ['bad verify-url', { 'verify-url': 'ftp://example.com/' }, /Input 'verify-url': "ftp:\/\/example.com\/"/],
@@ -81,6 +107,11 @@ const cases: Array<[string, Record<string, string>, RegExp]> = [
   ],
   ['bad boolean', { cleanup: 'maybe' }, /Input 'cleanup': "maybe"/],
   ['timeout shorter than the bakes', { timeout: '1s', steps: '10@5s,100@5s' }, /Input 'timeout'/],
+  [
+    'timeout shorter than the bakes with the pre-traffic check',
+    { timeout: '40s', steps: '10@5s,100@5s' },
+    /Input 'timeout': "40s" is not longer than the total bake time of the steps with the pre-traffic check and settle times \(46s\)/,
+  ],
   ['malformed secret set line', { set: `db.password ${SECRET}` }, /Input 'set'/],
 ];
 
@@ -120,6 +151,8 @@ describe(`bad input → clear error, no write (${TOOLS})`, () => {
     expect(r.log).toMatch(
       /Plan: stable foolish-penguin \(foolish-penguin-sample\) → canary sample-v2 \(sample-v2\)/,
     );
+    // Issue 9: the dry run also checks the verification setup (reads only: probes of the stable).
+    expect(r.log).toMatch(/Baseline passed: the current stable answered 20\/20 probes/);
     expect(w.kube.writes()).toEqual([]);
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });

@@ -26,6 +26,10 @@ const base = () => ({
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
   'verify-rps': '10',
+  // Short waits (defaults 30s / 2s / 10s).
+  precheck: '1s',
+  settle: '500ms',
+  drain: '1s',
 });
 /** What a workflow_dispatch with a command needs: no chart, no version. */
 const op = (command: string, extra: Record<string, string> = {}) => ({
@@ -34,6 +38,8 @@ const op = (command: string, extra: Record<string, string> = {}) => ({
   'virtual-service': VS,
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
+  settle: '500ms',
+  drain: '1s',
   ...extra,
 });
 const ann = (): Record<string, string> => w.vs(VS).metadata.annotations ?? {};
@@ -54,6 +60,7 @@ describe(`operations (${TOOLS})`, () => {
     expect(w.weights(VS)).toBe('foolish-penguin-sample=50,sample-v2=50');
     expect(ann()['helm-canary.io/status']).toBe('paused');
     expect(r.summary).toMatch(/waits for a manual promotion/);
+    expect(w.pinnedRoute(VS)).toBeUndefined(); // a pause leaves no pinned route
 
     w.kube.clearRequests();
     const s = await w.runAction(op('status'));
@@ -71,6 +78,11 @@ describe(`operations (${TOOLS})`, () => {
     expect(p.code).toBe(0);
     expect(p.outputs).toMatchObject({ status: 'promoted', 'stable-release': 'sample-v2', weight: '100' });
     expect(w.weights(VS)).toBe('sample-v2=100');
+    // promote pinned again for its step's probes, and removed it at the promotion
+    expect(p.log).toMatch(
+      /Pinned route in front of route #0: requests with header x-canary: sample-v2 go to sample-v2/,
+    );
+    expect(w.pinnedRoute(VS)).toBeUndefined();
     expect((await w.helm('status', 'foolish-penguin')).code).not.toBe(0);
     expect(ann()['helm-canary.io/status']).toBe('promoted');
     const report = JSON.parse(fs.readFileSync(p.outputs['report-json'], 'utf8'));
@@ -150,6 +162,7 @@ describe(`operations (${TOOLS})`, () => {
     proc!.kill('SIGKILL');
     const main = await run;
     expect(w.weights(VS)).toBe('foolish-penguin-sample=90,sample-v2=10'); // nobody restored it yet
+    expect(w.pinnedRoute(VS)).toBeDefined();
     const t0 = Date.now();
     const post = await w.runAction(inputs, { postOf: main.state });
     console.log(
@@ -158,6 +171,7 @@ describe(`operations (${TOOLS})`, () => {
     expect(post.log).toMatch(/main step did not end/);
     expect(post.outputs.status).toBe('rolled-back');
     expect(w.weights(VS)).toBe(STABLE_ONLY);
+    expect(w.pinnedRoute(VS)).toBeUndefined(); // the killed run's pinned route, removed by its post step
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
     expect(ann()['helm-canary.io/status']).toBe('rolled-back');
   });
@@ -168,8 +182,10 @@ describe(`operations (${TOOLS})`, () => {
       () => /sample-v2=20/.test(w.weights(VS)) && ann()['helm-canary.io/canary-weight'] === '20',
       60000,
     );
+    // (the managed route: helm-canary's pinned route sits in front of it while the run probes)
     const vs = w.vs(VS);
-    const route = vs.spec.http[0].route.filter(
+    const managed = w.routeIndex(VS);
+    const route = vs.spec.http[managed].route.filter(
       (d: { destination: { host: string } }) => d.destination.host !== 'sample-v2',
     );
     route[0].weight = 100;
@@ -180,7 +196,7 @@ describe(`operations (${TOOLS})`, () => {
         VS,
         '--type=json',
         '-p',
-        JSON.stringify([{ op: 'replace', path: '/spec/http/0/route', value: route }]),
+        JSON.stringify([{ op: 'replace', path: `/spec/http/${managed}/route`, value: route }]),
       ),
     );
     const r = await run;
@@ -191,6 +207,7 @@ describe(`operations (${TOOLS})`, () => {
     );
     expect(w.weights(VS)).toBe(STABLE_ONLY);
     expect(w.vs(VS).spec.http[0].route).toEqual(route); // exactly as the operator left it
+    expect(w.pinnedRoute(VS)).toBeUndefined(); // the canary got 0%: pinned route and canary removed
     // it gave the canary 0%, so the canary was removed
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });
@@ -228,6 +245,7 @@ describe(`operations (${TOOLS})`, () => {
       'values-files': values,
       steps: '10@60s,100@60s',
       'canary-match': 'header:x-version=v2',
+      precheck: '0s', // it must reach 10% to test the restore (the pre-traffic check would stop it first)
     });
     await until(() => ann()['helm-canary.io/canary-weight'] === '10', 60000);
     w.kube.injectFault({
@@ -326,7 +344,9 @@ describe(`operations (${TOOLS})`, () => {
       { ...base(), 'values-files': values, 'helm-timeout': '120s', steps: '10@1s,100@1s' },
       { onSpawn: (p) => (proc = p) },
     );
-    await until(() => commandsRunning('install sample-v2') > 0, 60000);
+    // This world's helm install (its values file is in this world's directory): another suite's
+    // helm install of the same release may be running at the same time.
+    await until(() => commandsRunning('install sample-v2', values) > 0, 60000);
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
     proc!.kill('SIGTERM');
@@ -335,18 +355,18 @@ describe(`operations (${TOOLS})`, () => {
     expect(r.outputs.status).toBe('failed');
     expect(r.log).toMatch(/Traffic was not changed/);
     expect(w.weights(VS)).toBe(STABLE_ONLY);
-    expect(commandsRunning('install sample-v2')).toBe(0);
+    expect(commandsRunning('install sample-v2', values)).toBe(0);
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });
 });
 
-/** Live processes whose command line contains `text` (zombies have an empty cmdline). */
-function commandsRunning(text: string): number {
+/** Live processes whose command line contains every one of `texts` (zombies have an empty cmdline). */
+function commandsRunning(...texts: string[]): number {
   let n = 0;
   for (const pid of fs.readdirSync('/proc').filter((d: string) => /^\d+$/.test(d))) {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(text) && !cmd.includes('jest')) n++;
+      if (texts.every((t) => cmd.includes(t)) && !cmd.includes('jest')) n++;
     } catch {
       // gone meanwhile
     }

@@ -20,8 +20,14 @@ const base = () => ({
   chart: path.join(CHARTS, 'sample'),
   release: 'sample',
   'virtual-service': 'exciting-lemur-vs',
+  'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
+  'verify-rps': '10',
   set: `payments.apiKey=${SECRET}`,
+  // Short waits (defaults 30s / 2s / 10s).
+  precheck: '1s',
+  settle: '500ms',
+  drain: '1s',
 });
 const comments = (n: number) => w.github.comments('acme', 'shop', n);
 const commentWrites = () =>
@@ -64,6 +70,7 @@ describe(`reports (${TOOLS})`, () => {
     expect(cs).toHaveLength(1);
     expect(cs[0].body.startsWith('<!-- helm-canary:default/sample -->')).toBe(true);
     expect(cs[0].body).toContain('Canary promoted');
+    expect(cs[0].body).toMatch(/\| 0 \| pinned \(0% users\) \|/); // the pre-traffic check
     expect(cs[0].body).toMatch(/\| 1 \| 10% \|/);
     expect(cs[0].body).toMatch(/\| 3 \| 100% \|/);
     const writes = commentWrites();

@@ -21,6 +21,10 @@ const base = () => ({
   'virtual-service': 'exciting-lemur-vs',
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
+  // Short waits (defaults 30s / 2s / 10s).
+  precheck: '1s',
+  settle: '500ms',
+  drain: '1s',
 });
 const STABLE_ONLY = 'foolish-penguin-sample=100';
 
@@ -39,6 +43,9 @@ describe(`rollout that fails (${TOOLS})`, () => {
       steps: '10@60s,50@60s,100@60s',
       'verify-rps': '5',
       'canary-match': 'header:x-version=v2',
+      // The step-level rollback is what this test measures: without the pre-traffic check (issue 9)
+      // the canary gets its 10% (the pinned probes of the step still catch it).
+      precheck: '0s',
     });
     const t = stopWatch();
     expect(r.code).toBe(1);
@@ -77,6 +84,7 @@ describe(`rollout that fails (${TOOLS})`, () => {
       'verify-rps': '10',
       'max-latency': '200',
       'canary-match': 'header:x-version=v2',
+      precheck: '0s', // the step's latency rule is tested (the pre-traffic check would catch it first)
     });
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('rolled-back');
@@ -97,6 +105,7 @@ describe(`rollout that fails (${TOOLS})`, () => {
       'verify-rps': '10',
       'canary-match': 'body:v2',
       'on-failure': 'pause',
+      precheck: '0s', // a pause needs user weight (the pre-traffic check would roll back)
     });
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('paused');
@@ -104,6 +113,7 @@ describe(`rollout that fails (${TOOLS})`, () => {
     expect(w.weights()).toBe('foolish-penguin-sample=80,sample-v2=20');
     expect((await w.helm('status', 'sample-v2')).code).toBe(0);
     expect(w.vs().metadata.annotations['helm-canary.io/status']).toBe('paused');
+    expect(w.pinnedRoute()).toBeUndefined(); // a paused rollout leaves no pinned route
     // A newer version supersedes the paused one: it is rolled back first (saying so), then v3 rolls out.
     const r2 = await w.runAction({ ...base(), version: 'v3', steps: '100@1s' });
     expect(r2.code).toBe(0);
@@ -137,15 +147,17 @@ describe(`rollout that fails (${TOOLS})`, () => {
   });
 
   it('the run timeout aborts a bake and puts 100% back on stable', async () => {
+    // (the timeout must now cover the pre-traffic check and the settle times too: issue 9)
     const r = await w.runAction({
       ...base(),
       steps: '10@2s,50@9s,100@0s',
-      timeout: '12s',
-      'verify-rps': '5',
+      timeout: '14s',
+      settle: '0s',
+      'verify-rps': '10',
     });
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('rolled-back');
-    expect(r.log).toMatch(/::error::.*exceeded its timeout of 12s/);
+    expect(r.log).toMatch(/::error::.*exceeded its timeout of 14s/);
     expect(w.weights()).toBe(STABLE_ONLY);
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
   });
@@ -163,6 +175,7 @@ describe(`rollout that fails (${TOOLS})`, () => {
     expect(r.outputs.status).toBe('rolled-back');
     expect(r.log).toMatch(/Received SIGINT/);
     expect(w.weights()).toBe(STABLE_ONLY);
+    expect(w.pinnedRoute()).toBeUndefined();
     console.log(
       `[measure] ${TOOLS}: SIGINT → action finished (traffic restored, canary uninstalled): ${Date.now() - t0} ms`,
     );

@@ -17,7 +17,13 @@ const base = () => ({
   chart: sample,
   release: 'sample',
   'virtual-service': 'exciting-lemur-vs',
+  'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
+  'verify-rps': '10',
+  // Short waits (defaults 30s / 2s / 10s: the pre-traffic check test below runs with them).
+  precheck: '1s',
+  settle: '500ms',
+  drain: '1s',
 });
 
 describe(`rollout that promotes (${TOOLS})`, () => {
@@ -57,16 +63,27 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     expect(ann['helm-canary.io/status']).toBe('promoted');
     // The report has every step with per-version figures and the observed split.
     const report = JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8'));
-    expect(report.steps.map((s: { weight: number }) => s.weight)).toEqual([10, 50, 100]);
+    expect(report.steps.map((s: { weight: number }) => s.weight)).toEqual([0, 10, 50, 100]);
+    expect(report.steps[0]).toMatchObject({ kind: 'precheck', verdict: 'passed' });
+    expect(report.steps[0].canary.requests).toBe(report.steps[0].total.requests);
+    report.steps.shift();
     for (const s of report.steps) {
       expect(s.verdict).toBe('passed');
       expect(s.canary.requests).toBeGreaterThan(0);
       expect(s.observedCanaryShare).toBeGreaterThanOrEqual(s.expectedShareRange[0]);
       expect(s.observedCanaryShare).toBeLessThanOrEqual(s.expectedShareRange[1]);
     }
-    expect(report.steps[0].stable.requests).toBeGreaterThan(report.steps[0].canary.requests);
+    // At 10% users mostly reach the stable (the canary's figures also hold the pinned probes, so
+    // the users' split tells it).
+    expect(report.steps[0].stable.requests).toBeGreaterThan(0);
+    expect(report.steps[0].observedCanaryShare).toBeLessThan(0.5);
+    expect(report.steps[0].canary.requests).toBeGreaterThan(report.steps[0].total.requests / 2 - 2);
     // Users now get v2 only.
     expect((await w.request('127.0.0.1.xip.io')).body).toBe('hello world v2\n');
+    // Issue 9: the stable was probed before the install, the canary through the pinned route before
+    // any user weight (step 0), and the pinned route is gone after the promotion.
+    expect(report.baseline.verdict).toBe('passed');
+    expect(w.pinnedRoute()).toBeUndefined();
 
     // The next rollout treats the promoted release as stable (found from the recorded state).
     const v3 = w.sampleValues('v3', 'hello world v3');
@@ -112,15 +129,26 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     expect(fs.existsSync(used!)).toBe(false);
   });
 
-  it('first deployment: nothing live behind the route → install and route 100%', async () => {
+  it('first deployment: nothing live behind the route → install, pre-traffic check, 100% verified', async () => {
     await w.tutorial('unused', [{ service: 'nothing-here', weight: 100 }]);
     await w.must(w.helm('uninstall', 'foolish-penguin', '--wait'));
-    const r = await w.runAction({ ...base(), version: '1.0.0', steps: '10@1s,100@1s' });
+    const r = await w.runAction({ ...base(), version: '1.0.0', steps: '10@1s,100@2s' });
     expect(r.code).toBe(0);
     expect(r.outputs.status).toBe('promoted');
     expect(r.log).toContain('treating this as a first deployment');
     expect(w.weights()).toBe('sample-1-0-0=100');
     expect(w.vs().metadata.annotations['helm-canary.io/stable-release']).toBe('sample-1-0-0');
+    // Issue 9: verified before and at 100% (the plan's 100% step), not just routed.
+    const report = JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8'));
+    expect(report.baseline.reason).toMatch(
+      /verify-url answers \(HTTP 503\); nothing is live behind the route yet/,
+    );
+    expect(report.steps.map((s: { weight: number; verdict: string }) => `${s.weight}:${s.verdict}`)).toEqual([
+      '0:passed',
+      '100:passed',
+    ]);
+    expect(report.steps[1].total.requests).toBeGreaterThan(5);
+    expect(w.pinnedRoute()).toBeUndefined();
   });
 
   it('leaves the other routes and every other field of the managed route exactly as they were', async () => {
@@ -171,6 +199,7 @@ describe(`rollout that promotes (${TOOLS})`, () => {
     expect(rest).toEqual(restBefore);
     expect(route).toEqual([{ destination: { host: 'sample-v2', port: { number: 80 } }, weight: 100 }]);
     expect(after.spec.hosts).toEqual(vs.spec.hosts);
+    expect(after.spec.http).toHaveLength(2); // the pinned route is gone
     // The beta route still sends users to the old stable, so it must not be uninstalled.
     expect(r.log).toMatch(/The old release foolish-penguin was kept: route\(s\) "beta-users"/);
     expect((await w.helm('status', 'foolish-penguin')).code).toBe(0);
@@ -186,6 +215,7 @@ describe(`rollout that promotes (${TOOLS})`, () => {
       60000,
     );
     // Another writer (a person, a controller) changes the route and labels the object...
+    // (the managed route: helm-canary's pinned route sits in front of it while the run probes)
     await w.must(
       w.kubectl(
         'patch',
@@ -193,7 +223,7 @@ describe(`rollout that promotes (${TOOLS})`, () => {
         'exciting-lemur-vs',
         '--type=json',
         '-p',
-        '[{"op":"add","path":"/spec/http/0/timeout","value":"7s"}]',
+        `[{"op":"add","path":"/spec/http/${w.routeIndex()}/timeout","value":"7s"}]`,
       ),
     );
     await w.must(w.kubectl('label', 'virtualservice', 'exciting-lemur-vs', 'team=payments'));

@@ -306,6 +306,32 @@ describe('gateway stand-in', () => {
     expect(await body({ path: '/v12/items/extra' })).toBe('v1'); // regex is a full match
   });
 
+  it('counts requests per matched http route and Service (a named route by name, else #index)', async () => {
+    kube.state.virtualservices = [
+      virtualService(
+        'app',
+        ['app.example.com'],
+        [
+          {
+            name: 'helm-canary-pinned',
+            match: [{ headers: { 'x-canary': { exact: 'app-v2' } } }],
+            route: route(['canary']),
+          },
+          { route: route(['stable', 50], ['canary', 50]) },
+        ],
+      ),
+    ];
+    await gw.refresh();
+    const before = { ...gw.stats.byRoute };
+    const n = (k: string) => (gw.stats.byRoute[k] ?? 0) - (before[k] ?? 0);
+    for (let i = 0; i < 3; i++) await get(gw.url, 'app.example.com', { headers: { 'x-canary': 'app-v2' } });
+    for (let i = 0; i < 40; i++) await get(gw.url, 'app.example.com');
+    expect(n('helm-canary-pinned default/canary')).toBe(3);
+    expect(n('helm-canary-pinned default/stable')).toBe(0);
+    expect(n('#1 default/canary') + n('#1 default/stable')).toBe(40);
+    expect(n('#1 default/canary')).toBeGreaterThan(0);
+  });
+
   it('splits traffic by weight (400 requests, within 4 sigma of a binomial)', async () => {
     kube.state.virtualservices = [
       virtualService('app', ['app.example.com'], [{ route: route(['stable', 75], ['canary', 25]) }]),

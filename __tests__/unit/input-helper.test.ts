@@ -247,11 +247,16 @@ describe('parseInputs: defaults and valid values', () => {
 });
 
 describe('parseInputs: commands and manual promotion', () => {
-  it('promote, rollback and status need only release, namespace and the routing object', () => {
-    for (const command of ['promote', 'rollback', 'status']) {
+  it('rollback and status need only release, namespace and the routing object; promote also verification', () => {
+    for (const command of ['rollback', 'status']) {
       const s = parseInputs({ command, release: 'my-app', 'virtual-service': 'my-app' }, { cwd: dir });
       expect(s).toMatchObject({ command, release: 'my-app', virtualService: 'my-app', chart: undefined });
     }
+    const op = { command: 'promote', release: 'my-app', 'virtual-service': 'my-app' };
+    expect(parseInputs({ ...op, 'verify-command': 'true' }, { cwd: dir }).command).toBe('promote');
+    expect(errorOf(op, { cwd: dir }).problems).toEqual([
+      expect.stringMatching(/^Input 'verify-url': is empty/),
+    ]);
   });
 
   it('promotion: manual and a lock-timeout parse', () => {
@@ -358,7 +363,10 @@ const BAD: Array<[string, Record<string, string>, string[]]> = [
   [
     'timeout',
     { timeout: '3m', steps: '50@2m,100@2m' },
-    ['"3m" is not longer than the total bake time of the steps (240s)', 'unit ms'],
+    [
+      '"3m" is not longer than the total bake time of the steps with the pre-traffic check and settle times (276s)',
+      'unit ms',
+    ],
   ],
   [
     'values-files',
@@ -716,8 +724,14 @@ describe('secrets registered while parsing', () => {
 });
 
 describe('parseInputs: warnings', () => {
-  it('warns about verify-* inputs without verify-url, and about no verification at all', () => {
-    const raw = { ...base(), 'verify-url': '', 'verify-rps': '10', 'verify-status': '200-399' };
+  it('warns about verify-* inputs without verify-url, and about no verification at all when allowed', () => {
+    const raw = {
+      ...base(),
+      'verify-url': '',
+      'verify-rps': '10',
+      'verify-status': '200-399',
+      'allow-unverified': 'true',
+    };
     const w = parseInputs(raw, env).warnings?.join('\n') ?? '';
     expect(w).toContain("Inputs 'verify-rps' have no effect without 'verify-url'");
     expect(w).not.toContain("'verify-status'"); // equal to the default
@@ -815,6 +829,7 @@ describe('getInputs', () => {
     for (const n of INPUT_NAMES) runnerInputs[n] = INPUT_DEFAULTS[n];
     Object.assign(runnerInputs, base(), {
       'verify-url': '',
+      'allow-unverified': 'true',
       set: `db.password=${SECRET}\nimage.tag=v1`,
       kubeconfig: KUBECONFIG,
       'github-token': 'ghs_runner_token',
@@ -846,5 +861,131 @@ describe('getInputs', () => {
     process.chdir(dir);
     await expect(getInputs()).rejects.toThrow(InputError);
     expect(core.setSecret).toHaveBeenCalledWith(SECRET);
+  });
+});
+
+describe('issue 9 inputs', () => {
+  const tls = path.resolve('__tests__/fixtures/tls');
+  const CA = fs.readFileSync(path.join(tls, 'ca.pem'), 'utf8');
+
+  it('defaults: a 30 s pre-traffic check, header x-canary, 2 s settle, 10 s drain, max-bake 3x each bake', () => {
+    const s = parseInputs({ ...base(), steps: '10@1m,100@2m' }, env);
+    expect(s).toMatchObject({
+      precheckMs: 30_000,
+      canaryHeader: 'x-canary',
+      settleMs: 2000,
+      drainMs: 10_000,
+      maxBakeMs: undefined,
+      allowUnverified: false,
+    });
+    expect(s.verify.ca).toBeUndefined();
+    expect(s.steps).toEqual([
+      { weight: 10, bakeMs: 60_000, maxBakeMs: 180_000 },
+      { weight: 100, bakeMs: 120_000, maxBakeMs: 360_000 },
+    ]);
+  });
+
+  it('parses given values; max-bake applies to every step but never below its bake', () => {
+    const s = parseInputs(
+      {
+        ...base(),
+        precheck: '0s',
+        'canary-header': 'X-Pin-To',
+        settle: '500ms',
+        drain: '0',
+        'max-bake': '3m',
+        steps: '10@1m,100@5m',
+        timeout: '1h',
+      },
+      env,
+    );
+    expect(s).toMatchObject({
+      precheckMs: 0,
+      canaryHeader: 'x-pin-to',
+      settleMs: 500,
+      drainMs: 0,
+      maxBakeMs: 180_000,
+    });
+    expect(s.steps.map((x) => x.maxBakeMs)).toEqual([180_000, 300_000]);
+    expect(s.warnings?.join('\n')).toContain(
+      "Input 'max-bake' (3m) is shorter than the bake of step(s) 100%; those steps are never extended.",
+    );
+  });
+
+  it('warns when steps extended up to max-bake would run into the timeout', () => {
+    const w = parseInputs({ ...base(), steps: '50@5m,100@5m', timeout: '20m' }, env).warnings?.join('\n');
+    expect(w).toMatch(
+      /extended up to 'max-bake' \(three times each step's bake\); all of them together \(\d+s\) would run into 'timeout' \(20m\)/,
+    );
+  });
+
+  it('verify-ca takes PEM content or a file holding it', () => {
+    expect(parseInputs({ ...base(), 'verify-ca': CA }, env).verify.ca).toBe(CA);
+    const file = path.join(dir, 'ca-bundle.pem');
+    fs.writeFileSync(file, `# our gateway CA\n${CA}`);
+    expect(parseInputs({ ...base(), 'verify-ca': 'ca-bundle.pem' }, env).verify.ca).toBe(CA);
+  });
+
+  it('a bad verify-ca is an input error', () => {
+    const keyFile = path.join(tls, 'server-key.pem');
+    const broken = CA.replace(/\n[A-Za-z0-9+/]{20}/, '\nAAAAAAAAAAAAAAAAAAAA');
+    const problems = (ca: string) => errorOf({ ...base(), 'verify-ca': ca }).problems.join('\n');
+    expect(problems('-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----')).toMatch(
+      /^Input 'verify-ca': has a certificate \(#1\) that does not parse: .*; use PEM CA certificates/,
+    );
+    expect(problems(broken)).toMatch(/^Input 'verify-ca': has a certificate \(#1\) that does not parse/);
+    expect(problems('-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----')).toMatch(
+      /^Input 'verify-ca': holds no PEM certificate;/,
+    );
+    expect(problems(keyFile)).toMatch(
+      new RegExp(
+        `^Input 'verify-ca': "${keyFile}" holds a private key \\(file ${keyFile}\\); verify-ca takes CA certificates only`,
+      ),
+    );
+    expect(problems('missing-ca.pem')).toMatch(
+      /"missing-ca\.pem" is neither PEM content .* nor an existing file/,
+    );
+    // PEM content is never echoed in the error line
+    expect(problems(broken)).not.toContain(CA.split('\n')[2]);
+  });
+
+  it('canary-header must be a header name the probes do not send already', () => {
+    expect(errorOf({ ...base(), 'canary-header': 'x canary' }).problems).toEqual([
+      expect.stringMatching(
+        /^Input 'canary-header': "x canary" is not a valid header name; use an HTTP header name/,
+      ),
+    ]);
+    expect(errorOf({ ...base(), 'canary-header': 'Host' }).problems[0]).toMatch(
+      /"Host" is a header the gateway or HTTP itself uses/,
+    );
+    expect(errorOf({ ...base(), 'verify-headers': 'X-Canary: always' }).problems[0]).toMatch(
+      /^Input 'canary-header': "x-canary" is also set in 'verify-headers'/,
+    );
+  });
+
+  it('no verification at all is an input error unless allow-unverified is true', () => {
+    const none = { ...base(), 'verify-url': '' };
+    expect(errorOf(none).problems).toEqual([
+      "Input 'verify-url': is empty and so is 'verify-command': nothing would verify the new release before users get it; " +
+        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz") or 'verify-command', or set 'allow-unverified: true' to roll out without verification`,
+    ]);
+    expect(parseInputs({ ...none, 'verify-command': './smoke.sh' }, env).verify.command).toBe('./smoke.sh');
+    const allowed = parseInputs({ ...none, 'allow-unverified': 'true' }, env);
+    expect(allowed.allowUnverified).toBe(true);
+    expect(allowed.warnings?.join('\n')).toMatch(/allow-unverified is true .* nothing is verified/);
+    expect(errorOf({ ...none, 'allow-unverified': 'maybe' }).problems.join('\n')).toMatch(
+      /Input 'allow-unverified': "maybe"/,
+    );
+  });
+
+  it('the timeout covers the pre-traffic check and the settle times when probing', () => {
+    // 2 steps of 1m + precheck 30s + 3 settles of 2s = 156s
+    expect(errorOf({ ...base(), steps: '50@1m,100@1m', timeout: '2m30s' }).problems[0]).toMatch(
+      /"2m30s" is not longer than the total bake time of the steps with the pre-traffic check and settle times \(156s\)/,
+    );
+    expect(
+      parseInputs({ ...base(), steps: '50@1m,100@1m', timeout: '2m30s', precheck: '0s', settle: '0s' }, env)
+        .timeoutMs,
+    ).toBe(150_000);
   });
 });

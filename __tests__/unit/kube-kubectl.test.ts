@@ -135,6 +135,19 @@ describe('list', () => {
     expect(await k.list('services', undefined, 'app=web')).toEqual([{ a: 1 }, { a: 2 }]);
     expect(calls[0].args).toEqual(['get', 'services', '-n', 'shop', '-o', 'json', '-l', 'app=web', ...KUBE]);
   });
+
+  it('listAll lists every namespace', async () => {
+    const k = await kubectlWith(() => ({ stdout: JSON.stringify({ items: [{ a: 1 }] }) }));
+    expect(await k.listAll('serviceentries.networking.istio.io')).toEqual([{ a: 1 }]);
+    expect(calls[0].args).toEqual([
+      'get',
+      'serviceentries.networking.istio.io',
+      '--all-namespaces',
+      '-o',
+      'json',
+      ...KUBE,
+    ]);
+  });
 });
 
 describe('patchJson', () => {

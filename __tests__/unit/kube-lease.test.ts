@@ -178,6 +178,9 @@ class FakeLeases implements IKubectl {
   async list(): Promise<any[]> {
     return [];
   }
+  async listAll(): Promise<any[]> {
+    throw new Error('not used');
+  }
   async patchJson(): Promise<any> {
     throw new Error('not used');
   }

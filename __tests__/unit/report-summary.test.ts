@@ -503,3 +503,84 @@ describe('skipped steps (not reached after a failure)', () => {
     expect(renderOneLine(r)).toMatch(/0\/2 steps passed, last weight 10%/);
   });
 });
+
+describe('issue 9: the pre-traffic check, the baseline, unverified runs', () => {
+  const precheck = (verdict: 'passed' | 'failed', reason?: string): StepReport => ({
+    kind: 'precheck',
+    index: -1,
+    weight: 0,
+    bakeMs: 30_000,
+    startedAt: iso(0),
+    endedAt: iso(verdict === 'failed' ? 4 : 30),
+    total: {
+      requests: 20,
+      good: verdict === 'failed' ? 0 : 20,
+      bad: verdict === 'failed' ? 20 : 0,
+      p95Ms: 9,
+    },
+    canary: {
+      requests: 20,
+      good: verdict === 'failed' ? 0 : 20,
+      bad: verdict === 'failed' ? 20 : 0,
+      p95Ms: 9,
+    },
+    verdict,
+    reason,
+  });
+
+  it('shows the pre-traffic check as step 0 before the plan, with the baseline above the table', () => {
+    const r = promotedReport();
+    r.steps.unshift(precheck('passed'));
+    r.baseline = {
+      verdict: 'passed',
+      reason: 'the current stable answered 20/20 probes as the criteria ask',
+      total: { requests: 20, good: 20, bad: 0 },
+    };
+    const out = renderSummary(r);
+    const rows = tableRows(out);
+    expect(rows.map((c) => `${c[0]} ${c[1]}`)).toEqual([
+      '0 pinned (0% users)',
+      '1 10%',
+      '2 25%',
+      '3 50%',
+      '4 100%',
+    ]);
+    expect(rows[0].slice(2, 9)).toEqual(['30s', '20', '—', '100%', '— / 9 ms', '—', '✅ passed']);
+    expect(out).toContain(
+      '**Baseline** (current stable, before the install): ✅ the current stable answered 20/20 probes',
+    );
+    // the one-line form counts the plan's steps only
+    expect(renderOneLine(r)).toContain('4/4 steps passed, last weight 100%');
+  });
+
+  it('a failed pre-traffic check is the deciding step: named so, never "step 0"', () => {
+    const r = rolledBackReport();
+    r.steps = [
+      precheck(
+        'failed',
+        'canary success rate 0.0% (0/3) is conclusively below 99% (after 1 s of the 30 s bake)',
+      ),
+      ...r.steps.map((s) => ({
+        ...s,
+        verdict: 'skipped' as const,
+        reason: undefined,
+        total: { requests: 0, good: 0, bad: 0 },
+      })),
+    ];
+    r.reason = 'The pre-traffic check failed: canary success rate 0.0%.';
+    const out = renderSummary(r);
+    expect(out).toContain('**Rolled back** at the pre-traffic check: The pre-traffic check failed');
+    expect(tableRows(out)[0][8]).toMatch(/^❌ failed: canary success rate 0\.0%/);
+    expect(renderOneLine(r)).toContain('pre-traffic check failed, 0/2 steps run');
+  });
+
+  it('says "not verified" when nothing verified the run', () => {
+    const r = promotedReport();
+    r.unverified = true;
+    expect(renderSummary(r)).toContain(
+      '> ⚠️ **Not verified:** neither `verify-url` nor `verify-command` was set',
+    );
+    expect(renderOneLine(r)).toContain('not verified');
+    expect(renderSummary(promotedReport())).not.toContain('Not verified');
+  });
+});

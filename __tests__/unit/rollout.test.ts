@@ -1,11 +1,12 @@
 import { describe, it, expect } from '@jest/globals';
-import { runRollout, type RolloutDeps } from '../../src/rollout/rollout.js';
+import { runRecovery, runRollout, type RolloutDeps } from '../../src/rollout/rollout.js';
 import type { VerifyRequest } from '../../src/verify/verifier.js';
 import {
   compareDestinations,
   RouteChangedError,
   type Destination,
   type Inspection,
+  type PinnedRoute,
   type RouteSnapshot,
   type ServiceRef,
   type TrafficRouter,
@@ -67,6 +68,8 @@ class FakeRouter implements TrafficRouter {
   readonly namespace = 'default';
   writes: Destination[][] = [];
   annotations: Record<string, string> = {};
+  /** Every write of the router, in order (shared with the world's event log). */
+  events: string[] = [];
   constructor(public destinations: Destination[]) {}
   /** What inspect() reports: a rollout never writes anything before reading it. */
   inspection: Inspection = { owners: [], warnings: [] };
@@ -94,6 +97,7 @@ class FakeRouter implements TrafficRouter {
     if (guard?.current && compareDestinations(guard.current, this.destinations) !== undefined)
       throw new RouteChangedError('the route changed', this.destinations, 'field manager "kubectl-patch"');
     this.writes.push(d);
+    this.events.push(`route ${d.map((x) => `${x.host}=${x.weight}`).join(',')}`);
     this.destinations = d;
     return this.getRoutes();
   }
@@ -103,16 +107,25 @@ class FakeRouter implements TrafficRouter {
       else this.annotations[k] = v;
     }
   }
-  async setPinnedRoute(p: { value: string }): Promise<void> {
+  pins: PinnedRoute[] = [];
+  async setPinnedRoute(p: PinnedRoute): Promise<void> {
+    this.pins.push(p);
+    this.events.push(`pin ${p.header}: ${p.value} -> ${p.destination.host}`);
     this.pinned = p.value;
   }
   async removePinnedRoute(): Promise<boolean> {
     const had = this.pinned !== undefined;
+    if (had) this.events.push('unpin');
     this.pinned = undefined;
     return had;
   }
   async references(): Promise<string[]> {
     return this.otherRoutes;
+  }
+  /** Hosts the fake calls external, with why. */
+  external: Record<string, string> = {};
+  async externalHost(host: string): Promise<string | undefined> {
+    return this.external[host];
   }
   restoreCommand(d: Destination[]): string {
     return `set ${d.map((x) => `${x.host}=${x.weight}`).join(',')}`;
@@ -133,10 +146,15 @@ function world(opts: {
   verify?: (r: VerifyRequest) => Awaited<ReturnType<RolloutDeps['verify']>>;
   s?: Partial<Settings>;
   releases?: string[];
+  /** The Services that exist (default: every one asked for, unless stableService is false). */
+  services?: string[];
 }) {
   const router = new FakeRouter(opts.destinations ?? [{ host: 'foolish-penguin-sample', weight: 100 }]);
   const calls: string[] = [];
   const warnings: string[] = [];
+  /** Everything in order: router writes, helm calls, verifications, sleeps. */
+  const events = router.events;
+  const requests: VerifyRequest[] = [];
   const releases = new Set(['foolish-penguin', ...(opts.releases ?? [])]);
   const deps: RolloutDeps = {
     settings: settings(opts.s),
@@ -146,6 +164,7 @@ function world(opts: {
       major: 4,
       install: async (o) => {
         calls.push(`install ${o.release}`);
+        events.push(`install ${o.release}`);
         if (opts.installFails) throw new Error('context deadline exceeded');
         releases.add(o.release);
         return { manifest: svcManifest(`${o.release}-sample`) };
@@ -153,6 +172,7 @@ function world(opts: {
       template: async (o) => svcManifest(`${o.release}-sample`),
       uninstall: async (r) => {
         calls.push(`uninstall ${r}`);
+        events.push(`uninstall ${r}`);
         releases.delete(r);
       },
       status: async (r) =>
@@ -175,11 +195,13 @@ function world(opts: {
       get: (async (resource: string, name: string) => {
         // The rollout loop reads routing objects only through its TrafficRouter.
         if (resource.startsWith('virtualservices')) throw new Error(`rollout read ${resource} directly`);
-        if (resource === 'services' && opts.stableService !== false)
+        const exists = opts.services ? opts.services.includes(name) : opts.stableService !== false;
+        if (resource === 'services' && exists)
           return { metadata: { name, annotations: { 'meta.helm.sh/release-name': 'foolish-penguin' } } };
         return undefined;
       }) as RolloutDeps['kubectl']['get'],
       list: async () => [],
+      listAll: async () => [],
       patchJson: async () => ({}),
       annotate: async () => undefined,
       namespaceLabels: async () => ({ 'istio-injection': 'enabled' }),
@@ -192,8 +214,13 @@ function world(opts: {
       delete: async () => false,
     },
     createRouter: () => router,
-    verify: async (r) =>
-      opts.verify?.(r) ?? { verdict: 'passed', reason: 'ok', total: { requests: 10, good: 10, bad: 0 } },
+    verify: async (r) => {
+      requests.push(r);
+      events.push(`verify ${r.phase ?? 'step'} ${r.weight}`);
+      return (
+        opts.verify?.(r) ?? { verdict: 'passed', reason: 'ok', total: { requests: 10, good: 10, bad: 0 } }
+      );
+    },
     log: {
       info: () => undefined,
       warning: (w) => warnings.push(w),
@@ -201,8 +228,10 @@ function world(opts: {
       endGroup: () => undefined,
     },
     signal: new AbortController().signal,
+    // Waits (drain, retry back-off) are recorded, not waited.
+    sleep: async (ms) => void events.push(`sleep ${ms}`),
   };
-  return { deps, router, calls, warnings, releases };
+  return { deps, router, calls, warnings, releases, events, requests };
 }
 
 describe('runRollout', () => {
@@ -727,5 +756,366 @@ describe('operations: one rollout at a time, nobody overwritten, the record foll
     const r = await runRollout(w.deps);
     expect(r).toMatchObject({ status: 'promoted', ok: true });
     expect(w.warnings.join('\n')).toMatch(/Report update failed: HTTP 502/);
+  });
+});
+
+/** Settings of a run that probes verify-url, with issue 9's waits. */
+const probing = (over: Partial<Settings> = {}): Partial<Settings> => ({
+  verify: {
+    url: 'http://gateway.example/healthz',
+    headers: {},
+    statuses: [[200, 399]],
+    rps: 5,
+    timeoutMs: 5000,
+    successRate: 0.99,
+  },
+  precheckMs: 30_000,
+  canaryHeader: 'x-canary',
+  settleMs: 2000,
+  drainMs: 10_000,
+  steps: [
+    { weight: 10, bakeMs: 10, maxBakeMs: 30 },
+    { weight: 50, bakeMs: 20, maxBakeMs: 60 },
+    { weight: 100, bakeMs: 10, maxBakeMs: 30 },
+  ],
+  ...over,
+});
+const failed = (reason: string) => ({
+  verdict: 'failed' as const,
+  reason,
+  total: { requests: 10, good: 0, bad: 10 },
+});
+const PIN = 'pin x-canary: sample-v2 -> sample-v2-sample';
+
+describe('issue 9: verification you can trust', () => {
+  it('probes the stable, installs, pins, checks before any user weight, steps, promotes, unpins, drains', async () => {
+    const w = world({ s: probing() });
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.events).toEqual([
+      'verify baseline 0',
+      'install sample-v2',
+      PIN,
+      'verify precheck 0',
+      'route foolish-penguin-sample=90,sample-v2-sample=10',
+      'verify step 10',
+      'route foolish-penguin-sample=50,sample-v2-sample=50',
+      'verify step 50',
+      'route foolish-penguin-sample=0,sample-v2-sample=100',
+      'verify step 100',
+      'route sample-v2-sample=100',
+      'unpin',
+      'sleep 10000',
+      'uninstall foolish-penguin',
+    ]);
+    const [baseline, precheck, ...steps] = w.requests;
+    expect(baseline).toMatchObject({ phase: 'baseline', reachabilityOnly: false });
+    expect(precheck).toMatchObject({
+      phase: 'precheck',
+      weight: 0,
+      bakeMs: 30_000,
+      maxBakeMs: 90_000,
+      settleMs: 2000,
+      pin: { header: 'x-canary', value: 'sample-v2' },
+    });
+    expect(steps.map((q) => [q.weight, q.bakeMs, q.maxBakeMs, q.settleMs, q.pin?.value])).toEqual([
+      [10, 10, 30, 2000, 'sample-v2'],
+      [50, 20, 60, 2000, 'sample-v2'],
+      [100, 10, 30, 2000, 'sample-v2'],
+    ]);
+    expect(w.router.pins[0].destination).toEqual({ host: 'sample-v2-sample' });
+    expect(r.report.baseline).toMatchObject({ verdict: 'passed' });
+    expect(r.report.steps.map((x) => `${x.kind ?? 'step'} ${x.index} ${x.weight}:${x.verdict}`)).toEqual([
+      'precheck -1 0:passed',
+      'step 0 10:passed',
+      'step 1 50:passed',
+      'step 2 100:passed',
+    ]);
+    expect(w.router.pinned).toBeUndefined();
+  });
+
+  it('a broken verification setup stops the run before any write, lock or install', async () => {
+    const w = world({
+      s: probing(),
+      verify: (q) =>
+        q.phase === 'baseline'
+          ? failed(
+              'verify-url http://gateway.example/healthz refused the connection (ECONNREFUSED, 3 of 3 probes)',
+            )
+          : { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } },
+    });
+    let locked = 0;
+    w.deps.lock = { acquire: async () => (locked++, { release: async () => undefined }) };
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'failed', ok: false, weight: 0 });
+    expect(r.reason).toBe(
+      'The baseline check failed before anything was installed: verify-url http://gateway.example/healthz refused ' +
+        'the connection (ECONNREFUSED, 3 of 3 probes). The verification setup is broken, not the canary. ' +
+        'Nothing in the cluster was changed.',
+    );
+    expect(w.events).toEqual(['verify baseline 0']);
+    expect(locked).toBe(0);
+    expect(w.router.annotations).toEqual({});
+    expect(r.report.baseline).toMatchObject({ verdict: 'failed' });
+  });
+
+  it('a canary failing the pre-traffic check never gets user weight: unpinned, uninstalled, no drain', async () => {
+    const w = world({
+      s: probing(),
+      verify: (q) =>
+        q.phase === 'precheck'
+          ? failed('canary success rate 0.0% (0/3) is conclusively below 99%')
+          : { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } },
+    });
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'rolled-back', ok: false, weight: 0 });
+    expect(w.events).toEqual([
+      'verify baseline 0',
+      'install sample-v2',
+      PIN,
+      'verify precheck 0',
+      'unpin',
+      'uninstall sample-v2',
+    ]);
+    expect(w.router.writes).toEqual([]);
+    expect(r.reason).toBe(
+      'The pre-traffic check failed: canary success rate 0.0% (0/3) is ' +
+        'conclusively below 99%. No user traffic reached sample-v2; sample-v2 was uninstalled.',
+    );
+    expect(r.report.steps.map((x) => `${x.kind ?? 'step'} ${x.weight}:${x.verdict}`)).toEqual([
+      'precheck 0:failed',
+      'step 10:skipped',
+      'step 50:skipped',
+      'step 100:skipped',
+    ]);
+    expect(w.router.annotations[Keys.status]).toBe('rolled-back');
+  });
+
+  it('precheck 0s: no pre-traffic probes, but the pinned route serves the steps’ pinned probes', async () => {
+    const w = world({ s: probing({ precheckMs: 0 }) });
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.events.slice(0, 4)).toEqual([
+      'verify baseline 0',
+      'install sample-v2',
+      PIN,
+      'route foolish-penguin-sample=90,sample-v2-sample=10',
+    ]);
+    expect(w.requests.filter((q) => q.phase === 'precheck')).toEqual([]);
+    expect(r.report.steps.some((x) => x.kind === 'precheck')).toBe(false);
+  });
+
+  it('a failed step: weights back first, then unpinned and the record, then drained, then uninstalled', async () => {
+    const w = world({ s: probing(), verify: (q) => (q.weight === 50 ? failed('canary 0%') : undefined)! });
+    w.deps.verify = async (q) => {
+      w.events.push(`verify ${q.phase ?? 'step'} ${q.weight}`);
+      return q.weight === 50
+        ? failed('canary 0%')
+        : { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } };
+    };
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('rolled-back');
+    expect(w.events.slice(-5)).toEqual([
+      'verify step 50',
+      'route foolish-penguin-sample=100',
+      'unpin',
+      'sleep 10000',
+      'uninstall sample-v2',
+    ]);
+  });
+
+  it('cancelled mid-step: restored and unpinned at once, no drain (the runner kills the job soon)', async () => {
+    const ac = new AbortController();
+    const w = world({ s: probing() });
+    w.deps.signal = ac.signal;
+    w.deps.verify = async (q) => {
+      w.events.push(`verify ${q.phase ?? 'step'} ${q.weight}`);
+      if (q.weight !== 10)
+        return { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } };
+      ac.abort(new Error('The run was cancelled (SIGTERM).'));
+      return { verdict: 'cancelled', reason: 'cancelled', total: { requests: 1, good: 1, bad: 0 } };
+    };
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('rolled-back');
+    expect(w.events.slice(-4)).toEqual([
+      'verify step 10',
+      'route foolish-penguin-sample=100',
+      'unpin',
+      'uninstall sample-v2',
+    ]);
+  });
+
+  it('a pause (manual promotion or on-failure) leaves no pinned route behind', async () => {
+    const manual = world({ s: probing({ promotion: 'manual' }) });
+    expect((await runRollout(manual.deps)).status).toBe('paused');
+    expect(manual.events).toContain(PIN);
+    expect(manual.events[manual.events.length - 1]).toBe('unpin');
+    expect(manual.router.pinned).toBeUndefined();
+
+    const onFailure = world({ s: probing({ onFailure: 'pause' }) });
+    onFailure.deps.verify = async (q) =>
+      q.weight === 10
+        ? failed('bad')
+        : { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } };
+    expect((await runRollout(onFailure.deps)).status).toBe('paused');
+    expect(onFailure.router.pinned).toBeUndefined();
+    expect(onFailure.calls).toEqual(['install sample-v2']);
+  });
+
+  it('command: promote pins again for its steps and unpins at the promotion', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 50 },
+        { host: 'sample-v2-sample', weight: 50 },
+      ],
+      releases: ['sample-v2'],
+      s: probing({ command: 'promote' }),
+    });
+    recorded(w, 'paused', 50);
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.events[0]).toBe(PIN);
+    expect(w.requests.map((q) => [q.phase ?? 'step', q.weight, q.pin?.value])).toEqual([
+      ['step', 100, 'sample-v2'],
+    ]);
+    expect(w.events).toContain('unpin');
+    expect(w.router.pinned).toBeUndefined();
+  });
+
+  it('the post step after a run killed during its pre-traffic check unpins and uninstalls', async () => {
+    const w = world({ releases: ['sample-v2'], s: probing() });
+    recorded(w, 'progressing', 0);
+    w.router.annotations[Keys.runUrl] = 'https://github.example/acme/shop/actions/runs/42';
+    w.deps.runUrl = 'https://github.example/acme/shop/actions/runs/42';
+    w.router.pinned = 'sample-v2';
+    const r = await runRecovery(w.deps);
+    expect(r.status).toBe('rolled-back');
+    expect(w.router.pinned).toBeUndefined();
+    expect(w.router.writes).toEqual([]); // it never had user weight: nothing to restore
+    expect(w.calls).toEqual(['uninstall sample-v2']);
+  });
+
+  it('first deployment: only reachability before, pre-traffic check, 100% verified like the plan’s last step, then promoted', async () => {
+    const w = world({ destinations: [{ host: 'nothing-here', weight: 100 }], services: [], s: probing() });
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(r.reason).toMatch(
+      /^First deployment: sample-v2 installed, given 100% of route #0 and verified there\.$/,
+    );
+    expect(w.events).toEqual([
+      'verify baseline 0',
+      'install sample-v2',
+      PIN,
+      'verify precheck 0',
+      'route sample-v2-sample=100',
+      'verify step 100',
+      'unpin',
+    ]);
+    expect(w.requests[0].reachabilityOnly).toBe(true);
+    expect(w.requests[2]).toMatchObject({ phase: 'step', weight: 100, bakeMs: 10, maxBakeMs: 30 });
+    expect(r.report.steps.map((x) => `${x.kind ?? 'step'} ${x.weight}:${x.verdict}`)).toEqual([
+      'precheck 0:passed',
+      'step 100:passed',
+    ]);
+  });
+
+  it('first deployment failing at 100%: the route goes back as it was, drained, uninstalled', async () => {
+    const w = world({ destinations: [{ host: 'nothing-here', weight: 100 }], services: [], s: probing() });
+    w.deps.verify = async (q) => {
+      w.events.push(`verify ${q.phase ?? 'step'} ${q.weight}`);
+      return q.weight === 100
+        ? failed('success rate 80%')
+        : { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } };
+    };
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('failed');
+    expect(w.events.slice(-5)).toEqual([
+      'verify step 100',
+      'route nothing-here=100',
+      'unpin',
+      'sleep 10000',
+      'uninstall sample-v2',
+    ]);
+    expect(r.reason).toMatch(
+      /The route is back as it was \(nothing-here 100%\); sample-v2 was uninstalled\.$/,
+    );
+  });
+
+  it('an external stable (a ServiceEntry host, an external name) stops the run before any write', async () => {
+    for (const host of ['api.example.com', 'legacy.payments']) {
+      const w = world({ destinations: [{ host, weight: 100 }], services: [], s: probing() });
+      w.router.external[host] =
+        `"${host}" is declared by ServiceEntry "mesh/legacy" (a service outside the Service registry)`;
+      const r = await runRollout(w.deps);
+      expect(r).toMatchObject({ status: 'failed', ok: false });
+      expect(r.reason).toMatch(
+        new RegExp(
+          `sends traffic to "${host.replace(/\./g, '\\.')}" is declared by ServiceEntry.*will not cut users over.*Nothing in the cluster was changed\\.$`,
+        ),
+      );
+      expect(w.events).toEqual([]);
+      expect(w.router.annotations).toEqual({});
+    }
+  });
+
+  it('a missing live Service beside one that exists is no first deployment either', async () => {
+    const w = world({
+      destinations: [
+        { host: 'gone', weight: 100 },
+        { host: 'other-sample', weight: 0 },
+      ],
+      services: ['other-sample'],
+      s: probing(),
+    });
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('failed');
+    expect(r.reason).toMatch(
+      /sends 100% to "gone", which has no Service, but also lists "other-sample", which has one/,
+    );
+    expect(w.events).toEqual([]);
+  });
+
+  it('a superseded canary with user weight is rolled back before the stable is probed', async () => {
+    const w = world({
+      destinations: [
+        { host: 'foolish-penguin-sample', weight: 80 },
+        { host: 'sample-v1-sample', weight: 20 },
+      ],
+      releases: ['sample-v1'],
+      s: probing(),
+    });
+    recorded(w, 'paused', 20, 'sample-v1');
+    const r = await runRollout(w.deps);
+    expect(r.status).toBe('promoted');
+    expect(w.events.slice(0, 4)).toEqual([
+      'route foolish-penguin-sample=100',
+      'uninstall sample-v1',
+      'verify baseline 0',
+      'install sample-v2',
+    ]);
+  });
+
+  it('someone else’s route change that still gives the canary weight: weights left alone, the pinned route removed', async () => {
+    const w = world({ s: probing() });
+    w.deps.verify = async (q) => {
+      if (q.phase === 'step')
+        w.router.destinations = [
+          { host: 'foolish-penguin-sample', weight: 70 },
+          { host: 'sample-v2-sample', weight: 30 },
+        ];
+      return { verdict: 'passed', reason: 'ok', total: { requests: 1, good: 1, bad: 0 } };
+    };
+    const r = await runRollout(w.deps);
+    expect(r).toMatchObject({ status: 'failed', weight: 30 });
+    expect(w.router.writes).toHaveLength(1);
+    expect(w.router.pinned).toBeUndefined();
+    expect(w.calls).toEqual(['install sample-v2']);
+  });
+
+  it('without verify-url or verify-command the report says it was not verified', async () => {
+    const r = await runRollout(world({}).deps);
+    expect(r.report.unverified).toBe(true);
+    const probed = await runRollout(world({ s: probing() }).deps);
+    expect(probed.report.unverified).toBeUndefined();
   });
 });

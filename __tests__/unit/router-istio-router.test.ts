@@ -2,7 +2,12 @@
 import { describe, it, expect } from '@jest/globals';
 import { IstioRouter } from '../../src/router/istio/istio-router.js';
 import { compareDestinations, RouteChangedError } from '../../src/router/router.js';
-import { KubeConflictError, type IKubectl, type JsonPatchOp } from '../../src/kube/kubectl-helper.js';
+import {
+  KubeConflictError,
+  KubeNotFoundError,
+  type IKubectl,
+  type JsonPatchOp,
+} from '../../src/kube/kubectl-helper.js';
 
 const clone = <T>(x: T): T => structuredClone(x);
 const isDeepStrictEqual = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -38,8 +43,19 @@ class FakeKube implements IKubectl {
   async get<T = any>(_r: string, name: string): Promise<T | undefined> {
     return name === this.obj.metadata.name ? (clone(this.obj) as T) : undefined;
   }
-  async list<T = any>(): Promise<T[]> {
+  async list<T = any>(resource: string, ns?: string): Promise<T[]> {
+    if (resource.startsWith('serviceentries'))
+      return this.serviceEntries.filter((e) => e.metadata.namespace === ns) as T[];
     return [clone(this.obj)];
+  }
+  /** ServiceEntries in the cluster; `listAllFails` makes the cluster-wide list fail (no RBAC). */
+  serviceEntries: any[] = [];
+  listAllFails?: Error;
+  lists: string[] = [];
+  async listAll<T = any>(resource: string): Promise<T[]> {
+    this.lists.push(resource);
+    if (this.listAllFails) throw this.listAllFails;
+    return clone(this.serviceEntries) as T[];
   }
   async patchJson(_r: string, _n: string, ops: JsonPatchOp[]): Promise<any> {
     this.patches.push(clone(ops));
@@ -70,7 +86,10 @@ class FakeKube implements IKubectl {
     this.bump();
   }
   nsLabels: Record<string, string> | undefined = {};
-  async namespaceLabels(): Promise<Record<string, string> | undefined> {
+  /** Namespaces other than the VirtualService's that exist. */
+  otherNamespaces = new Set<string>(['payments']);
+  async namespaceLabels(ns?: string): Promise<Record<string, string> | undefined> {
+    if (ns !== undefined && ns !== 'shop') return this.otherNamespaces.has(ns) ? {} : undefined;
     return this.nsLabels;
   }
   // The router only reads and patches; object writes are not part of its contract.
@@ -472,5 +491,66 @@ describe('IstioRouter write guard (nobody is overwritten)', () => {
     const r = new IstioRouter(k, 'web', 'shop', { route: 'primary', sleep: noSleep });
     const snap = await r.setRoutes(want, { current: [{ host: 'shop-v1-web', port: 80, weight: 100 }] });
     expect(snap.destinations).toEqual(want);
+  });
+});
+
+describe('IstioRouter.externalHost', () => {
+  const router = (k: FakeKube) => new IstioRouter(k, 'web', 'shop', { sleep: noSleep });
+  const entry = (ns: string, name: string, hosts: string[]) => ({
+    metadata: { namespace: ns, name },
+    spec: { hosts },
+  });
+
+  it('a Service name in any of its forms is not external (whether or not the Service exists)', async () => {
+    const r = router(new FakeKube(vs()));
+    for (const h of [
+      'nothing-here',
+      'nothing-here.shop',
+      'nothing-here.shop.svc',
+      'nothing-here.shop.svc.cluster.local',
+      'api.payments',
+      'web.other.svc.cluster.local',
+    ])
+      expect([h, await r.externalHost(h)]).toEqual([h, undefined]);
+  });
+
+  it('a host not written as a Service is external', async () => {
+    const r = router(new FakeKube(vs()));
+    expect(await r.externalHost('api.example.com')).toMatch(
+      /"api\.example\.com" is not written as a Service of the cluster/,
+    );
+    expect(await r.externalHost('web.shop.svc.corp.local')).toMatch(/is not written as a Service/);
+  });
+
+  it('"name.ns" whose namespace does not exist reads as a domain: external', async () => {
+    const r = router(new FakeKube(vs()));
+    expect(await r.externalHost('example.com')).toMatch(
+      /names no namespace of the cluster \("com" does not exist\)/,
+    );
+  });
+
+  it('a Service-form host that a ServiceEntry declares is external, found cluster-wide', async () => {
+    const k = new FakeKube(vs());
+    k.serviceEntries = [
+      entry('mesh', 'legacy', ['legacy.payments']),
+      entry('shop', 'cache', ['cache.shop.svc.cluster.local']),
+    ];
+    const r = router(k);
+    expect(await r.externalHost('legacy.payments')).toMatch(/declared by ServiceEntry "mesh\/legacy"/);
+    // the short name is the same host as its FQDN in the VirtualService's namespace
+    expect(await r.externalHost('cache')).toMatch(/declared by ServiceEntry "shop\/cache"/);
+    expect(await r.externalHost('other')).toBeUndefined();
+    expect(k.lists).toContain('serviceentries.networking.istio.io');
+  });
+
+  it('without cluster-wide list RBAC the namespaces concerned are searched; no CRD: nothing declares it', async () => {
+    const k = new FakeKube(vs());
+    k.serviceEntries = [entry('payments', 'legacy', ['legacy.payments']), entry('mesh', 'x', ['cache'])];
+    k.listAllFails = new Error('Error from server (Forbidden): serviceentries is forbidden');
+    const r = router(k);
+    expect(await r.externalHost('legacy.payments')).toMatch(/ServiceEntry "payments\/legacy"/);
+    expect(await r.externalHost('cache')).toBeUndefined(); // only the namespaces it can see
+    k.listAllFails = new KubeNotFoundError('the server doesn\'t have a resource type "serviceentries"');
+    expect(await router(k).externalHost('legacy.payments')).toBeUndefined();
   });
 });

@@ -1,8 +1,9 @@
-import { describe, it, expect } from '@jest/globals';
+import { describe, it, expect, jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runVerifyCommand, tail } from '../../src/verify/verify-command.js';
+import { commandEnv, runVerifyCommand, tail } from '../../src/verify/verify-command.js';
+import { SecretRegistry } from '../../src/lib/secrets.js';
 
 /**
  * Is no process running `argv` any more? Looks (in /proc) for up to 10 s, far below the ~30 s such
@@ -43,6 +44,67 @@ describe('runVerifyCommand (real bash)', () => {
     const r = await runVerifyCommand('echo "$HELM_CANARY_TEST_VAR"', facts);
     delete process.env.HELM_CANARY_TEST_VAR;
     expect(r.outputTail).toBe('kept');
+  });
+
+  it('gets no action input and no runner credential; KUBECONFIG is the run’s kubeconfig', async () => {
+    const withheld = {
+      'INPUT_GITHUB-TOKEN': 'ghs_input_token_000000',
+      INPUT_KUBECONFIG: 'apiVersion: v1',
+      INPUT_SET: 'db.password=hunter2',
+      ACTIONS_RUNTIME_TOKEN: 'rt-token-0000',
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc-token-0000',
+      ACTIONS_ID_TOKEN_REQUEST_URL: 'https://token.example/oidc',
+      ACTIONS_RUNTIME_URL: 'https://runtime.example/',
+      ACTIONS_CACHE_URL: 'https://cache.example/',
+      GITHUB_TOKEN: 'ghs_env_token_000000',
+    };
+    Object.assign(process.env, withheld, { KUBECONFIG: '/inherited/kubeconfig', HELM_CANARY_KEPT: 'yes' });
+    try {
+      const r = await runVerifyCommand(
+        'env | grep -c -E "^(INPUT_|ACTIONS_RUNTIME|ACTIONS_ID_TOKEN|ACTIONS_CACHE_URL|GITHUB_TOKEN=)" ; echo "$KUBECONFIG|$HELM_CANARY_KEPT|$CANARY_RELEASE"',
+        facts,
+        undefined,
+        undefined,
+        { kubeconfigPath: '/tmp/run/kubeconfig' },
+      );
+      expect(r.outputTail).toBe('0\n/tmp/run/kubeconfig|yes|web-v2');
+      const inherited = await runVerifyCommand('echo "$KUBECONFIG"', facts);
+      expect(inherited.outputTail).toBe('/inherited/kubeconfig');
+    } finally {
+      for (const k of [...Object.keys(withheld), 'KUBECONFIG', 'HELM_CANARY_KEPT']) delete process.env[k];
+    }
+    // the pure part: every INPUT_* whatever its case, the listed credentials, facts on top
+    const env = commandEnv({ input_x: 'a', INPUT_Y: 'b', GITHUB_TOKEN: 't', PATH: '/bin' }, facts);
+    expect(env).toEqual({ PATH: '/bin', ...facts });
+  });
+
+  it('its output reaches the log and the tail only redacted, also when a secret spans two chunks', async () => {
+    const secrets = new SecretRegistry();
+    secrets.add('sk-live-1234567890abcdef', 'set');
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let r;
+    try {
+      r = await runVerifyCommand(
+        'printf "key=sk-live-12345"; sleep 0.2; printf "67890abcdef ok\\n"; echo "token sk-live-1234567890abcdef" >&2',
+        facts,
+        undefined,
+        undefined,
+        { redact: (t) => secrets.redact(t) },
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    // (the [command] line shows the command text itself, redacted too: the whole secret is in it)
+    expect(written[0]).toMatch(/^\[command\]bash -c .*token \*\*\*/);
+    const shown = written.slice(1).join('');
+    expect(shown).toContain('key=*** ok');
+    expect(shown).toContain('token ***');
+    expect(shown).not.toContain('sk-live-12345');
+    expect(r.outputTail).toBe('key=*** ok\n\ntoken ***');
   });
 
   it('never splices the facts into the command text', async () => {

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, it, expect, jest } from '@jest/globals';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { classifyVersion, Prober, type ProbeResult } from '../../src/verify/prober.js';
 import type { VerifySettings } from '../../src/lib/types.js';
 
@@ -256,6 +259,72 @@ describe('Prober against a local server', () => {
     await prober.stop();
     expect(calls).toBeGreaterThan(1);
     expect((prober.callbackError as Error).message).toBe('boom');
+  });
+
+  it('pins probes with the canary header: every one, or every other one starting with a pinned one', async () => {
+    const pin = { header: 'x-canary', value: 'app-v2' };
+    seen.length = 0;
+    const all = await collect(settings({ url: `${base}/` }), 4, { pin: { ...pin, mode: 'all' } });
+    expect(all.results.every((r) => r.pinned)).toBe(true);
+    expect(seen.slice(0, 4).map((q) => q.headers['x-canary'])).toEqual([
+      'app-v2',
+      'app-v2',
+      'app-v2',
+      'app-v2',
+    ]);
+    seen.length = 0;
+    const alt = await collect(settings({ url: `${base}/` }), 6, { pin: { ...pin, mode: 'alternate' } });
+    const pinnedSent = seen.slice(0, 6).map((q) => q.headers['x-canary'] === 'app-v2');
+    expect(pinnedSent).toEqual([true, false, true, false, true, false]);
+    expect(alt.results.filter((r) => r.pinned)).toHaveLength(3);
+    const none = await collect(settings({ url: `${base}/` }), 2);
+    expect(none.results.map((r) => r.pinned)).toEqual([false, false]);
+  });
+
+  it('says why a response is bad: status, body, transport error (with its code) or timeout', async () => {
+    const status = await collect(settings({ url: `${base}/status/503` }), 1);
+    expect(status.results[0]).toMatchObject({ good: false, failure: 'status', status: 503 });
+    const body = await collect(settings({ url: `${base}/status/200`, body: /^ready$/ }), 1);
+    expect(body.results[0]).toMatchObject({ good: false, failure: 'body' });
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = await collect(settings({ url: `http://127.0.0.1:${port}/` }), 1);
+    expect(refused.results[0]).toMatchObject({ good: false, failure: 'error', code: 'ECONNREFUSED' });
+    const hang = await collect(settings({ url: `${base}/hang`, timeoutMs: 100 }), 1);
+    expect(hang.results[0]).toMatchObject({ good: false, failure: 'timeout' });
+    const good = await collect(settings({ url: `${base}/` }), 1);
+    expect(good.results[0].failure).toBeUndefined();
+  });
+
+  it('verify-ca: trusts the given CA for https instead of the default roots', async () => {
+    const tls = path.resolve('__tests__/fixtures/tls');
+    const srv = https.createServer(
+      {
+        key: fs.readFileSync(path.join(tls, 'server-key.pem')),
+        cert: fs.readFileSync(path.join(tls, 'server.pem')),
+      },
+      (_q, res) => res.end('ok'),
+    );
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(srv.address() as AddressInfo).port}/`;
+    try {
+      const untrusted = await collect(settings({ url }), 1);
+      expect(untrusted.results[0]).toMatchObject({ good: false, failure: 'error' });
+      expect(untrusted.results[0].code).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
+      const ca = fs.readFileSync(path.join(tls, 'ca.pem'), 'utf8');
+      const trusted = await collect(settings({ url, ca }), 2);
+      expect(trusted.results.map((r) => r.good)).toEqual([true, true]);
+      // The certificate names gateway.test too: verify-host sets SNI and the name checked.
+      const named = await collect(settings({ url, ca, host: 'gateway.test' }), 1);
+      expect(named.results[0].good).toBe(true);
+      const wrong = await collect(settings({ url, ca, host: 'other.test' }), 1);
+      expect(wrong.results[0].code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    } finally {
+      srv.closeAllConnections();
+      await new Promise((resolve) => srv.close(resolve));
+    }
   });
 
   it('rejects unusable settings', () => {

@@ -1,6 +1,9 @@
 // Every action input, one entry each, in action.yml's order: name, default, how the runner passes
 // it, whether it is secret, the allowed form (the end of its error lines) and its parser. After the
-// table: crossRules(), the rules that involve several inputs. Pure apart from file-existence checks.
+// table: crossRules(), the rules that involve several inputs. Pure apart from file-existence checks
+// and reading a verify-ca file.
+import { X509Certificate } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CanaryMatch, Command, Step } from '../lib/types.js';
 import { DURATION_FORM, parseDuration } from '../lib/duration.js';
@@ -255,6 +258,31 @@ export const INPUTS = [
     parse: parseCanaryMatch,
   }),
   input({
+    name: 'precheck',
+    default: '30s',
+    form: `${DURATION_FORM}; 0s turns the pre-traffic check off`,
+    parse: duration({ positive: false }),
+  }),
+  input({
+    name: 'canary-header',
+    default: 'x-canary',
+    form: 'use an HTTP header name (letters, digits and -), e.g. "x-canary"',
+    parse: parseHeaderName,
+  }),
+  input({ name: 'settle', default: '2s', form: DURATION_FORM, parse: duration({ positive: false }) }),
+  input({ name: 'drain', default: '10s', form: DURATION_FORM, parse: duration({ positive: false }) }),
+  input({
+    name: 'max-bake',
+    form: `${DURATION_FORM} (default: three times each step's bake)`,
+    parse: duration({ positive: true }),
+  }),
+  input({
+    name: 'verify-ca',
+    form: 'use PEM CA certificates (-----BEGIN CERTIFICATE----- ...) or the path of a file holding them',
+    parse: parseCa,
+  }),
+  input({ name: 'allow-unverified', default: 'false', form: BOOLEAN_FORM, parse: boolean }),
+  input({
     name: 'on-failure',
     default: 'rollback',
     form: 'use "rollback" or "pause"',
@@ -395,6 +423,61 @@ function parseHeaders(v: string, c: InputContext): Record<string, string> | unde
   return failed ? undefined : headers;
 }
 
+/** A header name Istio can match on (matched case-insensitively, written lowercase). */
+function parseHeaderName(v: string, c: InputContext): string | undefined {
+  if (!HTTP_TOKEN.test(v)) c.bad(v, 'is not a valid header name');
+  else if (/^(host|:.*|content-length|transfer-encoding|connection)$/i.test(v))
+    c.bad(v, 'is a header the gateway or HTTP itself uses');
+  else return v.toLowerCase();
+  return undefined;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * verify-ca: PEM content, or the path of a file holding it (read here, so a bad bundle is an input
+ * error, not a probe failure later). Every certificate must parse; a private key is refused.
+ * Returns the certificates only, one PEM block each.
+ */
+function parseCa(v: string, c: InputContext): string | undefined {
+  const inline = v.includes('-----BEGIN');
+  let pem = v;
+  // PEM content is not echoed (long, and nobody reads it in an error line); a path is.
+  const shown = inline ? undefined : v;
+  const where = inline ? '' : ` (file ${v})`;
+  if (!inline) {
+    const st = statOrUndefined(path.resolve(c.cwd, v));
+    if (!st || !st.isFile()) {
+      c.bad(
+        v,
+        st
+          ? 'is not a file'
+          : `is neither PEM content (-----BEGIN CERTIFICATE-----) nor an existing file (looked in ${c.cwd})`,
+      );
+      return undefined;
+    }
+    pem = fs.readFileSync(path.resolve(c.cwd, v), 'utf8');
+  }
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    c.bad(shown, `holds a private key${where}; verify-ca takes CA certificates only`);
+    return undefined;
+  }
+  const blocks = pem.match(PEM_CERT) ?? [];
+  if (blocks.length === 0) {
+    c.bad(shown, `holds no PEM certificate${where}`);
+    return undefined;
+  }
+  for (const [i, b] of blocks.entries()) {
+    try {
+      new X509Certificate(b);
+    } catch (e) {
+      c.bad(shown, `has a certificate (#${i + 1}${where}) that does not parse: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+  return `${blocks.join('\n')}\n`;
+}
+
 function parseCanaryMatch(v: string, c: InputContext): CanaryMatch | undefined {
   const h = /^header:([^=]*)=(.*)$/i.exec(v);
   const b = /^body:(.*)$/is.exec(v);
@@ -437,6 +520,11 @@ const PROBE_INPUTS: readonly InputName[] = [
   'success-rate',
   'max-latency',
   'canary-match',
+  'precheck',
+  'canary-header',
+  'settle',
+  'max-bake',
+  'verify-ca',
 ];
 
 export interface InputEnv {
@@ -483,15 +571,41 @@ export function crossRules(
   for (const name of REQUIRED_INPUTS[v.command])
     if (!given(name)) bad(name, undefined, `is required for command "${v.command}" but empty`);
 
-  const steps = withBake(v.steps, v.interval);
-  const totalBake = steps.reduce((s, x) => s + x.bakeMs, 0);
+  const probing = v['verify-url'] !== undefined;
+  const maxBake = v['max-bake'];
+  const steps = withBake(v.steps, v.interval).map((st) => ({
+    ...st,
+    maxBakeMs: maxBake === undefined ? 3 * st.bakeMs : Math.max(maxBake, st.bakeMs),
+  }));
+  // With probes, every routing change (the pinned route, then each weight) settles before it is
+  // judged, and the pre-traffic check runs before the first weight.
+  const changes = steps.length + (v.precheck > 0 ? 1 : 0);
+  const overhead = probing ? v.precheck + changes * v.settle : 0;
+  const totalBake = steps.reduce((s, x) => s + x.bakeMs, 0) + overhead;
   if (!p.failed('steps') && !p.failed('timeout') && totalBake >= v.timeout)
     bad(
       'timeout',
       textOf('timeout', raw),
-      `is not longer than the total bake time of the steps (${totalBake / 1000}s)`,
+      `is not longer than the total bake time of the steps${overhead ? ' with the pre-traffic check and settle times' : ''} (${totalBake / 1000}s)`,
       `${DURATION_FORM}; raise it or shorten 'steps'/'interval'`,
     );
+  else if (probing && !p.failed('timeout')) {
+    const longest =
+      steps.reduce((s, x) => s + x.maxBakeMs, 0) +
+      overhead +
+      (v.precheck > 0 ? (maxBake === undefined ? 2 * v.precheck : Math.max(0, maxBake - v.precheck)) : 0);
+    if (longest >= v.timeout)
+      p.warn(
+        `Steps whose evidence stays inconclusive are extended up to 'max-bake' (${maxBake === undefined ? "three times each step's bake" : textOf('max-bake', raw)}); all of them together (${longest / 1000}s) would run into 'timeout' (${textOf('timeout', raw)}), which rolls back.`,
+      );
+  }
+  if (maxBake !== undefined) {
+    const longer = steps.filter((st) => st.bakeMs > maxBake).map((st) => `${st.weight}%`);
+    if (longer.length > 0)
+      p.warn(
+        `Input 'max-bake' (${textOf('max-bake', raw)}) is shorter than the bake of step(s) ${longer.join(', ')}; those steps are never extended.`,
+      );
+  }
   if (v['helm-timeout'] >= v.timeout)
     p.warn(
       `Input 'helm-timeout' (${textOf('helm-timeout', raw)}) is not shorter than 'timeout' (${textOf('timeout', raw)}).`,
@@ -520,11 +634,33 @@ export function crossRules(
     const unused = PROBE_INPUTS.filter((n) => given(n) && textOf(n, raw) !== INPUT_BY_NAME[n].default);
     if (unused.length > 0)
       p.warn(`Inputs ${unused.map((n) => `'${n}'`).join(', ')} have no effect without 'verify-url'.`);
-    if (v['verify-command'] === undefined && v.command === 'rollout')
+  } else if (v['verify-ca'] !== undefined && !/^https:/i.test(v['verify-url'])) {
+    p.warn("Input 'verify-ca' has no effect: 'verify-url' is not an https:// URL.");
+  }
+  // Nothing may reach users unverified unless that is asked for (allow-unverified: true).
+  const verifies = v.command === 'rollout' || v.command === 'promote';
+  if (verifies && !given('verify-url') && !given('verify-command')) {
+    if (v['allow-unverified'])
       p.warn(
-        "Neither 'verify-url' nor 'verify-command' is set: each step only waits its bake time, nothing is verified.",
+        "allow-unverified is true and neither 'verify-url' nor 'verify-command' is set: nothing is verified; each step only waits its bake time, and the report says so.",
+      );
+    else
+      bad(
+        'verify-url',
+        undefined,
+        "is empty and so is 'verify-command': nothing would verify the new release before users get it",
+        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz") or 'verify-command', or set 'allow-unverified: true' to roll out without verification`,
       );
   }
+  const pinHeader = v['canary-header'];
+  const headers = v['verify-headers'] ?? {};
+  if (Object.keys(headers).some((k) => k.toLowerCase() === pinHeader))
+    bad(
+      'canary-header',
+      pinHeader,
+      "is also set in 'verify-headers': every probe would carry it, so users' path would never be probed",
+      'use a header name the probes do not send, e.g. "x-canary"',
+    );
   if (v.comment && v['github-token'] === undefined && v.command === 'rollout')
     p.warn("Input 'comment' is true but 'github-token' is empty: no pull-request comment will be posted.");
 

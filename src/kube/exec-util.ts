@@ -25,8 +25,10 @@ export interface RunResult {
 }
 
 export interface RunOptions {
-  /** Added to (and overriding) process.env. */
+  /** Added to (and overriding) process.env; with `inheritEnv: false` the whole environment. */
   env?: Record<string, string>;
+  /** false: the tool gets `env` only, nothing of process.env. Default true. */
+  inheritEnv?: boolean;
   /** Written to the tool's stdin, which is then closed. Without it stdin is /dev/null. */
   input?: string;
   /** Aborting stops the tool's whole process group. */
@@ -104,7 +106,7 @@ export function runTool(tool: string, args: string[], opts: RunOptions = {}): Pr
   return new Promise<RunResult>((resolve, reject) => {
     const child = spawn(tool, args, {
       detached: true,
-      env: opts.env ? mergedEnv(opts.env) : process.env,
+      env: opts.inheritEnv === false ? { ...opts.env } : opts.env ? mergedEnv(opts.env) : process.env,
       stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       windowsHide: true,
     });

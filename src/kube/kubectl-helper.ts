@@ -109,6 +109,8 @@ export interface IKubectl {
     labelSelector?: string,
     o?: KubeCallOptions,
   ): Promise<T[]>;
+  /** Every object of `resource` in every namespace (`kubectl get -A`); needs cluster-wide list RBAC. */
+  listAll<T = any>(resource: string, o?: KubeCallOptions): Promise<T[]>;
   /** Returns the patched object; throws KubeConflictError on 409, or on 422 when ops hold a `test`. */
   patchJson(
     resource: string,
@@ -262,6 +264,14 @@ class Kubectl implements IKubectl {
     if (r.exitCode !== 0) throw this.fail(`get ${resource} -n ${ns}`, r);
     if (r.stdout.trim() === '') return [];
     const out = parseJson(r.stdout, `kubectl get ${resource}`) as { items?: T[] };
+    return out.items ?? [];
+  }
+
+  async listAll<T = any>(resource: string, o?: KubeCallOptions): Promise<T[]> {
+    const r = await this.run(['get', resource, '--all-namespaces', '-o', 'json'], 'debug', o);
+    if (r.exitCode !== 0) throw this.fail(`get ${resource} --all-namespaces`, r);
+    if (r.stdout.trim() === '') return [];
+    const out = parseJson(r.stdout, `kubectl get ${resource} --all-namespaces`) as { items?: T[] };
     return out.items ?? [];
   }
 

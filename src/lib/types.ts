@@ -13,6 +13,11 @@ export interface Step {
   weight: number;
   /** Bake time of this step in milliseconds. */
   bakeMs: number;
+  /**
+   * Longest the step may run while its evidence is inconclusive at the end of the bake (ms, at
+   * least bakeMs). Unset: three times the bake.
+   */
+  maxBakeMs?: number;
 }
 
 /** How a response is recognised as coming from the canary. */
@@ -35,6 +40,8 @@ export interface VerifySettings {
   maxLatencyMs?: number;
   command?: string;
   canaryMatch?: CanaryMatch;
+  /** PEM CA bundle for https probes (replaces the default roots), from `verify-ca`. */
+  ca?: string;
 }
 
 export interface Settings {
@@ -58,6 +65,18 @@ export interface Settings {
   steps: Step[];
   intervalMs: number;
   verify: VerifySettings;
+  /** Pre-traffic check: pinned probes of the canary before any user weight (ms, 0 = off). */
+  precheckMs: number;
+  /** Header that pins a probe to the canary (its value: the canary release name). */
+  canaryHeader: string;
+  /** Wait after each routing change before its probes are judged (ms). */
+  settleMs: number;
+  /** `max-bake` as given (ms); unset: three times each bake (the steps carry their own). */
+  maxBakeMs?: number;
+  /** Wait before uninstalling a release that just lost all its traffic (ms). */
+  drainMs: number;
+  /** `allow-unverified: true`: neither verify-url nor verify-command is set, and that is wanted. */
+  allowUnverified: boolean;
   onFailure: 'rollback' | 'pause';
   promotion: 'auto' | 'manual';
   cleanup: boolean;

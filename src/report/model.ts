@@ -8,7 +8,12 @@ export type { VersionFigures };
 export type Verdict = 'passed' | 'failed' | 'running' | 'skipped';
 
 export interface StepReport {
-  /** 0-based position in the step plan. */
+  /**
+   * 'precheck': the pre-traffic check (pinned probes before any user weight), shown as step 0,
+   * with index -1 and weight 0. Absent for a step of the plan.
+   */
+  kind?: 'precheck';
+  /** 0-based position in the step plan (-1 for the pre-traffic check). */
   index: number;
   weight: number;
   bakeMs: number;
@@ -16,8 +21,9 @@ export interface StepReport {
   endedAt?: string; // ISO
   /** All probe responses of the step. */
   total: VersionFigures;
-  /** Per version, when canary-match is set. */
+  /** The users' responses of the stable (with canary-match). */
   stable?: VersionFigures;
+  /** Responses known to come from the canary: pinned probes, and with canary-match the users' ones. */
   canary?: VersionFigures;
   /** Observed canary share of responses (0..1), when canary-match is set. */
   observedCanaryShare?: number;
@@ -25,6 +31,8 @@ export interface StepReport {
   expectedShareRange?: [number, number];
   verdict: Verdict;
   reason?: string;
+  /** How long past its bake the step ran because the evidence was inconclusive (ms, up to max-bake). */
+  extendedMs?: number;
   /** Progress samples for the chart: elapsed seconds since run start, canary success 0..1. */
   samples?: Array<{ t: number; weight: number; canarySuccess?: number }>;
 }
@@ -39,6 +47,13 @@ export interface ReleaseInfo {
   chartVersion?: string;
   appVersion?: string;
   service?: string;
+}
+
+/** The baseline: the current stable probed as users reach it, before anything was installed. */
+export interface BaselineReport {
+  verdict: 'passed' | 'failed' | 'cancelled';
+  reason: string;
+  total: VersionFigures;
 }
 
 export interface RunReport {
@@ -56,7 +71,11 @@ export interface RunReport {
   reason: string;
   startedAt: string;
   endedAt?: string;
+  /** Set when the run probed the current stable before installing. */
+  baseline?: BaselineReport;
   steps: StepReport[];
+  /** True when nothing verified the run (allow-unverified: true without verify-url or verify-command). */
+  unverified?: boolean;
   warnings: string[];
   runUrl?: string;
   dryRun: boolean;

@@ -191,9 +191,11 @@ function stepsTable(steps: StepReport[], end: number): string[] {
     let canary: string;
     if (s.canary) canary = successPct(s.canary);
     else canary = s.total.requests > 0 ? `${successPct(s.total)} (all)` : DASH;
+    const precheck = s.kind === 'precheck';
     const cells = [
-      String(s.index + 1),
-      `${s.weight}%`,
+      // The pre-traffic check is step 0: pinned probes only, no user weight.
+      precheck ? '0' : String(s.index + 1),
+      precheck ? 'pinned (0% users)' : `${s.weight}%`,
       bakeCell(s, end),
       requestsCell(s),
       stable,
@@ -346,7 +348,11 @@ function decidingStep(r: RunReport): StepReport | undefined {
 export function outcomeSentence(r: RunReport): string {
   const o = OUTCOME[r.outcome] ?? { word: escapeMarkdown(String(r.outcome)) };
   const step = decidingStep(r);
-  const at = step ? ` at step ${step.index + 1} (${step.weight}%)` : '';
+  const at = !step
+    ? ''
+    : step.kind === 'precheck'
+      ? ' at the pre-traffic check'
+      : ` at step ${step.index + 1} (${step.weight}%)`;
   const reason = escapeMarkdown(r.reason ?? '', 600).replace(/[\s.]+$/, '');
   return `**${o.word}**${at}${reason ? `: ${reason}` : ''}.`;
 }
@@ -392,6 +398,18 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
     out.push('');
   }
 
+  if (r.unverified) {
+    out.push(
+      '> ⚠️ **Not verified:** neither `verify-url` nor `verify-command` was set (`allow-unverified: true`); each step only waited its bake time.',
+    );
+    out.push('');
+  }
+  if (r.baseline) {
+    const b = r.baseline;
+    const mark = b.verdict === 'passed' ? '✅' : b.verdict === 'failed' ? '❌' : '⏹️';
+    out.push(`**Baseline** (current stable, before the install): ${mark} ${escapeMarkdown(b.reason, 600)}`);
+    out.push('');
+  }
   if (r.steps.length) {
     out.push(...stepsTable(r.steps, end));
     out.push('');
@@ -426,15 +444,20 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
 export function renderOneLine(r: RunReport): string {
   const o = OUTCOME[r.outcome]?.word ?? String(r.outcome);
   const app = r.release ?? r.canary.release ?? r.stable.release ?? r.routing.name;
-  const passed = r.steps.filter((s) => s.verdict === 'passed').length;
-  const last = [...r.steps].reverse().find((s) => s.verdict !== 'skipped');
+  const planned = r.steps.filter((s) => s.kind !== 'precheck');
+  const passed = planned.filter((s) => s.verdict === 'passed').length;
+  const last = [...planned].reverse().find((s) => s.verdict !== 'skipped');
+  const precheckFailed = r.steps.some((s) => s.kind === 'precheck' && s.verdict === 'failed');
   const start = timeOf(r.startedAt);
   const end = timeOf(r.endedAt);
   const parts = [
     `helm-canary ${o.toLowerCase()}${r.dryRun ? ' (dry run)' : ''}: ${r.namespace}/${app}`,
     `${r.stable.release ?? 'none'} -> ${r.canary.release ?? 'none'}`,
-    `${passed}/${r.steps.length} steps passed${last ? `, last weight ${last.weight}%` : ''}`,
+    precheckFailed
+      ? `pre-traffic check failed, 0/${planned.length} steps run`
+      : `${passed}/${planned.length} steps passed${last ? `, last weight ${last.weight}%` : ''}`,
   ];
+  if (r.unverified) parts.push('not verified');
   if (start !== undefined && end !== undefined) parts.push(formatDuration(end - start));
   const reason = r.reason ? `: ${r.reason.replace(/[\s.]+$/, '')}` : '';
   return oneLine(`${parts.join(', ')}${reason}`);

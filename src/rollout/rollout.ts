@@ -12,7 +12,7 @@ import {
   type RouteSnapshot,
   type TrafficRouter,
 } from '../router/router.js';
-import type { Logger, Settings, VersionFigures } from '../lib/types.js';
+import type { Logger, Settings, Step, VersionFigures } from '../lib/types.js';
 import type { Outcome, RunReport, StepReport } from '../report/model.js';
 import type { VerifyFn } from '../verify/verifier.js';
 import { readState, stateAnnotations, type RolloutState } from './state.js';
@@ -85,6 +85,9 @@ class StepFailure extends Error {
   }
 }
 
+/** The verification setup itself is broken (the current stable cannot be probed): nothing was installed. */
+class SetupError extends Error {}
+
 export async function runRollout(deps: RolloutDeps): Promise<RolloutResult> {
   return new Rollout(deps).run();
 }
@@ -128,6 +131,13 @@ class Rollout {
   private lock?: { release(): Promise<void> };
   /** Canary weight when this run started stepping (the recorded one for promote). */
   private startWeight = 0;
+  /** The pinned route (canary header -> canary) is in place. */
+  private pinned = false;
+  /** First deployment: the route as found (every destination a missing Service), restored on failure. */
+  private firstRoute?: Destination[];
+  /** When the install returned, and when the first user weight was written (ms). */
+  private installedAt?: number;
+  private firstUserWeightAt?: number;
 
   constructor(private readonly deps: RolloutDeps) {
     this.s = deps.settings;
@@ -149,6 +159,7 @@ class Rollout {
       warnings: [],
       runUrl: deps.runUrl,
       dryRun: this.s.dryRun,
+      ...(!this.s.verify.url && !this.s.verify.command ? { unverified: true } : {}),
       helmVersion: deps.helm.version,
       kubectlVersion: deps.kubectl.version,
     };
@@ -200,6 +211,11 @@ class Rollout {
       const svc = chooseCanaryService(manifest, this.s.service, undefined);
       const host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
       if ((this.findDest(snap, host)?.weight ?? 0) === 0) {
+        await this.router
+          .removePinnedRoute()
+          .catch((e) =>
+            this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`),
+          );
         const done = await this.uninstallCanary(true);
         return this.finish(
           'rolled-back',
@@ -217,8 +233,15 @@ class Rollout {
 
   private async rollout(): Promise<RolloutResult> {
     let first: 'go' | 'unchanged';
+    // A superseded canary that still gets users' traffic is rolled back before the stable is probed.
+    const baselineLater = (): boolean => (this.superseded?.weight ?? 0) > 0;
     try {
       first = await this.preflight();
+      if (first === 'go' && !baselineLater()) await this.baseline();
+      else if (first === 'go' && this.s.dryRun)
+        this.log.info(
+          `dry-run: the baseline check is skipped: users' traffic still reaches the superseded ${this.superseded!.release}.`,
+        );
       if (first === 'go' && !this.s.dryRun) await this.takeLock();
     } catch (err) {
       return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
@@ -228,12 +251,84 @@ class Rollout {
 
     try {
       await this.settleRecord();
+      if (baselineLater()) {
+        try {
+          await this.baseline();
+        } catch (err) {
+          if (!(err instanceof SetupError)) throw err;
+          return this.finish('failed', `${sentence(msg(err))} Nothing was installed.`);
+        }
+      }
       await this.install();
+      await this.precheck();
       if (!this.stable) return await this.firstDeployment();
       return await this.runSteps(this.s.steps);
     } catch (err) {
       return this.fail(err);
     }
+  }
+
+  // ---- verification before any user weight ----
+
+  /**
+   * Probes verify-url as users reach it (the current stable) before anything is installed; a
+   * failure stops the run: the verification setup is broken, not the canary. With nothing live
+   * behind the route (a first deployment) only the reachability of verify-url is checked.
+   */
+  private async baseline(): Promise<void> {
+    if (!this.s.verify.url) return;
+    this.log.startGroup('Baseline: the current stable as users reach it');
+    try {
+      const v = await this.deps.verify({
+        phase: 'baseline',
+        step: -1,
+        weight: 0,
+        bakeMs: 0,
+        reachabilityOnly: !this.stable,
+        signal: this.deps.signal,
+        canaryRelease: this.canaryRelease,
+        stableRelease: this.stableRelease,
+        progress: (line) => this.log.info(line),
+      });
+      this.report.baseline = { verdict: v.verdict, reason: v.reason, total: v.total };
+      this.log.info(`Baseline ${v.verdict}: ${v.reason}.`);
+      if (v.verdict === 'cancelled')
+        throw new SetupError(abortReason(this.deps.signal) ?? 'The run was cancelled.');
+      if (v.verdict === 'failed')
+        throw new SetupError(
+          `The baseline check failed before anything was installed: ${v.reason}. The verification setup is broken, not the canary.`,
+        );
+    } finally {
+      this.log.endGroup();
+    }
+  }
+
+  /** The pinned route: requests with the canary header go to the canary, whatever the weights. */
+  private async pin(): Promise<void> {
+    if (!this.s.verify.url || this.pinned) return;
+    const { host, port, subset } = this.canary;
+    await this.router.setPinnedRoute({
+      header: this.s.canaryHeader,
+      value: this.canaryRelease,
+      destination: { host, ...(port !== undefined ? { port } : {}), ...(subset ? { subset } : {}) },
+    });
+    this.pinned = true;
+    this.log.info(
+      `Pinned route in front of route ${this.report.route}: requests with header ${this.s.canaryHeader}: ${this.canaryRelease} go to ${host}.`,
+    );
+  }
+
+  /** Pinned probes of the canary before any user weight; a failure rolls back with no user traffic. */
+  private async precheck(): Promise<void> {
+    if (!this.s.verify.url) return;
+    await this.pin();
+    if (this.s.precheckMs <= 0) {
+      this.log.info('Pre-traffic check off (precheck: 0s): the first step gives the canary user traffic.');
+      return;
+    }
+    const bakeMs = this.s.precheckMs;
+    const maxBakeMs = this.s.maxBakeMs === undefined ? 3 * bakeMs : Math.max(this.s.maxBakeMs, bakeMs);
+    await this.step({ weight: 0, bakeMs, maxBakeMs }, -1, 'precheck');
   }
 
   /** The steps from here on; with promotion: manual the run stops verified below 100%. */
@@ -242,6 +337,7 @@ class Rollout {
     const todo = manual ? steps.filter((st) => st.weight < 100) : steps;
     for (const st of todo) await this.step(st, this.s.steps.indexOf(st));
     if (manual) {
+      await this.unpin();
       await this.saveState({ status: 'paused', weight: this.weight });
       return this.finish(
         'paused',
@@ -319,6 +415,7 @@ class Rollout {
         );
       }
       Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
+      await this.pin();
       if (!this.stable) {
         await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
         return await this.promote();
@@ -453,14 +550,17 @@ class Rollout {
 
     // Which destination is live now?
     this.stable = await this.findStable(snap, state);
+    if (!this.stable) this.firstRoute = snap.destinations;
     if (this.stable) {
       const svc = router.serviceOf(this.stable.host);
       const svcObj = await kubectl.get('services', svc.name, svc.namespace);
       if (!svcObj) {
+        await this.checkNothingLive(snap, this.stable);
         this.warn(
           `The route's destination "${this.stable.host}" has no Service; treating this as a first deployment.`,
         );
         this.stable = undefined;
+        this.firstRoute = snap.destinations;
       } else {
         const ann = svcObj.metadata?.annotations ?? {};
         this.stableRelease = ann['meta.helm.sh/release-name'] || state.stableRelease;
@@ -521,6 +621,32 @@ class Rollout {
     return 'go';
   }
 
+  /**
+   * A route counts as "nothing live" (a first deployment) only when every destination is a
+   * Service of the cluster that does not exist. Anything else without a Service — an external host,
+   * a host a ServiceEntry declares — has users behind it that no run may cut over unverified and
+   * without a stable to return to: the run stops before any write.
+   */
+  private async checkNothingLive(snap: RouteSnapshot, live: Destination): Promise<void> {
+    const where = `Route ${snap.route} of ${this.router.kind} "${this.router.name}"`;
+    for (const d of snap.destinations) {
+      const external = await this.router.externalHost(d.host);
+      if (external)
+        throw new PreflightError(
+          `${where} sends traffic to ${external}. helm-canary cannot verify the new release against it or ` +
+            `return traffic to it, so it will not cut users over: route to an in-cluster Service first (e.g. one ` +
+            `in front of that backend), then roll out.`,
+        );
+      if (d === live) continue;
+      const svc = this.router.serviceOf(d.host);
+      if (await this.deps.kubectl.get('services', svc.name, svc.namespace))
+        throw new PreflightError(
+          `${where} sends ${live.weight}% to "${live.host}", which has no Service, but also lists "${d.host}", ` +
+            `which has one: put 100% on the stable Service first.`,
+        );
+    }
+  }
+
   private async findStable(snap: RouteSnapshot, state: RolloutState): Promise<Destination | undefined> {
     const live = snap.destinations.filter((d) => d.weight > 0);
     if (state.stableHost) {
@@ -563,6 +689,7 @@ class Rollout {
         signal: this.deps.signal,
       });
       this.installed = true;
+      this.installedAt = this.now();
       // The Service we route to is taken from what was really installed.
       const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
       this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
@@ -583,27 +710,23 @@ class Rollout {
     void this.update(false);
   }
 
+  /** Nothing was live: 100% to the new release, verified like the plan's 100% step, then promoted. */
   private async firstDeployment(): Promise<RolloutResult> {
-    await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
-    this.weight = 100;
-    await this.saveState({
-      status: 'promoted',
-      weight: 100,
-      stableRelease: this.canaryRelease,
-      stableHost: this.canary.host,
-      canaryRelease: undefined,
-      canaryHost: undefined,
-    });
-    return this.finish(
-      'promoted',
-      `First deployment: ${this.canaryRelease} installed and given 100% of route ${this.report.route}.`,
-    );
+    const i = this.s.steps.length - 1;
+    await this.step({ ...this.s.steps[i], weight: 100 }, i);
+    return this.promote();
   }
 
-  private async step(st: Settings['steps'][number], i: number): Promise<void> {
+  /**
+   * One step: the weight written (not for the pre-traffic check, which probes the pinned route at
+   * 0% user weight), then verified; throws StepFailure when it fails.
+   */
+  private async step(st: Step, i: number, kind: 'step' | 'precheck' = 'step'): Promise<void> {
     const n = this.s.steps.length;
+    const precheck = kind === 'precheck';
     this.checkAborted();
     const rep: StepReport = {
+      ...(precheck ? { kind: 'precheck' as const } : {}),
       index: i,
       weight: st.weight,
       bakeMs: st.bakeMs,
@@ -612,12 +735,24 @@ class Rollout {
       verdict: 'running',
     };
     this.report.steps.push(rep);
-    this.log.startGroup(`Step ${i + 1}/${n}: canary ${st.weight}%`);
+    this.log.startGroup(
+      precheck
+        ? `Pre-traffic check: ${this.canaryRelease} through the pinned route (header ${this.s.canaryHeader}), no user traffic`
+        : `Step ${i + 1}/${n}: canary ${st.weight}%`,
+    );
     try {
-      const snap = await this.writeRoutes(stepDestinations(this.stable, this.canary, st.weight));
-      this.weight = st.weight;
-      this.log.info(`Route ${this.report.route} now: ${describeDestinations(snap.destinations)}`);
-      await this.saveState({ status: 'progressing', weight: st.weight });
+      if (!precheck) {
+        const snap = await this.writeRoutes(stepDestinations(this.stable, this.canary, st.weight));
+        this.weight = st.weight;
+        if (this.firstUserWeightAt === undefined && this.installedAt !== undefined) {
+          this.firstUserWeightAt = this.now();
+          this.log.info(
+            `First user weight ${((this.firstUserWeightAt - this.installedAt) / 1000).toFixed(1)} s after the install.`,
+          );
+        }
+        this.log.info(`Route ${this.report.route} now: ${describeDestinations(snap.destinations)}`);
+        await this.saveState({ status: 'progressing', weight: st.weight });
+      }
       // The comment follows in the background: a report write never delays verification.
       void this.update(false);
 
@@ -625,9 +760,13 @@ class Rollout {
       let v;
       try {
         v = await this.deps.verify({
+          phase: kind,
           step: i,
           weight: st.weight,
           bakeMs: st.bakeMs,
+          maxBakeMs: st.maxBakeMs ?? 3 * st.bakeMs,
+          settleMs: this.s.verify.url ? (this.s.settleMs ?? 0) : 0,
+          pin: this.pinned ? { header: this.s.canaryHeader, value: this.canaryRelease } : undefined,
           signal: AbortSignal.any([this.deps.signal, watch.signal]),
           canaryRelease: this.canaryRelease,
           stableRelease: this.stableRelease,
@@ -649,6 +788,7 @@ class Rollout {
         samples: v.samples,
         verdict: v.verdict === 'passed' ? 'passed' : 'failed',
         reason: v.reason,
+        ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
       });
       this.log.info(stepLine(rep));
       if (v.verdict === 'cancelled' || this.deps.signal.aborted) {
@@ -656,7 +796,8 @@ class Rollout {
         throw new StepFailure(`${sentence(why)} (${v.reason})`, true);
       }
       // The report knows the step; the reason is the evidence.
-      if (v.verdict === 'failed') throw new StepFailure(v.reason);
+      if (v.verdict === 'failed')
+        throw new StepFailure(precheck ? `The pre-traffic check failed: ${v.reason}` : v.reason);
     } catch (err) {
       if (rep.verdict === 'running') {
         rep.verdict = 'failed';
@@ -671,9 +812,11 @@ class Rollout {
 
   private async promote(): Promise<RolloutResult> {
     const s = this.s;
-    await this.writeRoutes(stepDestinations(undefined, this.canary, 100));
+    const all = stepDestinations(undefined, this.canary, 100);
+    if (!this.lastWritten || compareDestinations(all, this.lastWritten) !== undefined)
+      await this.writeRoutes(all);
     this.weight = 100;
-    await this.router.removePinnedRoute();
+    await this.unpin();
     await this.saveState({
       status: 'promoted',
       weight: 100,
@@ -684,7 +827,12 @@ class Rollout {
     });
     let cleanup = '';
     let stillUsed: string[] = [];
-    if (!s.cleanup) {
+    if (!this.stable) {
+      return this.finish(
+        'promoted',
+        `First deployment: ${this.canaryRelease} installed, given 100% of route ${this.report.route} and verified there.`,
+      );
+    } else if (!s.cleanup) {
       cleanup = this.stableRelease ? ` The old release ${this.stableRelease} was kept (cleanup: false).` : '';
     } else if (!this.stableRelease) {
       this.warn(
@@ -702,6 +850,7 @@ class Rollout {
       );
     } else {
       try {
+        await this.drain(this.stableRelease);
         await this.deps.helm.uninstall(
           this.stableRelease,
           this.stableReleaseNamespace ?? s.namespace,
@@ -737,14 +886,26 @@ class Rollout {
     if (err instanceof RouteChangedError) return this.yieldRoute(err, reason);
     const pause = this.s.onFailure === 'pause' && !cancelled && this.weight > 0 && err instanceof StepFailure;
     if (pause) {
+      await this.unpin().catch((e) =>
+        this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`),
+      );
       await this.saveState({ status: 'paused', weight: this.weight }).catch(() => undefined);
       return this.finish(
         'paused',
         `${reason}Paused at ${this.weight}% as on-failure: pause asks; ${this.canaryRelease} is left for inspection.`,
       );
     }
-    if (this.stable) {
-      const back = [{ ...this.stable, weight: 100 }];
+    // Drained before its uninstall only when users' traffic reached it.
+    const hadTraffic = this.weight > 0;
+    const back = this.stable
+      ? [{ ...this.stable, weight: 100 }]
+      : hadTraffic && this.firstRoute?.length
+        ? this.firstRoute
+        : undefined;
+    // Never given user weight (e.g. a failed pre-traffic check): the route is as found, watched
+    // all along; there is nothing to restore.
+    const untouched = !hadTraffic && back && this.lastWritten && !compareDestinations(back, this.lastWritten);
+    if (back && !untouched) {
       try {
         const snap = await retryFor(RESTORE_RETRY_MS, isTransient, () => this.writeRoutes(back), {
           sleep: this.deps.sleep,
@@ -764,20 +925,28 @@ class Rollout {
         );
       }
     }
-    await this.router
-      .removePinnedRoute()
-      .catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
+    await this.unpin().catch((e) =>
+      this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`),
+    );
     await this.saveState({
       status: 'rolled-back',
       weight: 0,
       canaryRelease: undefined,
       canaryHost: undefined,
     }).catch((e) => this.warn(`Could not record the state on the ${this.router.kind}: ${msg(e)}`));
+    // After a cancellation the runner kills the job within seconds: no drain then.
+    if (hadTraffic && !cancelled) await this.drain(this.canaryRelease);
     const uninstalled = await this.uninstallCanary(cancelled);
     const gone = uninstalled
       ? `${this.canaryRelease} was uninstalled`
       : `${this.canaryRelease} is still installed`;
-    if (!this.stable) return this.finish('failed', `${reason}${gone}.`);
+    if (!this.stable)
+      return this.finish(
+        'failed',
+        `${reason}${back ? `The route is back as it was (${describeDestinations(back)}); ` : ''}${gone}.`,
+      );
+    if (!hadTraffic && !asked)
+      return this.finish('rolled-back', `${reason}No user traffic reached ${this.canaryRelease}; ${gone}.`);
     return this.finish(
       'rolled-back',
       `${reason}All traffic is back on ${this.stableRelease ?? this.stable.host}; ${gone}.`,
@@ -790,9 +959,12 @@ class Rollout {
     const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
     const canaryWeight = mine?.weight ?? 0;
     this.weight = canaryWeight;
+    // The pinned route is this run's own, beside the route they changed: it goes either way.
+    await this.unpin().catch((e) =>
+      this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`),
+    );
     let after: string;
     if (canaryWeight === 0) {
-      await this.router.removePinnedRoute().catch(() => undefined);
       const uninstalled = await this.uninstallCanary(false);
       await this.saveState({
         status: 'rolled-back',
@@ -814,6 +986,32 @@ class Rollout {
       `(${describeDestinations(err.found)}).${after}`;
     this.log.warning(text);
     return this.finish('failed', text.trim());
+  }
+
+  /** Removes the pinned route (if this run, or an earlier one, left one). */
+  private async unpin(): Promise<void> {
+    await this.router.removePinnedRoute();
+    this.pinned = false;
+  }
+
+  /**
+   * `drain`: waits before `release`, which just lost all its traffic, is uninstalled, so requests
+   * already on their way to it finish. A cancellation ends the wait at once.
+   */
+  private async drain(release: string): Promise<void> {
+    const ms = this.s.drainMs ?? 0;
+    if (ms <= 0 || this.deps.signal.aborted) return;
+    this.log.info(`Draining: waiting ${ms / 1000} s (drain) before uninstalling ${release}.`);
+    if (this.deps.sleep) return this.deps.sleep(ms);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.deps.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.deps.signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Uninstalls the canary; after a cancellation with a short timeout (the runner kills us soon). */
@@ -923,8 +1121,9 @@ class Rollout {
     ok?: boolean,
   ): Promise<RolloutResult> {
     // Steps the run never reached are listed as skipped, so the report shows the whole plan.
-    const reached = new Set(this.report.steps.map((x) => x.index));
-    const first = this.report.steps[0]?.index ?? this.s.steps.findIndex((st) => st.weight > this.startWeight);
+    const planned = this.report.steps.filter((x) => x.kind !== 'precheck');
+    const reached = new Set(planned.map((x) => x.index));
+    const first = planned[0]?.index ?? this.s.steps.findIndex((st) => st.weight > this.startWeight);
     if (status !== 'promoted' && (this.installed || this.s.dryRun) && this.stable && first >= 0) {
       for (let i = first; i < this.s.steps.length; i++) {
         if (reached.has(i)) continue;
@@ -978,7 +1177,9 @@ function pct(f?: VersionFigures): string {
 
 /** The one-line summary of a step for the log. */
 export function stepLine(r: StepReport): string {
-  const parts = [`step ${r.index + 1} ${r.weight}%: ${r.verdict}`, `requests ${r.total.requests}`];
+  const what =
+    r.kind === 'precheck' ? 'pre-traffic check (pinned, 0% users)' : `step ${r.index + 1} ${r.weight}%`;
+  const parts = [`${what}: ${r.verdict}`, `requests ${r.total.requests}`];
   if (r.stable || r.canary) parts.push(`stable ${pct(r.stable)}`, `canary ${pct(r.canary)}`);
   else parts.push(`success ${pct(r.total)}`);
   const p95 = r.canary?.p95Ms ?? r.total.p95Ms;

@@ -90,6 +90,13 @@ export interface TrafficRouter {
   setPinnedRoute(pin: PinnedRoute): Promise<void>;
   /** Removes the pinned route if there is one; true when it removed something. */
   removePinnedRoute(): Promise<boolean>;
+  /**
+   * Why destination `host` is not a Service of the cluster, or undefined when it names one (which
+   * may or may not exist): e.g. it is an external host, or an entry of the traffic API's own
+   * registry declares it. A route to such a host has something live behind it that no rollout
+   * may replace unverified.
+   */
+  externalHost(host: string): Promise<string | undefined>;
   /** Routes other than the managed one (and the pinned one) that still send traffic to `host`. */
   references(host: string): Promise<string[]>;
   /** Records state (keys without a prefix get `helm-canary.io/`); null removes a key. */

@@ -25,13 +25,27 @@ export interface ProbeResult {
    * marker and so counts as 'stable'; the all-responses check still sees it.
    */
   version: ProbeVersion;
+  /** Sent with the canary header: the gateway routes it to the canary whatever the weights. */
+  pinned: boolean;
+  /** Why a response is bad: its status, its body, a transport error, or the timeout. */
+  failure?: 'status' | 'body' | 'error' | 'timeout';
+  /** Node's error code of a transport error (ENOTFOUND, ECONNREFUSED, CERT_HAS_EXPIRED, ...). */
+  code?: string;
   /** Short description of a transport error or timeout (never contains header values). */
   error?: string;
 }
 
+/** Which probes carry the canary header: all of them, or every other one (alternating). */
+export interface PinOptions {
+  header: string;
+  value: string;
+  /** 'all': every probe is pinned; 'alternate': every other one (the others take the users' path). */
+  mode: 'all' | 'alternate';
+}
+
 export type ProbeSettings = Pick<
   VerifySettings,
-  'url' | 'host' | 'headers' | 'statuses' | 'body' | 'rps' | 'timeoutMs' | 'canaryMatch'
+  'url' | 'host' | 'headers' | 'statuses' | 'body' | 'rps' | 'timeoutMs' | 'canaryMatch' | 'ca'
 >;
 
 export interface ProberOptions {
@@ -41,6 +55,8 @@ export interface ProberOptions {
   maxBodyBytes?: number;
   /** Clock for latencies (ms, monotonic). Default performance.now. */
   clock?: () => number;
+  /** Pin probes to the canary with its header. Default: none is pinned. */
+  pin?: PinOptions;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -78,6 +94,7 @@ export class Prober {
   private readonly clock: () => number;
   private readonly bodyRe?: RegExp;
   private readonly match?: CanaryMatch;
+  private readonly pin?: PinOptions;
   private readonly inFlight = new Set<{ req: http.ClientRequest; done: Promise<void> }>();
   private timer?: NodeJS.Timeout;
   private running = false;
@@ -108,16 +125,19 @@ export class Prober {
     this.clock = opts.clock ?? (() => performance.now());
     this.bodyRe = settings.body ? statelessRegex(settings.body) : undefined;
     this.match = settings.canaryMatch;
+    this.pin = opts.pin;
     this.transport = this.url.protocol === 'https:' ? https : http;
     // Sockets are only opened when no idle one is free, so in practice the pool stays at the
     // actual concurrency (1-2 at 5 rps against a fast server); the cap equals maxInFlight so a
     // request is never queued inside the agent (that would add queueing time to its latency).
-    const agentOpts = {
+    const agentOpts: https.AgentOptions = {
       keepAlive: true,
       maxSockets: this.maxInFlight,
       maxFreeSockets: 4,
       scheduling: 'lifo' as const,
     };
+    // verify-ca: these CAs instead of Node's default roots (the gateway's private CA).
+    if (this.url.protocol === 'https:' && settings.ca) agentOpts.ca = settings.ca;
     this.agent = this.url.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
   }
 
@@ -181,6 +201,9 @@ export class Prober {
       for (const k of Object.keys(headers)) if (k.toLowerCase() === 'host') delete headers[k];
       headers.host = this.settings.host;
     }
+    // Pinned probes alternate with unpinned ones, starting with a pinned one.
+    const pinned = this.pin !== undefined && (this.pin.mode === 'all' || this.sent % 2 === 0);
+    if (pinned) headers[this.pin!.header] = this.pin!.value;
     const reqOpts: https.RequestOptions = { method: 'GET', agent: this.agent, headers };
     // TLS: present the overridden host name for SNI and certificate checks, like a browser would.
     if (this.url.protocol === 'https:' && this.settings.host)
@@ -215,31 +238,36 @@ export class Prober {
       res.on('end', () => {
         const status = res.statusCode ?? 0;
         const body = Buffer.concat(chunks).toString('utf8');
-        const good =
-          statusAccepted(status, this.settings.statuses) && (!this.bodyRe || this.bodyRe.test(body));
-        finish({
+        const statusOk = statusAccepted(status, this.settings.statuses);
+        const good = statusOk && (!this.bodyRe || this.bodyRe.test(body));
+        const r: Omit<ProbeResult, 'at'> = {
           status,
           good,
           latencyMs: this.clock() - t0,
           version: classifyVersion(this.match, res.headers, body),
-        });
+          pinned,
+        };
+        if (!good) r.failure = statusOk ? 'body' : 'status';
+        finish(r);
       });
-      res.on('error', (err) => finish(transportError(err, this.clock() - t0)));
+      res.on('error', (err) => finish(transportError(err, this.clock() - t0, pinned)));
       res.on('close', () => {
         if (!res.complete)
           finish({
-            ...transportError(new Error('response closed early'), this.clock() - t0),
+            ...transportError(new Error('response closed early'), this.clock() - t0, pinned),
             status: res.statusCode,
           });
       });
     });
     entry.req = req;
-    req.on('error', (err) => finish(transportError(err, this.clock() - t0)));
+    req.on('error', (err) => finish(transportError(err, this.clock() - t0, pinned)));
     const timer = setTimeout(() => {
       finish({
         good: false,
         latencyMs: timeoutMs,
         version: 'unknown',
+        pinned,
+        failure: 'timeout',
         error: `timeout after ${timeoutMs} ms`,
       });
       req.destroy();
@@ -258,11 +286,20 @@ export class Prober {
   }
 }
 
-function transportError(err: unknown, latencyMs: number): Omit<ProbeResult, 'at'> {
+function transportError(err: unknown, latencyMs: number, pinned: boolean): Omit<ProbeResult, 'at'> {
   const e = err as NodeJS.ErrnoException;
   // Error code and message only: Node's messages name the address, never request headers.
   const error = e?.code
     ? `${e.code}${e.message && !e.message.includes(e.code) ? `: ${e.message}` : ''}`
     : String(e?.message ?? err);
-  return { good: false, latencyMs, version: 'unknown', error };
+  const r: Omit<ProbeResult, 'at'> = {
+    good: false,
+    latencyMs,
+    version: 'unknown',
+    pinned,
+    failure: 'error',
+    error,
+  };
+  if (typeof e?.code === 'string') r.code = e.code;
+  return r;
 }

@@ -1,11 +1,24 @@
-// Verification of one rollout step: probe the gateway for the bake time, judge after every
-// response (stop at once on a conclusive failure), judge once more at the end, then run the
-// user's verify-command. Never throws for a failing or unreachable service: that is a verdict.
+// Verification of one rollout step: probe the gateway (pinned probes that the canary header routes
+// to the canary, alternating with unpinned ones on the users' path), let the routing change settle
+// (those responses are not judged), judge after every response (stop at once on a conclusive
+// failure), judge once more at the end of the bake — and while the evidence is inconclusive keep
+// probing up to max-bake — then run the user's verify-command. Also the baseline burst of the
+// current stable before anything is installed. Never throws for a failing or unreachable service:
+// that is a verdict.
 
 import type { VerifySettings } from '../lib/types.js';
 import type { VersionFigures } from '../lib/types.js';
-import { evaluateStep, StepState, type EvaluateOptions, type StepEvaluation } from './analysis.js';
-import { Prober, type ProberOptions, type ProbeResult } from './prober.js';
+import {
+  evaluateStep,
+  StepState,
+  VersionStats,
+  splitCheck,
+  type EvaluateOptions,
+  type Observation,
+  type StepEvaluation,
+} from './analysis.js';
+import { describeSetupProblem } from './diagnose.js';
+import { Prober, type PinOptions, type ProberOptions, type ProbeResult } from './prober.js';
 import { runVerifyCommand, type VerifyCommandResult } from './verify-command.js';
 
 export interface StepProgress {
@@ -15,18 +28,35 @@ export interface StepProgress {
   total: VersionFigures;
   stable?: VersionFigures;
   canary?: VersionFigures;
-  /** Canary share of version-classified responses (with canary-match). */
+  /** Canary share of version-classified responses on the users' path (with canary-match). */
   observedCanaryShare?: number;
   expectedShareRange?: [number, number];
+  /** Still settling after the routing change: responses are not judged yet. */
+  settling?: boolean;
+  /** Past the bake, extended towards max-bake because the evidence is inconclusive. */
+  extended?: boolean;
 }
+
+/** The rule that judges a step (analysis.ts's evaluateStep; tests pass their own). */
+export type StepRule = typeof evaluateStep;
 
 export interface VerifyStepOptions {
   verify: VerifySettings;
-  /** Canary weight of the step in percent. */
+  /** Canary weight of the step in percent (100 for the pre-traffic check: pinned probes only). */
   weight: number;
   bakeMs: number;
+  /** Longest the step may run while its evidence is inconclusive. Default bakeMs (never extended). */
+  maxBakeMs?: number;
+  /** Probing during this long after the routing change is not judged. Default 0. */
+  settleMs?: number;
+  /** Probes pinned to the canary with its header: all of them, or every other one. Default none. */
+  pin?: PinOptions;
+  /** Run verify-command after the probing passed. Default true. */
+  runCommand?: boolean;
   signal?: AbortSignal;
   onProgress?: (snapshot: StepProgress) => void;
+  /** Told once when the bake is over and the step extends towards max-bake. */
+  onExtend?: (line: string) => void;
   /** Default 5000. */
   progressEveryMs?: number;
   /** Wall clock, epoch ms. Default Date.now. */
@@ -35,9 +65,15 @@ export interface VerifyStepOptions {
   timeOrigin?: number;
   /** Facts for the verify-command's environment. */
   facts?: { canaryRelease: string; stableRelease?: string; namespace: string };
+  /** The verify-command's KUBECONFIG (the run's kubeconfig file); default the inherited one. */
+  kubeconfigPath?: string;
+  /** Every text of the verify-command that reaches the log or a report passes through it. */
+  redact?: (text: string) => string;
   /** Time limit of the verify-command. Default: none. */
   commandTimeoutMs?: number;
   evaluate?: EvaluateOptions;
+  /** Default evaluateStep (analysis.ts). */
+  rule?: StepRule;
   prober?: ProberOptions;
 }
 
@@ -45,9 +81,13 @@ export interface StepVerification {
   verdict: 'passed' | 'failed' | 'cancelled';
   /** One sentence. */
   reason: string;
+  /** Every judged response (settling ones excluded). */
   total: VersionFigures;
+  /** With canary-match: users' responses that came from the stable. */
   stable?: VersionFigures;
+  /** Responses known to come from the canary: pinned ones, and with canary-match the users' ones. */
   canary?: VersionFigures;
+  /** Canary share of the users' version-classified responses (with canary-match). */
   observedCanaryShare?: number;
   expectedShareRange?: [number, number];
   samples: Array<{ t: number; weight: number; canarySuccess?: number }>;
@@ -55,53 +95,191 @@ export interface StepVerification {
   endedAt: string; // ISO
   /** True when the probing stopped before the bake time was over (failure or cancel). */
   stoppedEarly: boolean;
+  /** How long past the bake the step ran because the evidence was inconclusive (ms). */
+  extendedMs?: number;
+  /** Responses received while settling (not judged). */
+  settlingResponses?: number;
   /** Set when the verify-command ran. */
   command?: VerifyCommandResult;
+}
+
+/**
+ * An observation as the analysis takes it, marked with where it came from: a pinned response is
+ * the canary's by construction (the analysis' per-version evidence rule reads `pinned`; the rule
+ * before it knows only the version).
+ */
+export type MarkedObservation = Observation & { pinned?: boolean };
+
+export function observationOf(
+  r: Pick<ProbeResult, 'good' | 'latencyMs' | 'version' | 'pinned'>,
+): MarkedObservation {
+  return { good: r.good, latencyMs: r.latencyMs, version: r.pinned ? 'canary' : r.version, pinned: r.pinned };
+}
+
+const SPLIT_PROBE: VerifySettings = {
+  headers: {},
+  statuses: [[200, 399]],
+  rps: 1,
+  timeoutMs: 1000,
+  successRate: 0.99,
+  canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
+};
+const splitCountsPinnedOf = new WeakMap<StepRule, boolean>();
+
+/**
+ * Does `rule` count pinned responses in the traffic split? Asked once of the rule itself: 100
+ * pinned and 100 users' stable responses at weight 10 are a perfect split when pinned ones are left
+ * out, and an impossible one (50%) when they are counted. The rule before per-version evidence
+ * counts every 'canary' response; then the users' and the pinned responses are judged apart here,
+ * so pinned probes can never skew the split. A rule that knows pinned responses judges them together.
+ */
+export function splitCountsPinned(rule: StepRule = evaluateStep): boolean {
+  const known = splitCountsPinnedOf.get(rule);
+  if (known !== undefined) return known;
+  const st = new StepState();
+  for (let i = 0; i < 100; i++) {
+    st.add(observationOf({ good: true, latencyMs: 1, version: 'canary', pinned: true }));
+    st.add(observationOf({ good: true, latencyMs: 1, version: 'stable', pinned: false }));
+  }
+  const counts = rule(st, SPLIT_PROBE, 10, true).split?.ok === false;
+  splitCountsPinnedOf.set(rule, counts);
+  return counts;
+}
+
+/** The responses of one step: what the rule judges, and the figures the report shows. */
+class Evidence {
+  /** Every judged response, marked pinned or not. */
+  readonly state: StepState;
+  /** Only for a rule that counts pinned responses in the split: the users' and the pinned apart. */
+  private readonly apart?: { users: StepState; pinned: StepState };
+  readonly total: VersionStats;
+  readonly canary: VersionStats;
+  readonly stable: VersionStats;
+  private usersCanary = 0;
+  private usersClassified = 0;
+  pinnedCount = 0;
+
+  constructor(
+    private readonly verify: VerifySettings,
+    private readonly weight: number,
+    plannedRequests: number,
+    private readonly rule: StepRule,
+    private readonly opts: EvaluateOptions | undefined,
+    private readonly pinMode: PinOptions['mode'] | undefined,
+  ) {
+    const maxLatencyMs = verify.maxLatencyMs;
+    this.state = new StepState({ maxLatencyMs, plannedRequests });
+    if (pinMode === 'alternate' && verify.canaryMatch && splitCountsPinned(rule)) {
+      const half = plannedRequests / 2;
+      this.apart = {
+        users: new StepState({ maxLatencyMs, plannedRequests: half }),
+        pinned: new StepState({ maxLatencyMs, plannedRequests: half }),
+      };
+    }
+    this.total = new VersionStats();
+    this.canary = new VersionStats();
+    this.stable = new VersionStats();
+  }
+
+  add(r: ProbeResult): void {
+    const o = observationOf(r);
+    this.state.add(o);
+    if (this.apart) (r.pinned ? this.apart.pinned : this.apart.users).add(o);
+    this.total.add(r.good, r.latencyMs);
+    if (o.version === 'canary') this.canary.add(r.good, r.latencyMs);
+    else if (o.version === 'stable') this.stable.add(r.good, r.latencyMs);
+    if (r.pinned) this.pinnedCount++;
+    else if (r.version !== 'unknown') {
+      this.usersClassified++;
+      if (r.version === 'canary') this.usersCanary++;
+    }
+  }
+
+  judge(final: boolean): StepEvaluation {
+    if (!this.apart) return this.rule(this.state, this.verify, this.weight, final, this.opts);
+    // Pinned responses all come from the canary: judged as a step at 100%; the users' at the weight.
+    const pinned = this.rule(this.apart.pinned, this.verify, 100, final, this.opts);
+    const users = this.rule(this.apart.users, this.verify, this.weight, final, this.opts);
+    if (pinned.verdict === 'failed')
+      return { ...pinned, reason: `${pinned.reason} (pinned probes)`, split: users.split };
+    if (users.verdict !== 'passed' || !final) return users;
+    if (pinned.verdict !== 'passed') return { ...pinned, split: users.split };
+    const p = this.apart.pinned.canary;
+    const pinnedText =
+      p.requests === 0
+        ? 'no pinned responses'
+        : `pinned probes ${pct(p.good / p.requests)} (${p.good}/${p.requests})`;
+    return { ...users, reason: `${users.reason}; ${pinnedText}` };
+  }
+
+  /**
+   * The users' split for the report: the rule's, unless it counts pinned responses (then computed
+   * here from the users' responses alone); none when every probe is pinned.
+   */
+  split(judged?: StepEvaluation): { observed: number; low: number; high: number } | undefined {
+    if (!this.verify.canaryMatch || this.pinMode === 'all') return undefined;
+    if (!this.apart && judged?.split) return judged.split;
+    if (this.usersClassified === 0) return undefined;
+    return splitCheck(
+      this.usersCanary,
+      this.usersClassified,
+      this.weight / 100,
+      this.opts?.z ?? 4,
+      this.opts?.split,
+    );
+  }
 }
 
 export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerification> {
   const now = opts.now ?? Date.now;
   const { verify, weight, bakeMs, signal } = opts;
+  const settleMs = Math.max(0, opts.settleMs ?? 0);
+  const maxBakeMs = Math.max(bakeMs, opts.maxBakeMs ?? bakeMs);
+  const rule = opts.rule ?? evaluateStep;
   const startedMs = now();
   const origin = opts.timeOrigin ?? startedMs;
   const perVersion = verify.canaryMatch !== undefined;
-  const state = new StepState({
-    maxLatencyMs: verify.maxLatencyMs,
-    plannedRequests: (verify.rps * bakeMs) / 1000,
-  });
+  const ev = new Evidence(verify, weight, (verify.rps * bakeMs) / 1000, rule, opts.evaluate, opts.pin?.mode);
   const samples: StepVerification['samples'] = [];
+  let settling = settleMs > 0;
+  let settlingResponses = 0;
+  let judgingFrom = settling ? startedMs + settleMs : startedMs;
+  let extending = false;
+  const knowsCanary = (): boolean => perVersion || opts.pin !== undefined;
 
   const sample = (): void => {
     samples.push({
       t: Math.round((now() - origin) / 100) / 10,
       weight,
-      ...(perVersion && state.canary.requests > 0 ? { canarySuccess: state.canary.successRate } : {}),
+      ...(knowsCanary() && ev.canary.requests > 0 ? { canarySuccess: ev.canary.successRate } : {}),
     });
   };
   const result = (
     verdict: StepVerification['verdict'],
     reason: string,
     stoppedEarly: boolean,
-    ev?: StepEvaluation,
+    judged?: StepEvaluation,
   ): StepVerification => {
     const r: StepVerification = {
       verdict,
       reason,
-      total: state.total.figures(),
+      total: ev.total.figures(),
       samples,
       startedAt: new Date(startedMs).toISOString(),
       endedAt: new Date(now()).toISOString(),
       stoppedEarly,
     };
+    if (knowsCanary()) r.canary = ev.canary.figures();
     if (perVersion) {
-      r.stable = state.stable.figures();
-      r.canary = state.canary.figures();
-      const split = ev?.split;
+      r.stable = ev.stable.figures();
+      const split = ev.split(judged);
       if (split) {
         r.observedCanaryShare = split.observed;
         r.expectedShareRange = [split.low, split.high];
       }
     }
+    if (settleMs > 0) r.settlingResponses = settlingResponses;
+    if (extending) r.extendedMs = Math.max(0, now() - judgingFrom - bakeMs);
     return r;
   };
 
@@ -117,62 +295,93 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
     );
   }
 
-  let failure: StepEvaluation | undefined;
-  let wake!: () => void;
-  const woken = new Promise<void>((resolve) => (wake = resolve));
+  let decided: StepEvaluation | undefined;
+  let poke: (() => void) | undefined;
   let prober: Prober;
   try {
     prober = new Prober(
       verify,
       (r: ProbeResult) => {
-        state.add(r);
-        if (failure) return;
-        const ev = evaluateStep(state, verify, weight, false, opts.evaluate);
-        if (ev.verdict === 'failed') {
-          failure = ev;
-          wake();
+        if (settling) {
+          settlingResponses++;
+          return;
+        }
+        ev.add(r);
+        if (decided) return;
+        const e = ev.judge(false);
+        // Before the end only a conclusive failure stops a step; past the bake a pass does too.
+        if (e.verdict === 'failed' || (extending && (e.verdict as string) === 'passed')) {
+          decided = e;
+          poke?.();
         }
       },
-      opts.prober,
+      { ...opts.prober, pin: opts.pin },
     );
   } catch (err) {
     return result('failed', `cannot probe: ${(err as Error).message}`, true);
   }
 
-  const onAbort = (): void => wake();
+  /** Resolves after ms, or at once on a decision or an abort. */
+  const wait = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (ms <= 0 || decided || signal?.aborted) return resolve();
+      const done = (): void => {
+        clearTimeout(t);
+        poke = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      poke = done;
+    });
+  const onAbort = (): void => poke?.();
   signal?.addEventListener('abort', onAbort, { once: true });
-  const bakeTimer = setTimeout(wake, bakeMs);
   const progressTimer = setInterval(() => {
     sample();
-    if (opts.onProgress) {
-      const ev = perVersion ? evaluateStep(state, verify, weight, false, opts.evaluate) : undefined;
-      const snap: StepProgress = {
-        elapsedMs: now() - startedMs,
-        bakeMs,
-        weight,
-        total: state.total.figures(),
-      };
-      if (perVersion) {
-        snap.stable = state.stable.figures();
-        snap.canary = state.canary.figures();
-        if (ev?.split) {
-          snap.observedCanaryShare = ev.split.observed;
-          snap.expectedShareRange = [ev.split.low, ev.split.high];
-        }
+    if (!opts.onProgress) return;
+    const judged = perVersion && !settling ? ev.judge(false) : undefined;
+    const snap: StepProgress = {
+      elapsedMs: now() - judgingFrom,
+      bakeMs,
+      weight,
+      total: ev.total.figures(),
+    };
+    if (settling) snap.settling = true;
+    if (extending) snap.extended = true;
+    if (knowsCanary()) snap.canary = ev.canary.figures();
+    if (perVersion) {
+      snap.stable = ev.stable.figures();
+      const split = ev.split(judged);
+      if (split) {
+        snap.observedCanaryShare = split.observed;
+        snap.expectedShareRange = [split.low, split.high];
       }
-      try {
-        opts.onProgress(snap);
-      } catch {
-        // Progress is informational; a failing logger must not change the verdict.
-      }
+    }
+    try {
+      opts.onProgress(snap);
+    } catch {
+      // Progress is informational; a failing logger must not change the verdict.
     }
   }, opts.progressEveryMs ?? 5000);
 
   try {
     prober.start();
-    await woken;
-    const early = failure !== undefined || signal?.aborted === true;
-    if (early) {
+    if (settling) {
+      await wait(settleMs);
+      settling = false;
+      judgingFrom = now();
+    }
+    await wait(bakeMs);
+    if (!decided && !signal?.aborted && maxBakeMs > bakeMs) {
+      const atBake = ev.judge(true);
+      if (!conclusive(atBake)) {
+        extending = true;
+        opts.onExtend?.(
+          `The evidence is inconclusive at the end of the ${secs(bakeMs)} bake; probing on for up to ${secs(maxBakeMs - bakeMs)} more (max-bake ${secs(maxBakeMs)}).`,
+        );
+        await wait(maxBakeMs - bakeMs);
+      }
+    }
+    if (decided || signal?.aborted) {
       await prober.stop({ abort: true });
     } else {
       // Bake time over: let the requests in flight finish (each bounded by the timeout), unless
@@ -184,31 +393,41 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
       signal?.removeEventListener('abort', onAbortDrain);
     }
   } finally {
-    clearTimeout(bakeTimer);
     clearInterval(progressTimer);
     signal?.removeEventListener('abort', onAbort);
+    poke = undefined;
   }
   sample();
 
-  if (signal?.aborted && !failure) {
+  if (signal?.aborted && !decided) {
     return result('cancelled', `verification was cancelled after ${secs(now() - startedMs)}`, true);
   }
-  if (failure) {
-    const elapsed = now() - startedMs;
+  const elapsed = now() - judgingFrom;
+  if (decided?.verdict === 'failed') {
     const early = elapsed < bakeMs;
     return result(
       'failed',
-      `${failure.reason}${early ? ` (after ${secs(elapsed)} of the ${secs(bakeMs)} bake)` : ''}`,
+      `${decided.reason}${early ? ` (after ${secs(elapsed)} of the ${secs(bakeMs)} bake)` : ''}`,
       early,
-      failure,
+      decided,
     );
   }
-  const final = evaluateStep(state, verify, weight, true, opts.evaluate);
-  if (final.verdict === 'failed') return result('failed', final.reason!, false, final);
-  return withCommand(result('passed', final.reason!, false, final));
+  const final = decided ?? ev.judge(true);
+  const extendedBy = extending
+    ? ` (decided ${secs(Math.max(0, elapsed - bakeMs))} past the ${secs(bakeMs)} bake)`
+    : '';
+  if (final.verdict === 'failed') return result('failed', `${final.reason!}${extendedBy}`, false, final);
+  if (final.verdict !== 'passed')
+    return result(
+      'failed',
+      `the evidence was still inconclusive after ${secs(elapsed)} (max-bake ${secs(maxBakeMs)})${final.reason ? `: ${final.reason}` : ''}`,
+      false,
+      final,
+    );
+  return withCommand(result('passed', `${final.reason!}${extendedBy}`, false, final));
 
   async function withCommand(passed: StepVerification): Promise<StepVerification> {
-    if (!verify.command) return passed;
+    if (!verify.command || opts.runCommand === false) return passed;
     const facts = opts.facts;
     const cmd = await runVerifyCommand(
       verify.command,
@@ -220,6 +439,7 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
       },
       opts.commandTimeoutMs,
       signal,
+      { kubeconfigPath: opts.kubeconfigPath, redact: opts.redact },
     );
     passed.command = cmd;
     passed.endedAt = new Date(now()).toISOString();
@@ -239,6 +459,133 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
       : `verify-command exited with code ${cmd.exitCode}${last ? `: ${truncate(last, 200)}` : ''}`;
     return passed;
   }
+}
+
+/** A verdict the rule is sure of (the rule may also answer 'continue' or 'inconclusive'). */
+function conclusive(e: StepEvaluation): boolean {
+  const v = e.verdict as string;
+  return v === 'passed' || v === 'failed';
+}
+
+export interface BaselineOptions {
+  verify: VerifySettings;
+  /**
+   * Nothing is live behind the route yet (a first deployment): any HTTP answer will do; only a
+   * transport problem (DNS, refused, TLS, timeout) fails.
+   */
+  reachabilityOnly?: boolean;
+  signal?: AbortSignal;
+  rule?: StepRule;
+  evaluate?: EvaluateOptions;
+  prober?: ProberOptions;
+  now?: () => number;
+}
+
+export interface BaselineVerification {
+  verdict: 'passed' | 'failed' | 'cancelled';
+  /** One sentence; for a failure what is wrong with the setup and the remedy. */
+  reason: string;
+  total: VersionFigures;
+  startedAt: string;
+  endedAt: string;
+}
+
+/** How many probes the baseline sends: five seconds' worth at verify-rps, at most 20. */
+export function baselineCount(rps: number): number {
+  return Math.min(20, Math.max(1, Math.ceil(rps * 5)));
+}
+
+/**
+ * The baseline before anything is installed: a short burst of unpinned probes (users' path, the
+ * current stable) at verify-rps, judged by the same criteria (stops at a conclusive failure). A
+ * failure names the cause from Node's error codes and the responses (DNS, refused, TLS, timeout,
+ * status, body) with its remedy. With canary-match, a stable response carrying the canary's
+ * marker is a failure too: canary-match could not tell the versions apart.
+ */
+export async function verifyBaseline(opts: BaselineOptions): Promise<BaselineVerification> {
+  const now = opts.now ?? Date.now;
+  const { verify, signal } = opts;
+  const rule = opts.rule ?? evaluateStep;
+  const startedMs = now();
+  const n = baselineCount(verify.rps);
+  const state = new StepState({ maxLatencyMs: verify.maxLatencyMs, plannedRequests: n });
+  const results: ProbeResult[] = [];
+  const end = (verdict: BaselineVerification['verdict'], reason: string): BaselineVerification => ({
+    verdict,
+    reason,
+    total: state.total.figures(),
+    startedAt: new Date(startedMs).toISOString(),
+    endedAt: new Date(now()).toISOString(),
+  });
+  if (!verify.url) return end('passed', 'no verify-url: nothing to probe');
+  if (signal?.aborted) return end('cancelled', 'the baseline check was cancelled');
+
+  let failed: StepEvaluation | undefined;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  // An answer of nothing live (503 no healthy upstream) is an answer: the gateway was reached.
+  const answered = (r: ProbeResult): ProbeResult =>
+    opts.reachabilityOnly && r.status !== undefined ? { ...r, good: true, failure: undefined } : r;
+  let prober: Prober;
+  try {
+    prober = new Prober(
+      verify,
+      (raw) => {
+        if (results.length >= n || failed) return;
+        const r = answered(raw);
+        results.push(r);
+        state.add(observationOf(r));
+        const e = rule(state, verify, 0, false, opts.evaluate);
+        if (e.verdict === 'failed') failed = e;
+        if (failed || results.length >= n) done();
+      },
+      opts.prober,
+    );
+  } catch (err) {
+    return end('failed', `cannot probe: ${(err as Error).message}`);
+  }
+  const onAbort = (): void => done();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    prober.start();
+    await finished;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await prober.stop({ abort: true });
+  }
+  if (signal?.aborted) return end('cancelled', 'the baseline check was cancelled');
+  const facts = {
+    url: verify.url,
+    host: verify.host,
+    timeoutMs: verify.timeoutMs,
+    ca: verify.ca !== undefined,
+  };
+  const verdict = failed ?? rule(state, verify, 0, true, opts.evaluate);
+  if (verdict.verdict === 'failed')
+    return end(
+      'failed',
+      results.some((r) => !r.good)
+        ? describeSetupProblem(results, facts)
+        : `the current stable does not meet the criteria: ${verdict.reason ?? 'no reason given'}`,
+    );
+  const marked = results.filter((r) => r.version === 'canary').length;
+  if (opts.reachabilityOnly) {
+    const statuses = [...new Set(results.map((r) => r.status))].join(', ');
+    return end('passed', `verify-url answers (HTTP ${statuses}); nothing is live behind the route yet`);
+  }
+  if (marked > 0 && verify.canaryMatch) {
+    const m = verify.canaryMatch;
+    const what = m.kind === 'header' ? `header:${m.name}=${m.value}` : `body:${m.pattern.source}`;
+    return end(
+      'failed',
+      `canary-match (${what}) matches ${marked} of ${results.length} responses of the current stable, so it cannot tell the new release from the stable: use a marker only the new version sends`,
+    );
+  }
+  const f = state.total.figures();
+  return end(
+    'passed',
+    `the current stable answered ${f.good}/${f.requests} probes as the criteria ask${f.p95Ms !== undefined ? ` (p95 ${Math.round(f.p95Ms)} ms)` : ''}`,
+  );
 }
 
 /** Resolves true after ms, false as soon as the signal aborts. */
@@ -266,6 +613,10 @@ function secs(ms: number): string {
   return r ? `${m} min ${r} s` : `${m} min`;
 }
 
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
 function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
@@ -280,8 +631,13 @@ export function describeProgress(p: StepProgress): string {
     f.requests === 0
       ? `${name} no responses`
       : `${name} ${f.good}/${f.requests} good (${((100 * f.good) / f.requests).toFixed(1)}%)`;
+  if (p.settling) return `settling after the routing change at weight ${p.weight}%: responses not judged yet`;
   const parts =
-    p.canary && p.stable ? [fig('canary', p.canary), fig('stable', p.stable)] : [fig('all', p.total)];
+    p.canary && p.stable
+      ? [fig('canary', p.canary), fig('stable', p.stable)]
+      : p.canary
+        ? [fig('all', p.total), fig('canary', p.canary)]
+        : [fig('all', p.total)];
   if (p.observedCanaryShare !== undefined && p.expectedShareRange) {
     const [lo, hi] = p.expectedShareRange;
     parts.push(
@@ -289,5 +645,6 @@ export function describeProgress(p: StepProgress): string {
     );
   }
   if (p.total.p95Ms !== undefined) parts.push(`p95 ${Math.round(p.total.p95Ms)} ms`);
-  return `${secs(p.elapsedMs)} of ${secs(p.bakeMs)} at weight ${p.weight}%: ${parts.join(', ')}`;
+  const extended = p.extended ? ' (extended: evidence inconclusive)' : '';
+  return `${secs(p.elapsedMs)} of ${secs(p.bakeMs)}${extended} at weight ${p.weight}%: ${parts.join(', ')}`;
 }

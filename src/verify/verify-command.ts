@@ -1,7 +1,10 @@
 // The user's verify-command, run once per step after the probing passed, by `bash -c`.
 // The step's facts reach it ONLY as environment variables (CANARY_WEIGHT, CANARY_RELEASE,
 // STABLE_RELEASE, NAMESPACE); they are never spliced into the command text, so no value can be
-// interpreted as shell syntax.
+// interpreted as shell syntax. Its environment is the runner's without the action's inputs
+// (INPUT_*, which hold the kubeconfig, the GitHub token and `set` values) and without the runner's
+// own credentials; KUBECONFIG is the run's kubeconfig. Its output reaches the log and the reports
+// only through the secret registry's redaction.
 
 import { displayCommand, runTool } from '../kube/exec-util.js';
 
@@ -23,6 +26,39 @@ export interface VerifyCommandResult {
   durationMs: number;
 }
 
+/** Runner credentials a user's command never gets (besides every INPUT_* variable). */
+export const WITHHELD_ENV = [
+  'ACTIONS_RUNTIME_TOKEN',
+  'ACTIONS_RUNTIME_URL',
+  'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+  'ACTIONS_ID_TOKEN_REQUEST_URL',
+  'ACTIONS_CACHE_URL',
+  'ACTIONS_RESULTS_URL',
+  'GITHUB_TOKEN',
+];
+
+export interface VerifyCommandOptions {
+  /** The run's kubeconfig file (the `kubeconfig` input); default the inherited KUBECONFIG. */
+  kubeconfigPath?: string;
+  /** Applied to every text of the command that is shown (its output, its command line). */
+  redact?: (text: string) => string;
+}
+
+/** The command's whole environment: `base` without inputs and runner credentials, plus the facts. */
+export function commandEnv(
+  base: NodeJS.ProcessEnv,
+  facts: VerifyCommandFacts,
+  kubeconfigPath?: string,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) {
+    if (v === undefined || /^INPUT_/i.test(k) || WITHHELD_ENV.includes(k.toUpperCase())) continue;
+    env[k] = v;
+  }
+  if (kubeconfigPath) env.KUBECONFIG = kubeconfigPath;
+  return { ...env, ...facts };
+}
+
 const TAIL_LINES = 20;
 const TAIL_CHARS = 2000;
 
@@ -40,24 +76,36 @@ export async function runVerifyCommand(
   facts: VerifyCommandFacts,
   timeoutMs?: number,
   signal?: AbortSignal,
+  o: VerifyCommandOptions = {},
 ): Promise<VerifyCommandResult> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, facts);
+  const redact = o.redact ?? ((t: string) => t);
+  const env = commandEnv(process.env, facts, o.kubeconfigPath);
 
   const started = Date.now();
-  process.stdout.write(`[command]${displayCommand('bash', ['-c', command])}\n`);
+  process.stdout.write(`[command]${redact(displayCommand('bash', ['-c', command]))}\n`);
+  // Echoed line by line, so a secret split across two chunks is still redacted whole.
+  const pending = { stdout: '', stderr: '' };
+  const echo = (stream: 'stdout' | 'stderr', chunk: string): void => {
+    const text = pending[stream] + chunk;
+    const cut = text.lastIndexOf('\n') + 1;
+    pending[stream] = text.slice(cut);
+    if (cut > 0) process.stdout.write(redact(text.slice(0, cut)));
+  };
   const out = await runTool('bash', ['-c', command], {
     env,
+    inheritEnv: false,
     signal,
     timeoutMs: timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined,
     killAfterMs: VERIFY_KILL_AFTER_MS,
-    onOutput: (chunk) => process.stdout.write(chunk),
+    onOutput: (chunk, stream) => echo(stream, chunk),
   });
+  for (const stream of ['stdout', 'stderr'] as const)
+    if (pending[stream]) process.stdout.write(`${redact(pending[stream])}\n`);
   const durationMs = Date.now() - started;
   const r: VerifyCommandResult = {
     exitCode: out.exitCode,
-    outputTail: tail(`${out.stdout}${out.stderr ? `\n${out.stderr}` : ''}`),
+    // Redacted before it is shortened, so no cut can leave part of a secret behind.
+    outputTail: tail(redact(`${out.stdout}${out.stderr ? `\n${out.stderr}` : ''}`)),
     timedOut: out.timedOut === true,
     durationMs,
   };

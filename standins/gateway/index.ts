@@ -32,6 +32,12 @@ export interface GatewayStats {
   routed: Record<string, number>;
   /** Requests routed per Deployment, keyed "<namespace>/<deployment>". */
   deployments: Record<string, number>;
+  /**
+   * Requests routed to a Service per matched http route, keyed "<route> <namespace>/<service>"
+   * (route: its name, else "#<index>"), e.g. "helm-canary-pinned default/app-v2": which requests
+   * reached a version through helm-canary's pinned route and which through the users' routes.
+   */
+  byRoute: Record<string, number>;
   /** 404 answers (no host / no matching route). */
   notFound: number;
   /** 503 `no healthy upstream` answers. */
@@ -82,6 +88,7 @@ export class GatewayServer {
   readonly stats: GatewayStats = {
     routed: {},
     deployments: {},
+    byRoute: {},
     notFound: 0,
     noHealthyUpstream: 0,
     injectedErrors: 0,
@@ -276,6 +283,7 @@ export class GatewayServer {
     if (!backend) return send(500, 'all route weights are 0');
     const key = `${backend.namespace}/${backend.service}`;
     this.count(this.stats.routed, key);
+    this.count(this.stats.byRoute, `${decision.route ?? '(rule)'} ${key}`);
     const upstream = pickUpstream(this.snapshot, backend, this.random);
     const baseHeaders: Array<[string, string]> = [['x-standin-backend', key]];
     if (upstream.kind !== 'deployment') {

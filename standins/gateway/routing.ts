@@ -51,7 +51,13 @@ export type RouteDecision =
   | { kind: 'not-found' } // no host / no matching route -> 404
   | { kind: 'direct'; status: number; body: string; source: string }
   | { kind: 'no-backends'; status: number; body: string; source: string }
-  | { kind: 'backends'; backends: WeightedBackend[]; source: string };
+  | {
+      kind: 'backends';
+      backends: WeightedBackend[];
+      source: string;
+      /** The http route (rule) that matched: its name, else "#<index>". */
+      route?: string;
+    };
 
 export type UpstreamDecision =
   | { kind: 'no-service' }
@@ -287,8 +293,9 @@ function decideVirtualService(
 ): RouteDecision | null {
   const source = `VirtualService ${ns(vs)}/${vs.metadata?.name}`;
   const http = Array.isArray(vs.spec?.http) ? vs.spec.http : [];
-  for (const entry of http) {
+  for (const [index, entry] of http.entries()) {
     if (!istioHttpMatches(entry?.match, req)) continue;
+    const routeName = typeof entry?.name === 'string' && entry.name ? entry.name : `#${index}`;
     if (entry?.directResponse) {
       const dr = entry.directResponse;
       const body = dr.body?.string ?? (dr.body?.bytes ? Buffer.from(dr.body.bytes, 'base64').toString() : '');
@@ -309,7 +316,7 @@ function decideVirtualService(
           : {}),
       };
     });
-    return { kind: 'backends', backends, source };
+    return { kind: 'backends', backends, source, route: routeName };
   }
   return null;
 }

@@ -22,3 +22,23 @@ export function sameService(a: string, b: string, vsNamespace: string): boolean 
   const y = serviceOfHost(b, vsNamespace);
   return x.name === y.name && x.namespace === y.namespace;
 }
+
+/**
+ * Is `host` written as an in-cluster Service name: "name", "name.ns", "name.ns.svc" or
+ * "name.ns.svc.cluster.local"? Anything else ("api.example.com", another cluster domain) is a host
+ * Istio resolves outside the Service registry (a ServiceEntry, or passthrough).
+ */
+export function isServiceForm(host: string): boolean {
+  const parts = host.toLowerCase().replace(/\.$/, '').split('.');
+  if (parts.some((p) => p === '')) return false;
+  if (parts.length <= 2) return true;
+  if (parts[2] !== 'svc') return false;
+  return parts.length === 3 || (parts.length === 5 && parts[3] === 'cluster' && parts[4] === 'local');
+}
+
+/** The ways a Service's host is written (short form only in its own namespace). */
+export function hostForms(svc: ServiceRef, vsNamespace: string): string[] {
+  const full = `${svc.name}.${svc.namespace}`;
+  const forms = [full, `${full}.svc`, `${full}.svc.cluster.local`];
+  return svc.namespace === vsNamespace ? [svc.name, ...forms] : forms;
+}

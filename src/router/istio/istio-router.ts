@@ -21,7 +21,7 @@ import {
   type ServiceRef,
   type TrafficRouter,
 } from '../router.js';
-import { hostOfService, sameService, serviceOfHost } from './hosts.js';
+import { hostForms, hostOfService, isServiceForm, sameService, serviceOfHost } from './hosts.js';
 import { buildPinPatch, buildUnpinPatch, buildWeightPatch, readDestinations } from './patch.js';
 import {
   httpRoutes,
@@ -36,6 +36,7 @@ import {
 } from './virtual-service.js';
 
 export { VIRTUAL_SERVICE_RESOURCE };
+export const SERVICE_ENTRY_RESOURCE = 'serviceentries.networking.istio.io';
 export const STATE_PREFIX = 'helm-canary.io/';
 
 export const VIRTUAL_SERVICE_PROFILE: RoutingProfile = {
@@ -182,6 +183,46 @@ export class IstioRouter implements TrafficRouter {
     return removed;
   }
 
+  async externalHost(host: string): Promise<string | undefined> {
+    if (!isServiceForm(host))
+      return (
+        `"${host}" is not written as a Service of the cluster (name, name.namespace or ` +
+        `name.namespace.svc[.cluster.local]): Istio sends it to an external host (a ServiceEntry or passthrough)`
+      );
+    const h = host.toLowerCase().replace(/\.$/, '');
+    const svc = serviceOfHost(h, this.namespace);
+    // "name.ns" reads like a domain too ("example.com"): a Service name only if the namespace exists.
+    const twoLabels = h.split('.').length === 2;
+    if (
+      twoLabels &&
+      svc.namespace !== this.namespace &&
+      (await this.kubectl.namespaceLabels(svc.namespace)) === undefined
+    )
+      return `"${host}" names no namespace of the cluster ("${svc.namespace}" does not exist), so Istio sends it to an external host`;
+    const forms = new Set([host.toLowerCase(), ...hostForms(svc, this.namespace)]);
+    const entry = (await this.serviceEntries(svc.namespace)).find((se) =>
+      (se?.spec?.hosts ?? []).some((h) => forms.has(String(h).toLowerCase())),
+    );
+    if (entry)
+      return `"${host}" is declared by ServiceEntry "${entry.metadata?.namespace}/${entry.metadata?.name}" (a service outside the Service registry)`;
+    return undefined;
+  }
+
+  /** Every ServiceEntry (cluster-wide; without that RBAC those of the namespaces concerned). */
+  private async serviceEntries(hostNamespace: string): Promise<ServiceEntryObject[]> {
+    try {
+      return await this.kubectl.listAll<ServiceEntryObject>(SERVICE_ENTRY_RESOURCE);
+    } catch (err) {
+      // No ServiceEntry CRD at all: nothing can declare the host.
+      if (err instanceof KubeNotFoundError) return [];
+      const namespaces = [...new Set([this.namespace, hostNamespace])];
+      const lists = await Promise.all(
+        namespaces.map((ns) => this.kubectl.list<ServiceEntryObject>(SERVICE_ENTRY_RESOURCE, ns)),
+      );
+      return lists.flat();
+    }
+  }
+
   async references(host: string): Promise<string[]> {
     const vs = await this.read();
     const managed = this.locate(vs);
@@ -298,6 +339,11 @@ export class IstioRouter implements TrafficRouter {
     const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
     return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
   }
+}
+
+interface ServiceEntryObject {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { hosts?: unknown[] };
 }
 
 /** The helm-canary.io/* annotations: the state earlier runs recorded. */
