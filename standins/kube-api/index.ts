@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are untyped JSON */
 // Kubernetes API server stand-in that real helm 3/4 and kubectl accept (plain HTTP on 127.0.0.1).
-// See docs in /work/shared/kube-api-notes.md for what the clients need.
+// See docs/standins.md for what the real helm and kubectl need from an API server.
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
