@@ -50317,6 +50317,7 @@ class Rollout {
                 samples: v.samples,
                 verdict: v.verdict === 'passed' ? 'passed' : 'failed',
                 reason: v.reason,
+                ...(v.evidence ? { evidence: v.evidence } : {}),
                 ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
             });
             this.log.info(stepLine(rep));
@@ -50678,18 +50679,14 @@ function stepLine(r) {
 // accumulators, the success-rate, latency and traffic-split rules, and evaluateStep() which
 // combines them into one verdict with a one-sentence reason. No I/O.
 //
-// Two rule sets live here, chosen by evaluateStep's 4th argument:
-// - the evidence rule (a phase: 'running' | 'bake-end' | 'max-bake'): a step passes only when the
-//   canary's own responses are sufficient evidence that its success rate is at least 0.5 points
-//   above success-rate rather than 5 points below (decideCanary: sequential test, fast guard,
-//   binomial test at max-bake; 'extend' while inconclusive, then a fail naming the missing
-//   evidence), and the users' path, the stable, latency, pinning and the split show no evidence of
-//   a problem. Error budget, by construction (Ville's inequality + exact binomial tails), for the
-//   canary: P(fail | success >= threshold + 0.5 pt) <= 0.4% + 0.1% + 0.5% = 1% once the canary has
-//   the responses the binomial test needs (designFor(...).needed, 156 at 99%), and
-//   P(pass | success <= threshold - 5 pt) <= 1% + 4% = 5%. Measured figures: bench/evidence-bench.ts.
-// - the legacy rule (a boolean `final`): today's step-verifier semantics (one-sided tests, pass
-//   at the end of the bake without an evidence requirement), kept until the verifier drives phases.
+// The rule: a step passes only when the canary's own responses are sufficient evidence that its
+// success rate is at least 0.5 points above success-rate rather than 5 points below (decideCanary:
+// sequential test, fast guard, binomial test at max-bake; 'extend' while inconclusive, then a fail
+// naming the missing evidence), and the users' path, the stable, latency, pinning and the split
+// show no evidence of a problem. Error budget, by construction (Ville's inequality + exact
+// binomial tails), for the canary: P(fail | success >= threshold + 0.5 pt) <= 0.4% + 0.1% + 0.5% =
+// 1% once the canary has the responses the binomial test needs (designFor(...).needed, 156 at
+// 99%), and P(pass | success <= threshold - 5 pt) <= 1% + 4% = 5%. Measured: bench/evidence-bench.ts.
 // ---------------------------------------------------------------------------------------------
 // Percentiles
 /**
@@ -51072,31 +51069,6 @@ function pinnedShare(o, opts = {}) {
     return Math.min(0.9, Math.max(0.5, share));
 }
 /**
- * p95 latency rule for one version (or for all responses), counting responses slower than max.
- * Nothing is judged below minSamples (20): the first responses of a fresh pod are often slow
- * (connection set-up, JIT warm-up) and say nothing about its steady state.
- * - 'fail' early when already more than 5% of the PLANNED responses of the step were slower than
- *   max: the end-of-bake p95 must then exceed max even if every later response is fast;
- * - 'fail' early when the slow fraction is conclusively above 5% by the same one-sided SPRT as the
- *   success rate (a response "succeeds" when it is not slower than max, threshold 95%, alpha 1%);
- * - at the end, 'fail' when the observed nearest-rank p95 exceeds max; else 'pass'.
- */
-function latencyCheck(stats, maxMs, opts = {}) {
-    const n = stats.requests;
-    const slow = stats.countAbove(maxMs);
-    const done = opts.final ? 'pass' : 'continue';
-    if (n < (opts.minSamples ?? 20))
-        return { decision: done, slow, n };
-    if (opts.planned !== undefined && slow > 0.05 * opts.planned)
-        return { decision: 'fail', slow, n };
-    if (decideSuccess(n - slow, n, 0.95) === 'fail')
-        return { decision: 'fail', slow, n };
-    if (!opts.final)
-        return { decision: 'continue', slow, n };
-    const p95Ms = stats.percentile(95);
-    return { decision: p95Ms > maxMs ? 'fail' : 'pass', p95Ms, slow, n };
-}
-/**
  * The p95 as evidence: "p95 <= max" means "at most 5% of the responses are slower than max", so
  * the count of slow responses is tested against 5%. An observed p95 is not evidence by itself: the
  * nearest-rank p95 of 3 responses is their maximum (one slow response in 3 "exceeds" it, which
@@ -51164,8 +51136,6 @@ class StepState {
     unattributed;
     /** Pinned responses whose marker says 'stable': the pin did not reach the canary. */
     misrouted = 0;
-    /** Legacy rule: planned responses of the whole step, for the latency "already certain" shortcut. */
-    plannedRequests;
     constructor(opts = {}) {
         const stats = () => new VersionStats(opts.maxLatencyMs);
         this.total = stats();
@@ -51175,7 +51145,6 @@ class StepState {
         this.pinned = stats();
         this.attributedCanary = stats();
         this.unattributed = stats();
-        this.plannedRequests = opts.plannedRequests;
     }
     add(o) {
         this.total.add(o.good, o.latencyMs);
@@ -51202,8 +51171,7 @@ class StepState {
 /**
  * Judge one step at canary weight `weight` (percent).
  *
- * evaluateStep(state, settings, weight, phase) — the evidence rule; judged in this order, the
- * first failing check gives the reason:
+ * Judged in this order, the first failing check gives the reason:
  *  1. canary success rate (decideCanary on pinned + attributed canary responses; pinned only when
  *     the users' path has unattributed failures, see CanaryEvidence.attributedUsed): conclusive
  *     failures at any time;
@@ -51217,13 +51185,8 @@ class StepState {
  *     `earlySplitMinTotal` (100) responses on;
  *  5. the canary's decision: 'running' -> 'continue'; 'pass' -> 'passed'; inconclusive ->
  *     'extend' at 'bake-end', 'failed' at 'max-bake' naming the missing evidence.
- *
- * evaluateStep(state, settings, weight, final: boolean) — the legacy rule, today's semantics
- * (see evaluateLegacy); its verdict is never 'extend'.
  */
 function evaluateStep(state, settings, weight, phase, opts = {}) {
-    if (typeof phase === 'boolean')
-        return evaluateLegacy(state, settings, weight, phase, opts);
     return evaluateEvidence(state, settings, weight, phase, opts);
 }
 function evaluateEvidence(state, settings, weight, phase, opts) {
@@ -51255,8 +51218,7 @@ function evaluateEvidence(state, settings, weight, phase, opts) {
     };
     if (cd.maxFailures !== undefined)
         canary.maxFailures = cd.maxFailures;
-    // 2. Stable and users' path: no evidence needed to pass, only none of a problem. 99% (not the
-    // legacy 95%) at the end: 1 failure in 5 responses is no evidence against a 99% stable.
+    // 2. Stable and users' path: no evidence needed to pass, only none of a problem. 99% (not 95%) at the end: 1 failure in 5 responses is no evidence against a 99% stable.
     const decide = { finalConfidence: 0.99, ...opts.decide, final: ending };
     const oneSided = (s) => {
         const r = decideSuccessDetailed(s.good, s.requests, threshold, decide);
@@ -51346,6 +51308,64 @@ function evaluateEvidence(state, settings, weight, phase, opts) {
         return out('extend', `${missingEvidence(canary, 'yet ')}; extending the bake`);
     return out('passed', evidencePassReason(state, settings, weight, evidence, split));
 }
+/**
+ * The evidence of a step as reports show it, with the confidence of each decision: 1 - the bound
+ * on the probability that it is wrong. Canary: a sequential pass is wrong with probability <=
+ * exp(llr) (Ville, under "clearly worse"), a sequential or guard fail <= exp(-llr) (under "good
+ * enough" / "at the threshold"), a binomial pass <= P(X <= failures | clearly worse), a binomial
+ * fail <= P(X >= failures | good enough). Stable and users' path: only a fail rests on a test.
+ * Computed once per report, not per response.
+ */
+function evidenceFigures(e, threshold, opts = {}) {
+    const c = e.canary;
+    const d = designFor(threshold, opts);
+    const canary = {
+        responses: c.responses,
+        failures: c.failures,
+        decision: c.decision,
+        pinned: c.pinned,
+        attributed: c.attributedUsed ? c.attributed : 0,
+        needed: c.needed,
+    };
+    let wrong;
+    if (c.kind === 'guard')
+        wrong = Math.exp(-llrOf(c.responses, c.failures, d.guardBad, d.guardGood));
+    else if (c.kind === 'sequential')
+        wrong = Math.exp(c.decision === 'pass' ? c.llr : -c.llr);
+    else if (c.kind === 'final')
+        wrong =
+            c.decision === 'pass'
+                ? binomialLowerTail(c.responses, c.failures, d.e1)
+                : binomialUpperTail(c.responses, c.failures, d.e0);
+    if (c.kind)
+        canary.test = c.kind === 'final' ? 'binomial' : c.kind;
+    if (wrong !== undefined)
+        canary.confidence = clamp01(1 - wrong);
+    const oneSided = (s) => {
+        const f = { responses: s.responses, failures: s.failures, decision: s.decision };
+        if (s.decision !== 'fail')
+            return f;
+        if (s.pValue !== undefined) {
+            f.test = 'binomial';
+            f.confidence = clamp01(1 - s.pValue);
+        }
+        else if (s.llr !== undefined) {
+            f.test = 'sequential';
+            f.confidence = clamp01(1 - Math.exp(-s.llr));
+        }
+        return f;
+    };
+    const out = {
+        canary,
+        users: { ...oneSided(e.users), unattributed: e.users.unattributed },
+    };
+    if (e.stable)
+        out.stable = oneSided(e.stable);
+    return out;
+}
+function clamp01(x) {
+    return Math.min(1, Math.max(0, x));
+}
 /** Canary share among the unpinned responses attributed to a version. */
 function unpinnedSplit(state, weight, opts) {
     const n = state.attributedCanary.requests + state.stable.requests;
@@ -51419,98 +51439,6 @@ function rateOf(s, note) {
         return 'no responses';
     return `${analysis_pct(1 - s.failures / s.responses)} (${s.responses - s.failures}/${s.responses}${note ? `, ${note}` : ''})`;
 }
-/**
- * The legacy rule (today's step-verifier semantics), for one step at canary weight `weight`
- * (percent). Judged in this order; the first failing check gives the reason:
- *  1. success rate of the canary, then of the stable (only with canary-match), then of all
- *     responses (always: it also covers responses that have no version, e.g. timeouts);
- *  2. p95 latency (when max-latency is set): canary, then stable with canary-match, else all responses;
- *  3. traffic split (only with canary-match): at the end from 30 responses on, before the end only
- *     from `earlySplitMinTotal` (100) on, so that the first seconds of a step, while the gateway
- *     may still route by the previous weights, cannot fail it on their own. A wrong split is no
- *     danger to users (errors of whatever receives traffic are caught by 1.), so waiting is cheap.
- * Before the end the verdict is 'failed' or 'continue'; at the end (final) 'failed' or 'passed'.
- */
-function evaluateLegacy(state, settings, weight, final, opts) {
-    const perVersion = settings.canaryMatch !== undefined;
-    const threshold = settings.successRate;
-    const streams = perVersion
-        ? [
-            { name: 'canary', stats: state.canary, share: weight / 100 },
-            { name: 'stable', stats: state.stable, share: 1 - weight / 100 },
-            { name: 'all responses', stats: state.total, share: 1 },
-        ]
-        : [{ name: 'all responses', stats: state.total, share: 1 }];
-    for (const s of streams) {
-        const r = decideSuccessDetailed(s.stats.good, s.stats.requests, threshold, { ...opts.decide, final });
-        if (r.decision === 'fail') {
-            const subject = s.name === 'all responses' ? 'success rate of all responses' : `${s.name} success rate`;
-            const rate = `${analysis_pct(s.stats.good / s.stats.requests)} (${s.stats.good}/${s.stats.requests})`;
-            const how = r.kind === 'final'
-                ? `is below ${analysis_pct(threshold, true)} (${analysis_pct(opts.decide?.finalConfidence ?? 0.95, true)} confidence)`
-                : `is conclusively below ${analysis_pct(threshold, true)}`;
-            return { verdict: 'failed', reason: `${subject} ${rate} ${how}`, split: splitOf() };
-        }
-    }
-    if (settings.maxLatencyMs !== undefined) {
-        const max = settings.maxLatencyMs;
-        // With canary-match only per version: a slow canary is then named as such (responses without a
-        // version are timeouts, which the success rate already counts as bad).
-        for (const s of perVersion ? streams.slice(0, 2) : streams) {
-            const planned = state.plannedRequests !== undefined ? state.plannedRequests * s.share : undefined;
-            const r = latencyCheck(s.stats, max, { final, planned, minSamples: opts.latencyMinSamples });
-            if (r.decision === 'fail') {
-                const subject = s.name === 'all responses' ? 'p95 latency of all responses' : `${s.name} p95 latency`;
-                const reason = r.p95Ms !== undefined
-                    ? `${subject} ${fmtMs(r.p95Ms)} exceeds ${fmtMs(max)} (${r.slow} of ${r.n} responses slower)`
-                    : `${subject} is conclusively above ${fmtMs(max)}: ${r.slow} of ${r.n} responses slower`;
-                return { verdict: 'failed', reason, split: splitOf() };
-            }
-        }
-    }
-    const split = splitOf();
-    if (split && !split.ok) {
-        const n = state.attributedCanary.requests + state.stable.requests;
-        const judgeNow = final || n >= (opts.earlySplitMinTotal ?? 100);
-        if (judgeNow) {
-            return {
-                verdict: 'failed',
-                reason: `observed canary share ${analysis_pct(split.observed)} (${state.attributedCanary.requests}/${n}) is outside the ` +
-                    `expected ${analysis_pct(split.low)}–${analysis_pct(split.high)} for weight ${weight}%`,
-                split,
-            };
-        }
-    }
-    if (!final)
-        return { verdict: 'continue', split };
-    return { verdict: 'passed', reason: passReason(state, settings, weight, streams, split), split };
-    function splitOf() {
-        return perVersion ? unpinnedSplit(state, weight, opts) : undefined;
-    }
-}
-function passReason(state, settings, weight, streams, split) {
-    if (state.total.requests === 0)
-        return 'no probe responses were received during the bake';
-    const shown = streams.length > 1 ? streams.slice(0, 2) : streams;
-    const parts = shown.map((s) => s.stats.requests === 0
-        ? `${s.name}: no responses`
-        : `${s.name} ${analysis_pct(s.stats.good / s.stats.requests)} (${s.stats.good}/${s.stats.requests})`);
-    let text = `success rate ${parts.join(', ')} meets ${analysis_pct(settings.successRate, true)}`;
-    if (settings.maxLatencyMs !== undefined) {
-        const p95s = shown
-            .filter((s) => s.stats.requests > 0)
-            .map((s) => `${shown.length > 1 ? `${s.name} ` : ''}${fmtMs(s.stats.percentile(95))}`);
-        if (p95s.length)
-            text += `; p95 ${p95s.join(', ')} within ${fmtMs(settings.maxLatencyMs)}`;
-    }
-    if (split) {
-        text += split.judged
-            ? `; canary share ${analysis_pct(split.observed)} within ${analysis_pct(split.low)}–${analysis_pct(split.high)} for weight ${weight}%`
-            : `; canary share ${analysis_pct(split.observed)} not judged (too few responses)`;
-    }
-    return text;
-}
-/** 0.987 -> "98.7%"; compact (for thresholds): 0.99 -> "99%", 0.995 -> "99.5%". */
 function analysis_pct(x, compact = false) {
     const v = x * 100;
     if (compact)
@@ -51788,8 +51716,8 @@ class Prober {
                     delete headers[k];
             headers.host = this.settings.host;
         }
-        // Pinned probes alternate with unpinned ones, starting with a pinned one.
-        const pinned = this.pin !== undefined && (this.pin.mode === 'all' || this.sent % 2 === 0);
+        // Pinned probes are spread evenly among the unpinned ones, starting with a pinned one.
+        const pinned = this.pin !== undefined && (this.pin.mode === 'all' || pinnedAt(this.sent, this.pin.share));
         if (pinned)
             headers[this.pin.header] = this.pin.value;
         const reqOpts = { method: 'GET', agent: this.agent, headers };
@@ -51871,6 +51799,11 @@ class Prober {
             this.callbackError ??= err;
         }
     }
+}
+/** Is probe number i (from 0) pinned, with `share` of the probes pinned? */
+function pinnedAt(i, share = 0.5) {
+    const p = Math.min(1, Math.max(0, share));
+    return Math.ceil((i + 1) * p - 1e-9) > Math.ceil(i * p - 1e-9);
 }
 function transportError(err, latencyMs, pinned) {
     const e = err;
@@ -51989,37 +51922,18 @@ function verify_command_tail(text) {
 
 
 
-function observationOf(r) {
-    return { good: r.good, latencyMs: r.latencyMs, version: r.pinned ? 'canary' : r.version, pinned: r.pinned };
-}
-const SPLIT_PROBE = {
-    headers: {},
-    statuses: [[200, 399]],
-    rps: 1,
-    timeoutMs: 1000,
-    successRate: 0.99,
-    canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
-};
-const splitCountsPinnedOf = new WeakMap();
 /**
- * Does `rule` count pinned responses in the traffic split? Asked once of the rule itself: 100
- * pinned and 100 users' stable responses at weight 10 are a perfect split when pinned ones are left
- * out, and an impossible one (50%) when they are counted. The rule before per-version evidence
- * counts every 'canary' response; then the users' and the pinned responses are judged apart here,
- * so pinned probes can never skew the split. A rule that knows pinned responses judges them together.
+ * A probe response as the analysis takes it. A pinned response is the canary's by construction,
+ * whatever the weight; with canary-match its marker still says which version answered (a pinned
+ * response from the stable means the pin did not reach the canary, see StepState.misrouted).
  */
-function splitCountsPinned(rule = evaluateStep) {
-    const known = splitCountsPinnedOf.get(rule);
-    if (known !== undefined)
-        return known;
-    const st = new StepState();
-    for (let i = 0; i < 100; i++) {
-        st.add(observationOf({ good: true, latencyMs: 1, version: 'canary', pinned: true }));
-        st.add(observationOf({ good: true, latencyMs: 1, version: 'stable', pinned: false }));
-    }
-    const counts = rule(st, SPLIT_PROBE, 10, true).split?.ok === false;
-    splitCountsPinnedOf.set(rule, counts);
-    return counts;
+function observationOf(r, canaryMatch = false) {
+    if (!r.pinned)
+        return { good: r.good, latencyMs: r.latencyMs, version: r.version };
+    const o = { good: r.good, latencyMs: r.latencyMs, version: 'pinned' };
+    if (canaryMatch)
+        o.marker = r.version;
+    return o;
 }
 /** The responses of one step: what the rule judges, and the figures the report shows. */
 class Evidence {
@@ -52028,83 +51942,26 @@ class Evidence {
     rule;
     opts;
     pinMode;
-    /** Every judged response, marked pinned or not. */
     state;
-    /** Only for a rule that counts pinned responses in the split: the users' and the pinned apart. */
-    apart;
-    total;
-    canary;
-    stable;
-    usersCanary = 0;
-    usersClassified = 0;
-    pinnedCount = 0;
-    constructor(verify, weight, plannedRequests, rule, opts, pinMode) {
+    constructor(verify, weight, rule, opts, pinMode) {
         this.verify = verify;
         this.weight = weight;
         this.rule = rule;
         this.opts = opts;
         this.pinMode = pinMode;
-        const maxLatencyMs = verify.maxLatencyMs;
-        this.state = new StepState({ maxLatencyMs, plannedRequests });
-        if (pinMode === 'alternate' && verify.canaryMatch && splitCountsPinned(rule)) {
-            const half = plannedRequests / 2;
-            this.apart = {
-                users: new StepState({ maxLatencyMs, plannedRequests: half }),
-                pinned: new StepState({ maxLatencyMs, plannedRequests: half }),
-            };
-        }
-        this.total = new VersionStats();
-        this.canary = new VersionStats();
-        this.stable = new VersionStats();
+        this.state = new StepState({ maxLatencyMs: verify.maxLatencyMs });
     }
     add(r) {
-        const o = observationOf(r);
-        this.state.add(o);
-        if (this.apart)
-            (r.pinned ? this.apart.pinned : this.apart.users).add(o);
-        this.total.add(r.good, r.latencyMs);
-        if (o.version === 'canary')
-            this.canary.add(r.good, r.latencyMs);
-        else if (o.version === 'stable')
-            this.stable.add(r.good, r.latencyMs);
-        if (r.pinned)
-            this.pinnedCount++;
-        else if (r.version !== 'unknown') {
-            this.usersClassified++;
-            if (r.version === 'canary')
-                this.usersCanary++;
-        }
+        this.state.add(observationOf(r, this.verify.canaryMatch !== undefined));
     }
-    judge(final) {
-        if (!this.apart)
-            return this.rule(this.state, this.verify, this.weight, final, this.opts);
-        // Pinned responses all come from the canary: judged as a step at 100%; the users' at the weight.
-        const pinned = this.rule(this.apart.pinned, this.verify, 100, final, this.opts);
-        const users = this.rule(this.apart.users, this.verify, this.weight, final, this.opts);
-        if (pinned.verdict === 'failed')
-            return { ...pinned, reason: `${pinned.reason} (pinned probes)`, split: users.split };
-        if (users.verdict !== 'passed' || !final)
-            return users;
-        if (pinned.verdict !== 'passed')
-            return { ...pinned, split: users.split };
-        const p = this.apart.pinned.canary;
-        const pinnedText = p.requests === 0
-            ? 'no pinned responses'
-            : `pinned probes ${step_verifier_pct(p.good / p.requests)} (${p.good}/${p.requests})`;
-        return { ...users, reason: `${users.reason}; ${pinnedText}` };
+    judge(phase) {
+        return this.rule(this.state, this.verify, this.weight, phase, this.opts);
     }
-    /**
-     * The users' split for the report: the rule's, unless it counts pinned responses (then computed
-     * here from the users' responses alone); none when every probe is pinned.
-     */
+    /** The users' split for the report (with canary-match); none when every probe is pinned. */
     split(judged) {
         if (!this.verify.canaryMatch || this.pinMode === 'all')
             return undefined;
-        if (!this.apart && judged?.split)
-            return judged.split;
-        if (this.usersClassified === 0)
-            return undefined;
-        return splitCheck(this.usersCanary, this.usersClassified, this.weight / 100, this.opts?.z ?? 4, this.opts?.split);
+        return judged?.split;
     }
 }
 async function verifyStep(opts) {
@@ -52116,7 +51973,8 @@ async function verifyStep(opts) {
     const startedMs = now();
     const origin = opts.timeOrigin ?? startedMs;
     const perVersion = verify.canaryMatch !== undefined;
-    const ev = new Evidence(verify, weight, (verify.rps * bakeMs) / 1000, rule, opts.evaluate, opts.pin?.mode);
+    const ev = new Evidence(verify, weight, rule, opts.evaluate, opts.pin?.mode);
+    const st = ev.state;
     const samples = [];
     let settling = settleMs > 0;
     let settlingResponses = 0;
@@ -52127,23 +51985,25 @@ async function verifyStep(opts) {
         samples.push({
             t: Math.round((now() - origin) / 100) / 10,
             weight,
-            ...(knowsCanary() && ev.canary.requests > 0 ? { canarySuccess: ev.canary.successRate } : {}),
+            ...(knowsCanary() && st.canary.requests > 0 ? { canarySuccess: st.canary.successRate } : {}),
         });
     };
     const result = (verdict, reason, stoppedEarly, judged) => {
         const r = {
             verdict,
             reason,
-            total: ev.total.figures(),
+            total: st.total.figures(),
             samples,
             startedAt: new Date(startedMs).toISOString(),
             endedAt: new Date(now()).toISOString(),
             stoppedEarly,
         };
         if (knowsCanary())
-            r.canary = ev.canary.figures();
+            r.canary = st.canary.figures();
+        if (judged?.evidence)
+            r.evidence = evidenceFigures(judged.evidence, verify.successRate, opts.evaluate?.evidence);
         if (perVersion) {
-            r.stable = ev.stable.figures();
+            r.stable = st.stable.figures();
             const split = ev.split(judged);
             if (split) {
                 r.observedCanaryShare = split.observed;
@@ -52165,6 +52025,9 @@ async function verifyStep(opts) {
             return result('cancelled', `verification was cancelled after ${step_verifier_secs(now() - startedMs)}`, true);
         return withCommand(result('passed', 'no HTTP verification was configured (no verify url); waited the bake time', false));
     }
+    // A step planned with no bake time ("100@0s") is not judged: there is no evidence to gather.
+    if (bakeMs <= 0)
+        return withCommand(result('passed', 'no bake time at this weight (0 s): not verified here', false));
     let decided;
     let poke;
     let prober;
@@ -52177,9 +52040,9 @@ async function verifyStep(opts) {
             ev.add(r);
             if (decided)
                 return;
-            const e = ev.judge(false);
             // Before the end only a conclusive failure stops a step; past the bake a pass does too.
-            if (e.verdict === 'failed' || (extending && e.verdict === 'passed')) {
+            const e = ev.judge(extending ? 'bake-end' : 'running');
+            if (e.verdict === 'failed' || e.verdict === 'passed') {
                 decided = e;
                 poke?.();
             }
@@ -52206,21 +52069,21 @@ async function verifyStep(opts) {
         sample();
         if (!opts.onProgress)
             return;
-        const judged = perVersion && !settling ? ev.judge(false) : undefined;
+        const judged = perVersion && !settling ? ev.judge('running') : undefined;
         const snap = {
             elapsedMs: now() - judgingFrom,
             bakeMs,
             weight,
-            total: ev.total.figures(),
+            total: st.total.figures(),
         };
         if (settling)
             snap.settling = true;
         if (extending)
             snap.extended = true;
         if (knowsCanary())
-            snap.canary = ev.canary.figures();
+            snap.canary = st.canary.figures();
         if (perVersion) {
-            snap.stable = ev.stable.figures();
+            snap.stable = st.stable.figures();
             const split = ev.split(judged);
             if (split) {
                 snap.observedCanaryShare = split.observed;
@@ -52242,9 +52105,11 @@ async function verifyStep(opts) {
             judgingFrom = now();
         }
         await wait(bakeMs);
-        if (!decided && !signal?.aborted && maxBakeMs > bakeMs) {
-            const atBake = ev.judge(true);
-            if (!conclusive(atBake)) {
+        if (!decided && !signal?.aborted) {
+            const atBake = ev.judge('bake-end');
+            if (atBake.verdict !== 'extend')
+                decided = atBake;
+            else if (maxBakeMs > bakeMs) {
                 extending = true;
                 opts.onExtend?.(`The evidence is inconclusive at the end of the ${step_verifier_secs(bakeMs)} bake; probing on for up to ${step_verifier_secs(maxBakeMs - bakeMs)} more (max-bake ${step_verifier_secs(maxBakeMs)}).`);
                 await wait(maxBakeMs - bakeMs);
@@ -52277,7 +52142,8 @@ async function verifyStep(opts) {
         const early = elapsed < bakeMs;
         return result('failed', `${decided.reason}${early ? ` (after ${step_verifier_secs(elapsed)} of the ${step_verifier_secs(bakeMs)} bake)` : ''}`, early, decided);
     }
-    const final = decided ?? ev.judge(true);
+    // Neither decided at the end of the bake nor during the extension: the last judgment.
+    const final = decided ?? ev.judge('max-bake');
     const extendedBy = extending
         ? ` (decided ${step_verifier_secs(Math.max(0, elapsed - bakeMs))} past the ${step_verifier_secs(bakeMs)} bake)`
         : '';
@@ -52315,11 +52181,6 @@ async function verifyStep(opts) {
         return passed;
     }
 }
-/** A verdict the rule is sure of (the rule may also answer 'continue' or 'inconclusive'). */
-function conclusive(e) {
-    const v = e.verdict;
-    return v === 'passed' || v === 'failed';
-}
 /** How many probes the baseline sends: five seconds' worth at verify-rps, at most 20. */
 function baselineCount(rps) {
     return Math.min(20, Math.max(1, Math.ceil(rps * 5)));
@@ -52337,7 +52198,7 @@ async function verifyBaseline(opts) {
     const rule = opts.rule ?? evaluateStep;
     const startedMs = now();
     const n = baselineCount(verify.rps);
-    const state = new StepState({ maxLatencyMs: verify.maxLatencyMs, plannedRequests: n });
+    const state = new StepState({ maxLatencyMs: verify.maxLatencyMs });
     const results = [];
     const end = (verdict, reason) => ({
         verdict,
@@ -52362,8 +52223,9 @@ async function verifyBaseline(opts) {
                 return;
             const r = answered(raw);
             results.push(r);
-            state.add(observationOf(r));
-            const e = rule(state, verify, 0, false, opts.evaluate);
+            // Nothing is installed yet: every response is the users' path, whatever its marker says.
+            state.add(observationOf({ ...r, version: 'unknown' }));
+            const e = rule(state, verify, 0, 'running', opts.evaluate);
             if (e.verdict === 'failed')
                 failed = e;
             if (failed || results.length >= n)
@@ -52391,7 +52253,9 @@ async function verifyBaseline(opts) {
         timeoutMs: verify.timeoutMs,
         ca: verify.ca !== undefined,
     };
-    const verdict = failed ?? rule(state, verify, 0, true, opts.evaluate);
+    // There is no canary yet: only the users' path (the stable) is judged, as at the end of a bake
+    // (the canary's missing evidence makes that 'extend', which is no failure here).
+    const verdict = failed ?? rule(state, verify, 0, 'bake-end', opts.evaluate);
     if (verdict.verdict === 'failed')
         return end('failed', results.some((r) => !r.good)
             ? describeSetupProblem(results, facts)
@@ -52435,9 +52299,6 @@ function step_verifier_secs(ms) {
     const r = Math.round(s - m * 60);
     return r ? `${m} min ${r} s` : `${m} min`;
 }
-function step_verifier_pct(x) {
-    return `${(100 * x).toFixed(1)}%`;
-}
 function truncate(s, n) {
     return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
@@ -52469,6 +52330,7 @@ function describeProgress(p) {
 
 ;// CONCATENATED MODULE: ./src/verify/verifier.ts
 
+
 function createVerifier(settings, o = {}) {
     const runStart = o.runStart ?? Date.now();
     const redact = (t) => settings.secrets.redact(t);
@@ -52487,7 +52349,7 @@ function createVerifier(settings, o = {}) {
             bakeMs: r.bakeMs,
             maxBakeMs: r.maxBakeMs,
             settleMs: r.settleMs,
-            pin: r.pin ? { ...r.pin, mode: precheck ? 'all' : 'alternate' } : undefined,
+            pin: r.pin ? { ...r.pin, ...pinMode(r, settings, precheck) } : undefined,
             // The pre-traffic check is probes only: verify-command runs with the user weights.
             runCommand: !precheck,
             signal: r.signal,
@@ -52505,6 +52367,21 @@ function createVerifier(settings, o = {}) {
             commandTimeoutMs: settings.timeoutMs,
         });
     };
+}
+/**
+ * Every probe of the pre-traffic check is pinned; at a weight, half of them — more when the rate is
+ * too low for the canary's evidence to arrive by max-bake (analysis.ts pinnedShare).
+ */
+function pinMode(r, settings, precheck) {
+    if (precheck)
+        return { mode: 'all' };
+    const share = pinnedShare({
+        rps: settings.verify.rps,
+        weight: r.weight,
+        maxBakeMs: r.maxBakeMs ?? r.bakeMs,
+        successRate: settings.verify.successRate,
+    });
+    return { mode: 'alternate', share };
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
@@ -52691,6 +52568,68 @@ function stepsTable(steps, end) {
     });
     return [head, sep, ...rows];
 }
+// ---------------------------------------------------------------------------------------------
+// Evidence per version
+const DECISION = {
+    pass: 'passed',
+    fail: '**failed**',
+    continue: 'still running',
+    inconclusive: 'inconclusive',
+};
+/** e.g. "81 / 0 · passed (sequential, 99.0%)": responses / failures · decision (test, confidence). */
+function streamCell(f, oneSided = false) {
+    if (!f)
+        return DASH;
+    if (f.responses === 0)
+        return oneSided ? DASH : 'no responses';
+    // The stable and the users' path need no evidence to pass, only none of a problem.
+    const decision = oneSided && f.decision !== 'fail' ? 'no problem seen' : DECISION[f.decision];
+    const basis = [f.test, f.confidence !== undefined ? confidencePct(f.confidence) : undefined].filter(Boolean);
+    return `${count(f.responses)} / ${count(f.failures)} · ${decision}${basis.length ? ` (${basis.join(', ')})` : ''}`;
+}
+/** Confidence floored to 0.1 so that 99.99% never shows as 100%; "> 99.9%" above that. */
+function confidencePct(c) {
+    if (c > 0.999)
+        return '> 99.9%';
+    return `${(Math.floor(c * 1000 + 1e-9) / 10).toFixed(1)}%`;
+}
+function compositionCell(e) {
+    const c = e.canary;
+    const parts = [`${count(c.pinned)} pinned`];
+    if (c.attributed > 0)
+        parts.push(`${count(c.attributed)} users'`);
+    const needed = c.decision === 'inconclusive' || c.test === 'insufficient' ? `; needs ~${count(c.needed)}` : '';
+    return `${parts.join(' + ')}${needed}`;
+}
+/**
+ * Per step, what each version's verdict rests on: responses / failures, the decision, the test
+ * that made it and its confidence (1 - the bound on the probability that it is wrong).
+ */
+function evidenceTable(steps) {
+    const withEvidence = steps.filter((s) => s.evidence);
+    if (withEvidence.length === 0)
+        return [];
+    const out = [
+        '<details><summary>Evidence per version (responses / failures · decision)</summary>',
+        '',
+        "| # | Canary | Canary responses | Stable | Users' path |",
+        '|--:|:--|:--|:--|:--|',
+    ];
+    for (const s of withEvidence) {
+        const e = s.evidence;
+        const unattributed = e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
+        const cells = [
+            s.kind === 'precheck' ? '0' : String(s.index + 1),
+            streamCell(e.canary),
+            compositionCell(e),
+            streamCell(e.stable, true),
+            `${streamCell(e.users, true)}${unattributed}`,
+        ];
+        out.push(`| ${cells.join(' | ')} |`);
+    }
+    out.push('', '</details>');
+    return out;
+}
 function stepSuccess(s) {
     const f = s.canary ?? s.total;
     return f.requests > 0 ? (f.good / f.requests) * 100 : undefined;
@@ -52870,6 +52809,9 @@ function renderSummary(r, opts = {}) {
     if (r.steps.length) {
         out.push(...stepsTable(r.steps, end));
         out.push('');
+        const evidence = evidenceTable(r.steps);
+        if (evidence.length)
+            out.push(...evidence, '');
     }
     const start = timeOf(r.startedAt);
     const total = start !== undefined ? formatDuration(Math.max(0, end - start)) : DASH;

@@ -107,6 +107,31 @@ export interface VersionFigures {
   p95Ms?: number;
 }
 
+/** One stream's evidence in a step, as reports show it. */
+export interface StreamFigures {
+  responses: number;
+  failures: number;
+  /** 'continue': still running; 'inconclusive': not enough evidence either way. */
+  decision: 'pass' | 'fail' | 'continue' | 'inconclusive';
+  /**
+   * 1 - the bound on the probability that this decision is wrong (a pass of a clearly worse
+   * canary, a fail of a good one), when the decision rests on a test; absent otherwise.
+   */
+  confidence?: number;
+  /** Which test decided: 'sequential', 'guard', 'binomial', 'insufficient'. */
+  test?: string;
+}
+
+/** The evidence behind a step's verdict, per version. */
+export interface StepEvidenceFigures {
+  /** Pinned probes + users' responses attributed to the canary (when trusted). */
+  canary: StreamFigures & { pinned: number; attributed: number; needed: number };
+  /** With canary-match: users' responses attributed to the stable. */
+  stable?: StreamFigures;
+  /** Every unpinned response, attributed or not. */
+  users: StreamFigures & { unattributed: number };
+}
+
 /** Where every layer logs (core.info/warning/group in the action, an array in tests). */
 export interface Logger {
   info(message: string): void;

@@ -1,9 +1,9 @@
 // The report of one run: written as JSON (output `report-json`), rendered as job summary and PR
 // comment. Pure data, no I/O.
 
-import type { VersionFigures } from '../lib/types.js';
+import type { StepEvidenceFigures, StreamFigures, VersionFigures } from '../lib/types.js';
 
-export type { VersionFigures };
+export type { StepEvidenceFigures, StreamFigures, VersionFigures };
 
 export type Verdict = 'passed' | 'failed' | 'running' | 'skipped';
 
@@ -31,6 +31,8 @@ export interface StepReport {
   expectedShareRange?: [number, number];
   verdict: Verdict;
   reason?: string;
+  /** The evidence behind the verdict per version (responses, failures, decision, confidence). */
+  evidence?: StepEvidenceFigures;
   /** How long past its bake the step ran because the evidence was inconclusive (ms, up to max-bake). */
   extendedMs?: number;
   /** Progress samples for the chart: elapsed seconds since run start, canary success 0..1. */

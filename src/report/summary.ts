@@ -3,7 +3,15 @@
 // no I/O (the clock is read only for a running report's elapsed time, and `opts.now` overrides it).
 
 import { escapeInline } from '../lib/markdown.js';
-import type { Outcome, RunReport, StepReport, Verdict, VersionFigures } from './model.js';
+import type {
+  Outcome,
+  RunReport,
+  StepEvidenceFigures,
+  StepReport,
+  StreamFigures,
+  Verdict,
+  VersionFigures,
+} from './model.js';
 
 export interface RenderOptions {
   /** Start with the hidden comment marker (for the pull-request comment). */
@@ -210,6 +218,73 @@ function stepsTable(steps: StepReport[], end: number): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Evidence per version
+
+const DECISION: Record<StreamFigures['decision'], string> = {
+  pass: 'passed',
+  fail: '**failed**',
+  continue: 'still running',
+  inconclusive: 'inconclusive',
+};
+
+/** e.g. "81 / 0 · passed (sequential, 99.0%)": responses / failures · decision (test, confidence). */
+function streamCell(f: StreamFigures | undefined, oneSided = false): string {
+  if (!f) return DASH;
+  if (f.responses === 0) return oneSided ? DASH : 'no responses';
+  // The stable and the users' path need no evidence to pass, only none of a problem.
+  const decision = oneSided && f.decision !== 'fail' ? 'no problem seen' : DECISION[f.decision];
+  const basis = [f.test, f.confidence !== undefined ? confidencePct(f.confidence) : undefined].filter(
+    Boolean,
+  );
+  return `${count(f.responses)} / ${count(f.failures)} · ${decision}${basis.length ? ` (${basis.join(', ')})` : ''}`;
+}
+
+/** Confidence floored to 0.1 so that 99.99% never shows as 100%; "> 99.9%" above that. */
+function confidencePct(c: number): string {
+  if (c > 0.999) return '> 99.9%';
+  return `${(Math.floor(c * 1000 + 1e-9) / 10).toFixed(1)}%`;
+}
+
+function compositionCell(e: StepEvidenceFigures): string {
+  const c = e.canary;
+  const parts = [`${count(c.pinned)} pinned`];
+  if (c.attributed > 0) parts.push(`${count(c.attributed)} users'`);
+  const needed =
+    c.decision === 'inconclusive' || c.test === 'insufficient' ? `; needs ~${count(c.needed)}` : '';
+  return `${parts.join(' + ')}${needed}`;
+}
+
+/**
+ * Per step, what each version's verdict rests on: responses / failures, the decision, the test
+ * that made it and its confidence (1 - the bound on the probability that it is wrong).
+ */
+function evidenceTable(steps: StepReport[]): string[] {
+  const withEvidence = steps.filter((s) => s.evidence);
+  if (withEvidence.length === 0) return [];
+  const out = [
+    '<details><summary>Evidence per version (responses / failures · decision)</summary>',
+    '',
+    "| # | Canary | Canary responses | Stable | Users' path |",
+    '|--:|:--|:--|:--|:--|',
+  ];
+  for (const s of withEvidence) {
+    const e = s.evidence!;
+    const unattributed =
+      e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
+    const cells = [
+      s.kind === 'precheck' ? '0' : String(s.index + 1),
+      streamCell(e.canary),
+      compositionCell(e),
+      streamCell(e.stable, true),
+      `${streamCell(e.users, true)}${unattributed}`,
+    ];
+    out.push(`| ${cells.join(' | ')} |`);
+  }
+  out.push('', '</details>');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Chart
 
 export interface ChartPoint {
@@ -413,6 +488,8 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   if (r.steps.length) {
     out.push(...stepsTable(r.steps, end));
     out.push('');
+    const evidence = evidenceTable(r.steps);
+    if (evidence.length) out.push(...evidence, '');
   }
 
   const start = timeOf(r.startedAt);

@@ -788,6 +788,7 @@ class Rollout {
         samples: v.samples,
         verdict: v.verdict === 'passed' ? 'passed' : 'failed',
         reason: v.reason,
+        ...(v.evidence ? { evidence: v.evidence } : {}),
         ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
       });
       this.log.info(stepLine(rep));

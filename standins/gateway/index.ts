@@ -47,6 +47,12 @@ export interface GatewayStats {
   /** Successful polls of the Kubernetes API, and failed ones. */
   polls: number;
   pollErrors: number;
+  /**
+   * Every answer of a Deployment with status >= 500 (injected or its own), in order, at most the
+   * last 10,000: when (epoch ms) a version first failed and through which route, e.g. for "stable
+   * within 2 s of the first failure".
+   */
+  failures: Array<{ at: number; route: string; backend: string; status: number }>;
 }
 
 // Each list is read from the first path that is not 404 (older API versions are fallbacks for a
@@ -94,6 +100,7 @@ export class GatewayServer {
     injectedErrors: 0,
     polls: 0,
     pollErrors: 0,
+    failures: [],
   };
 
   private snapshot: ClusterSnapshot = emptySnapshot();
@@ -300,6 +307,12 @@ export class GatewayServer {
     ];
     const fail = echo.errorRate > 0 && this.random() < echo.errorRate;
     const answer = () => {
+      const status = fail ? 500 : echo.status;
+      if (status >= 500) {
+        const f = this.stats.failures;
+        f.push({ at: Date.now(), route: decision.route ?? '(rule)', backend: key, status });
+        if (f.length > 10_000) f.splice(0, f.length - 10_000);
+      }
       if (fail) {
         this.stats.injectedErrors++;
         send(500, 'injected error', headers);
