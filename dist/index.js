@@ -46959,13 +46959,25 @@ const INPUTS = [
     }),
     input({
         name: 'virtual-service',
-        form: "use the name of an Istio VirtualService: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
-        parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+        multiline: true,
+        form: "use the name of an Istio VirtualService, one per line: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+        parse: objectNames(kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name')),
     }),
     input({
         name: 'route',
         form: 'use the name of an http route of the VirtualService, on one line',
         parse: singleLine,
+    }),
+    input({
+        name: 'destination-rule',
+        form: "use the name of the Istio DestinationRule of the shared Service: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+        parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+    }),
+    input({
+        name: 'subset-label',
+        default: 'app.kubernetes.io/instance',
+        form: 'use a Kubernetes label key, e.g. "app.kubernetes.io/instance" or "version"',
+        parse: labelKey,
     }),
     input({
         name: 'service',
@@ -47271,6 +47283,29 @@ function parseCanaryMatch(v, c) {
     }
     return undefined;
 }
+/** Several names, one per line, each checked by `one`; a name given twice is an error. */
+function objectNames(one) {
+    return (v, c) => {
+        const names = splitLines(v);
+        const parsed = names.map((n) => one(n, c));
+        const twice = names.filter((n, i) => names.indexOf(n) !== i);
+        if (twice.length > 0)
+            c.bad(twice[0], 'is listed twice');
+        return parsed.every((n) => n !== undefined) && twice.length === 0 ? names : undefined;
+    };
+}
+/** A label key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters. */
+function labelKey(v, c) {
+    const slash = v.lastIndexOf('/');
+    const prefix = slash >= 0 ? v.slice(0, slash) : undefined;
+    const name = v.slice(slash + 1);
+    const nameOk = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name) && name.length <= 63;
+    const prefixOk = prefix === undefined || (DNS_SUBDOMAIN.test(prefix) && prefix.length <= 253);
+    if (nameOk && prefixOk)
+        return v;
+    c.bad(v, 'is not a valid label key');
+    return undefined;
+}
 // --- rules that involve several inputs -----------------------------------------------------------
 /** Inputs each command needs. */
 const REQUIRED_INPUTS = {
@@ -47348,6 +47383,8 @@ function crossRules(v, raw, env, p) {
         const { contexts } = v.kubeconfig;
         bad('context', v.context, `is not a context of the given kubeconfig (it has ${contexts.length} contexts${contexts.length ? `: ${contexts.join(', ')}` : ''})`);
     }
+    if (given('subset-label') && v['destination-rule'] === undefined)
+        p.warn("Input 'subset-label' has no effect without 'destination-rule'.");
     if (v['chart-version'] !== undefined && v.chart?.local)
         p.warn(`Input 'chart-version' (${v['chart-version']}) is ignored for a local chart ("${v.chart.ref}").`);
     if (v['verify-url'] === undefined) {
@@ -47464,7 +47501,10 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
         valuesFiles: v['values-files'] ?? [],
         set: v.set ?? [],
         helmArgs: v['helm-args'] ?? [],
-        virtualService: v['virtual-service'] ?? '',
+        virtualService: v['virtual-service']?.[0] ?? '',
+        virtualServices: v['virtual-service'] ?? [],
+        destinationRule: v['destination-rule'],
+        subsetLabel: v['subset-label'],
         route: v.route,
         service: v.service,
         steps: derived.steps,
@@ -48905,6 +48945,15 @@ class RouteChangedError extends Error {
         this.name = 'RouteChangedError';
     }
 }
+/** Same Service and same entry (subset): the same backend. */
+function sameBackend(router, a, b) {
+    return sameService(router, a.host, b.host) && (a.subset ?? '') === (b.subset ?? '');
+}
+/** The inverse of destinationKey: "host" or "host/subset" (hosts never hold a '/'). */
+function parseDestinationKey(key) {
+    const i = key.indexOf('/');
+    return i < 0 ? { host: key } : { host: key.slice(0, i), subset: key.slice(i + 1) };
+}
 /** Two destination hosts name the same Service. */
 function sameService(router, a, b) {
     const x = router.serviceOf(a);
@@ -49273,11 +49322,13 @@ class IstioRouter {
     resolved;
     /** The last object read, so a write guarded by its version needs no second read. */
     last;
+    versions;
     constructor(kubectl, name, namespace, opts = {}) {
         this.kubectl = kubectl;
         this.name = name;
         this.namespace = namespace;
         this.opts = opts;
+        this.versions = opts.versions;
     }
     async read() {
         const vs = await this.kubectl.get(VIRTUAL_SERVICE_RESOURCE, this.name, this.namespace);
@@ -49395,14 +49446,16 @@ class IstioRouter {
             return lists.flat();
         }
     }
-    async references(host) {
+    async references(host, subset) {
         const vs = await this.read();
         const managed = this.locate(vs);
         return httpRoutes(vs)
             .map((r, i) => ({ r, i }))
             .filter(({ r, i }) => i !== managed &&
             !isPinned(r) &&
-            (r.route ?? []).some((d) => d.destination?.host && hosts_sameService(d.destination.host, host, this.namespace)))
+            (r.route ?? []).some((d) => d.destination?.host &&
+                hosts_sameService(d.destination.host, host, this.namespace) &&
+                (subset === undefined || d.destination.subset === subset)))
             .map(({ r, i }) => routeLabel(r, i));
     }
     /**
@@ -49521,16 +49574,357 @@ function lastOtherWriter(vs) {
     return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
 }
 
+;// CONCATENATED MODULE: ./src/router/istio/destination-rule.ts
+const DESTINATION_RULE_RESOURCE = 'destinationrules.networking.istio.io';
+function subsetsOf(dr) {
+    return Array.isArray(dr?.spec?.subsets) ? dr.spec.subsets : [];
+}
+function findSubset(dr, name) {
+    return subsetsOf(dr).find((s) => s?.name === name);
+}
+/** The new subset: every field of `like` (trafficPolicy, …) but its name and labels. */
+function subsetLike(like, name, labels) {
+    const copy = like ? structuredClone(like) : {};
+    return { ...copy, name, labels: { ...labels } };
+}
+function destination_rule_testVersion(dr) {
+    const rv = dr?.metadata?.resourceVersion;
+    if (typeof rv !== 'string' || rv === '')
+        throw new Error('The DestinationRule has no metadata.resourceVersion; read it before patching.');
+    return { op: 'test', path: '/metadata/resourceVersion', value: rv };
+}
+/** [test resourceVersion, add the subset at the end]; undefined when one of that name exists. */
+function buildAddSubsetPatch(dr, subset) {
+    if (subset.name && findSubset(dr, subset.name))
+        return undefined;
+    const ops = [destination_rule_testVersion(dr)];
+    if (Array.isArray(dr.spec?.subsets))
+        ops.push({ op: 'add', path: '/spec/subsets/-', value: subset });
+    else
+        ops.push({ op: 'add', path: '/spec/subsets', value: [subset] });
+    return ops;
+}
+/** [test resourceVersion, test the subset's name, remove it]; undefined when there is none. */
+function buildRemoveSubsetPatch(dr, name) {
+    const i = subsetsOf(dr).findIndex((s) => s?.name === name);
+    if (i < 0)
+        return undefined;
+    return [
+        destination_rule_testVersion(dr),
+        { op: 'test', path: `/spec/subsets/${i}/name`, value: name },
+        { op: 'remove', path: `/spec/subsets/${i}` },
+    ];
+}
+/** A label selector string (`k=v,k2=v2`) for kubectl. */
+function selectorOf(labels) {
+    return Object.entries(labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
+}
+
+;// CONCATENATED MODULE: ./src/router/istio/subset-registry.ts
+// Subset mode: the versions of an app are subsets of the DestinationRule of one shared Service.
+// Adds and removes subsets with guarded JSON patches (re-read and retried on conflicts), through
+// IKubectl; everything else of the DestinationRule is left as it is.
+
+
+
+class SubsetRegistry {
+    kubectl;
+    name;
+    namespace;
+    opts;
+    kind = 'DestinationRule';
+    constructor(kubectl, name, namespace, opts) {
+        this.kubectl = kubectl;
+        this.name = name;
+        this.namespace = namespace;
+        this.opts = opts;
+    }
+    where() {
+        return `DestinationRule "${this.name}"`;
+    }
+    async read() {
+        const dr = await this.kubectl.get(DESTINATION_RULE_RESOURCE, this.name, this.namespace);
+        if (!dr)
+            throw new KubeNotFoundError(`Input 'destination-rule': ${this.where()} was not found in namespace "${this.namespace}".`);
+        return dr;
+    }
+    async check(stable) {
+        const dr = await this.read();
+        const service = serviceOfHost(stable.host, this.namespace);
+        const host = String(dr.spec?.host ?? '');
+        const drService = serviceOfHost(host, dr.metadata?.namespace ?? this.namespace);
+        if (!host || drService.name !== service.name || drService.namespace !== service.namespace)
+            throw new Error(`${this.where()} is for host "${host}" (Service ${drService.namespace}/${drService.name}), but the route ` +
+                `sends traffic to "${stable.host}" (Service ${service.namespace}/${service.name}): in subset mode both name the one shared Service.`);
+        const svc = await this.kubectl.get('services', service.name, service.namespace);
+        if (!svc)
+            throw new Error(`The shared Service "${service.namespace}/${service.name}" does not exist.`);
+        const names = subsetsOf(dr)
+            .map((s) => s?.name)
+            .join(', ') || '(none)';
+        if (!stable.subset)
+            throw new Error(`In subset mode the route's stable destination "${stable.host}" must name a subset of ${this.where()} (its subsets: ${names}).`);
+        const subset = findSubset(dr, stable.subset);
+        if (!subset)
+            throw new Error(`${this.where()} has no subset "${stable.subset}", which the route sends to; its subsets: ${names}.`);
+        const release = subset.labels?.[this.opts.label];
+        if (!release)
+            throw new Error(`Subset "${stable.subset}" of ${this.where()} has no label "${this.opts.label}" (input 'subset-label'), so the ` +
+                `stable release is unknown; its labels: ${JSON.stringify(subset.labels ?? {})}.`);
+        const selector = { ...(svc.spec?.selector ?? {}), ...(subset.labels ?? {}) };
+        const pods = await this.kubectl.list('pods', service.namespace, selectorOf(selector));
+        if (pods.length === 0)
+            throw new Error(`Subset "${stable.subset}" of ${this.where()} selects no pods of Service "${service.name}" (selector ${selectorOf(selector)}): ` +
+                `the stable release ${release} would get no traffic.`);
+        return { service, stableRelease: release };
+    }
+    destinationOf(release, stable) {
+        return {
+            host: stable.host,
+            ...(stable.port !== undefined ? { port: stable.port } : {}),
+            subset: release,
+        };
+    }
+    async add(release, like) {
+        await this.guarded(`adding subset "${release}"`, (dr) => {
+            const found = findSubset(dr, release);
+            if (found && found.labels?.[this.opts.label] !== release)
+                throw new Error(`${this.where()} already has a subset "${release}" that does not select ${this.opts.label}=${release}.`);
+            const stable = like.subset ? findSubset(dr, like.subset) : undefined;
+            return buildAddSubsetPatch(dr, subsetLike(stable, release, { [this.opts.label]: release }));
+        });
+    }
+    async remove(d) {
+        if (!d.subset)
+            return false;
+        let removed = false;
+        await this.guarded(`removing subset "${d.subset}"`, (dr) => {
+            const ops = buildRemoveSubsetPatch(dr, d.subset);
+            removed = ops !== undefined;
+            return ops;
+        });
+        return removed;
+    }
+    /** A patch derived from a fresh read; re-read and re-derived when the object changed meanwhile. */
+    async guarded(what, build) {
+        const max = this.opts.maxAttempts ?? 5;
+        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
+        for (let attempt = 1;; attempt++) {
+            const ops = build(await this.read());
+            if (!ops)
+                return;
+            try {
+                await this.kubectl.patchJson(DESTINATION_RULE_RESOURCE, this.name, ops, this.namespace);
+                return;
+            }
+            catch (err) {
+                if (!(err instanceof KubeConflictError) || attempt >= max)
+                    throw new Error(`${this.where()}: ${what} failed: ${err instanceof Error ? err.message : String(err)}`, {
+                        cause: err,
+                    });
+                await sleep(100 * attempt);
+            }
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/router/multi-router.ts
+// Several routing objects moved as one (e.g. a gateway VirtualService and a mesh-internal one):
+// a TrafficRouter over TrafficRouters, so the rollout loop stays unaware of how many there are.
+// Every object must route the same way; writes go in a fixed order (input order), and a failed
+// write puts the objects already written back as they were. No traffic API is named here.
+
+/** Separates the objects' version tokens in the combined one. */
+const VERSION_SEPARATOR = ',';
+class MultiRouter {
+    routers;
+    versions;
+    kind;
+    name;
+    namespace;
+    objects;
+    /** The destinations every object was last found with or written to (all alike). */
+    known;
+    constructor(routers, versions) {
+        this.routers = routers;
+        this.versions = versions;
+        if (routers.length === 0)
+            throw new Error('MultiRouter needs at least one routing object.');
+        this.kind = routers[0].kind;
+        this.name = routers.map((r) => r.name).join(', ');
+        this.namespace = routers[0].namespace;
+        this.objects = routers.map((r) => ({ kind: r.kind, name: r.name }));
+    }
+    label(r) {
+        return `${r.kind} "${r.name}"`;
+    }
+    async inspect() {
+        const all = await Promise.all(this.routers.map((r) => r.inspect()));
+        const owners = [...new Set(all.flatMap((i) => (i.ownerReleases ?? [i.ownerRelease]).filter(Boolean)))];
+        return {
+            owners: all.flatMap((i) => i.owners),
+            // The same environment warning (e.g. the namespace's sidecar injection) is said once.
+            warnings: [...new Set(all.flatMap((i) => i.warnings))],
+            ownerRelease: owners[0],
+            ownerReleases: owners,
+        };
+    }
+    /**
+     * Reads every object. When they agree, the snapshot is the first one's, with a version token
+     * combining all of theirs. When they disagree after this router wrote or read them alike,
+     * the snapshot is the one that moved (so a watcher sees the change); before that it is an error
+     * naming both objects and what each routes to.
+     */
+    async getRoutes() {
+        const snaps = await Promise.all(this.routers.map((r) => r.getRoutes()));
+        return this.combine(snaps);
+    }
+    combine(snaps) {
+        const first = snaps[0];
+        const combined = (s) => ({
+            route: this.routeLabel(snaps),
+            destinations: s.destinations,
+            version: snaps.map((x) => x.version).join(VERSION_SEPARATOR),
+            state: first.state,
+            changedBy: s.changedBy ?? snaps.find((x) => x.changedBy)?.changedBy,
+        });
+        const odd = snaps.findIndex((s) => !this.alike(first.destinations, s.destinations));
+        if (odd < 0) {
+            this.known = first.destinations;
+            return combined(first);
+        }
+        if (this.known) {
+            const moved = snaps.find((s) => !this.alike(this.known, s.destinations)) ?? snaps[odd];
+            return combined(moved);
+        }
+        throw new Error(`The routing objects do not route alike: ${this.label(this.routers[0])} (route ${first.route}) sends ` +
+            `${describeDestinations(first.destinations)}, but ${this.label(this.routers[odd])} (route ${snaps[odd].route}) ` +
+            `sends ${describeDestinations(snaps[odd].destinations)}. Every object must route to the same stable ` +
+            `Service with the same weights before a rollout; fix them by hand first.`);
+    }
+    routeLabel(snaps) {
+        return snaps.map((s, i) => `${this.routers[i].name} ${s.route}`).join('; ');
+    }
+    /** Same backends (by Service, so "svc" and "svc.ns.svc.cluster.local" agree) with the same weights. */
+    alike(a, b) {
+        return a.length === b.length && a.every((d, i) => sameBackend(this, d, b[i]) && d.weight === b[i].weight);
+    }
+    /**
+     * Writes every object in order, each guarded. When the write to one fails, the objects already
+     * written get back what they had (guarded by what this call wrote), then the error is thrown.
+     */
+    async setRoutes(destinations, guard = {}) {
+        const versions = guard.version?.split(VERSION_SEPARATOR);
+        const written = [];
+        const snaps = [];
+        for (const [i, router] of this.routers.entries()) {
+            try {
+                const before = guard.current ?? (await router.getRoutes()).destinations;
+                const snap = await router.setRoutes(destinations, {
+                    current: guard.current,
+                    version: versions?.length === this.routers.length ? versions[i] : undefined,
+                });
+                written.push({ router, before, after: snap.destinations });
+                snaps.push(snap);
+            }
+            catch (err) {
+                const restored = await this.restore(written);
+                const note = written.length === 0
+                    ? ''
+                    : restored.length === 0
+                        ? ` The objects written before it were restored (${written.map((w) => this.label(w.router)).join(', ')}).`
+                        : ` Restoring the objects written before it ALSO failed: ${restored.join('; ')}.`;
+                const m = (err instanceof Error ? err.message : String(err)).trim();
+                const text = `${this.label(router)}: ${note && !/[.!?]$/.test(m) ? `${m}.` : m}${note}`;
+                if (err instanceof RouteChangedError)
+                    throw new RouteChangedError(text, err.found, err.changedBy);
+                throw new Error(text, { cause: err });
+            }
+        }
+        return this.combine(snaps);
+    }
+    /** Puts the written objects back (last first), each guarded; returns what failed. */
+    async restore(written) {
+        const failed = [];
+        for (const w of [...written].reverse()) {
+            if (compareDestinations(w.before, w.after) === undefined)
+                continue;
+            try {
+                await w.router.setRoutes(w.before, { current: w.after });
+            }
+            catch (e) {
+                failed.push(`${this.label(w.router)}: ${e instanceof Error ? e.message : String(e)} (restore it with: ` +
+                    `${w.router.restoreCommand(w.before)})`);
+            }
+        }
+        return failed;
+    }
+    async setPinnedRoute(pin) {
+        for (const r of this.routers)
+            await r.setPinnedRoute(pin);
+    }
+    /** Tries every object; throws the first failure after trying all. */
+    async removePinnedRoute() {
+        let removed = false;
+        let first;
+        for (const r of this.routers) {
+            try {
+                removed = (await r.removePinnedRoute()) || removed;
+            }
+            catch (e) {
+                first ??= e;
+            }
+        }
+        if (first)
+            throw first;
+        return removed;
+    }
+    externalHost(host) {
+        return this.routers[0].externalHost(host);
+    }
+    async references(host, subset) {
+        const all = await Promise.all(this.routers.map((r) => r.references(host, subset)));
+        return all.flatMap((refs, i) => refs.map((ref) => `${ref} of ${this.label(this.routers[i])}`));
+    }
+    /** Records the state on every object, so a later run finds it whichever object it reads first. */
+    async setState(state) {
+        for (const r of this.routers)
+            await r.setState(state);
+    }
+    /** One command per object, joined so that one line restores them all. */
+    restoreCommand(destinations) {
+        return this.routers.map((r) => r.restoreCommand(destinations)).join(' && ');
+    }
+    serviceOf(host) {
+        return this.routers[0].serviceOf(host);
+    }
+    hostOf(svc) {
+        return this.routers[0].hostOf(svc);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/router/factory.ts
 
+
+
 function createRouter(c) {
-    return new IstioRouter(c.kubectl, c.virtualService, c.namespace, {
+    const versions = c.destinationRule
+        ? new SubsetRegistry(c.kubectl, c.destinationRule, c.namespace, {
+            label: c.subsetLabel ?? 'app.kubernetes.io/instance',
+        })
+        : undefined;
+    const names = c.virtualServices?.length ? c.virtualServices : [c.virtualService];
+    const routers = names.map((name) => new IstioRouter(c.kubectl, name, c.namespace, {
         route: c.route,
         inputName: 'virtual-service',
         stableHostOf: c.stableHostOf,
         helmMajor: c.helmMajor,
         logger: c.logger,
-    });
+        versions,
+    }));
+    return routers.length === 1 ? routers[0] : new MultiRouter(routers, versions);
 }
 
 ;// CONCATENATED MODULE: ./src/rollout/state.ts
@@ -49638,9 +50032,16 @@ function chooseCanaryService(manifest, wanted, stablePort) {
         }
         svc = byPort[0];
     }
-    // Keep the stable destination's port, unless the new Service clearly listens elsewhere.
-    const onlyOtherPort = svc.ports.length === 1 && stablePort !== undefined && svc.ports[0] !== stablePort;
-    return { name: svc.name, namespace: svc.namespace, port: onlyOtherPort ? svc.ports[0] : stablePort };
+    // A canary destination keeps the stable destination's port: users and callers reach the same
+    // port whichever version answers, so a Service without it cannot take the stable's place.
+    if (stablePort !== undefined && svc.ports.length > 0 && !svc.ports.includes(stablePort))
+        throw new Error(`Service "${svc.name}" of the new release has no port ${stablePort}, the port the route sends the stable ` +
+            `traffic to (it has ${svc.ports.join(', ')}); give it that port.`);
+    return { name: svc.name, namespace: svc.namespace, port: stablePort };
+}
+/** The manifest renders Service `svc` (a manifest object without a namespace lands in `namespace`). */
+function rendersService(manifest, svc, namespace) {
+    return servicesInManifest(manifest).some((x) => x.name === svc.name && (x.namespace ?? namespace) === svc.namespace);
 }
 /** `helm list`'s "<chart>-<version>" (e.g. "sample-0.1.0", "my-app-1.2.3-rc.1") split in two. */
 function chartOf(chartField) {
@@ -49709,7 +50110,7 @@ class Rollout {
     weight = 0;
     installed = false;
     /** Helm release that renders the routing object itself, if any: never uninstalled by cleanup. */
-    routerOwnerRelease;
+    routerOwnerReleases = [];
     /** The release being rolled out: the input's for `rollout`, the recorded one for promote/rollback. */
     canaryRelease;
     /** The managed route as this run last wrote (or found) it: anything else means someone changed it. */
@@ -49733,13 +50134,26 @@ class Rollout {
         this.s = deps.settings;
         this.log = deps.log;
         this.now = deps.now ?? Date.now;
-        this.router = deps.createRouter({ stableHostOf: (st) => readState(st).stableHost });
+        // The state records a destination as "host" or "host/subset"; the router's hint is the host.
+        this.router = deps.createRouter({
+            stableHostOf: (st) => {
+                const key = readState(st).stableHost;
+                return key ? parseDestinationKey(key).host : undefined;
+            },
+        });
         this.canaryRelease = this.s.canaryRelease;
         this.report = {
             command: this.s.command,
             namespace: this.s.namespace,
             release: this.s.release,
-            routing: { kind: this.router.kind, name: this.router.name },
+            routing: {
+                kind: this.router.kind,
+                name: this.router.name,
+                ...(this.router.objects ? { objects: this.router.objects } : {}),
+                ...(this.router.versions
+                    ? { versions: { kind: this.router.versions.kind, name: this.router.versions.name } }
+                    : {}),
+            },
             stable: {},
             canary: { release: this.s.canaryRelease, chart: this.s.chart, chartVersion: this.s.chartVersion },
             outcome: 'running',
@@ -49789,10 +50203,18 @@ class Rollout {
         // Killed during the install: a release of this run that never got traffic.
         const mine = this.canaryRelease;
         if (mine && mine !== state.stableRelease && (await this.deps.helm.status(mine, this.s.namespace))) {
-            const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
-            const svc = chooseCanaryService(manifest, this.s.service, undefined);
-            const host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
-            if ((this.findDest(snap, host)?.weight ?? 0) === 0) {
+            const versions = this.router.versions;
+            let key;
+            if (versions) {
+                key = destinationKey({ host: snap.destinations[0]?.host ?? '', subset: mine });
+            }
+            else {
+                const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
+                const svc = chooseCanaryService(manifest, this.s.service, undefined);
+                key = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
+            }
+            if ((this.findDest(snap, key)?.weight ?? 0) === 0) {
+                this.canary = { ...parseDestinationKey(key), weight: 0 };
                 await this.router
                     .removePinnedRoute()
                     .catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
@@ -50024,8 +50446,24 @@ class Rollout {
         this.log.info(`Recorded rollout: ${state.status} at ${this.weight}%, stable ${this.stableRelease ?? state.stableHost}, ` +
             `canary ${this.canaryRelease}; route ${snap.route}: ${describeDestinations(snap.destinations)}.`);
     }
-    findDest(snap, host) {
-        return snap.destinations.find((d) => sameService(this.router, d.host, host));
+    /** The destination a recorded key ("host" or "host/subset") names; a key without a subset matches by Service. */
+    findDest(snap, key) {
+        const want = parseDestinationKey(key);
+        return snap.destinations.find((d) => sameService(this.router, d.host, want.host) &&
+            (want.subset === undefined || d.subset === want.subset));
+    }
+    /** Subset mode: removes the registry entry of `d` (a release that no longer gets traffic). */
+    async removeVersion(d) {
+        const versions = this.router.versions;
+        if (!versions || !d?.subset)
+            return;
+        try {
+            if (await versions.remove(d))
+                this.log.info(`Removed subset "${d.subset}" from ${versions.kind} "${versions.name}".`);
+        }
+        catch (e) {
+            this.warn(`Could not remove subset "${d.subset}" from ${versions.kind} "${versions.name}": ${msg(e)}`);
+        }
     }
     /** Clears a stale record and rolls back a superseded rollout, before this run installs. */
     async settleRecord() {
@@ -50038,6 +50476,8 @@ class Rollout {
             await this.deps.helm
                 .uninstall(old.release, this.s.namespace, this.s.helmTimeoutMs)
                 .catch((e) => this.warn(`Uninstalling the superseded release ${old.release} failed: ${msg(e)}`));
+            if (old.host)
+                await this.removeVersion(parseDestinationKey(old.host));
             await this.saveState({
                 status: 'rolled-back',
                 weight: 0,
@@ -50063,7 +50503,8 @@ class Rollout {
         const inspection = await router.inspect();
         for (const w of inspection.warnings)
             this.warn(w);
-        this.routerOwnerRelease = inspection.ownerRelease;
+        this.routerOwnerReleases =
+            inspection.ownerReleases ?? (inspection.ownerRelease ? [inspection.ownerRelease] : []);
         const snap = await router.getRoutes();
         const state = readState(snap.state);
         this.report.route = snap.route;
@@ -50098,7 +50539,21 @@ class Rollout {
         this.stable = await this.findStable(snap, state);
         if (!this.stable)
             this.firstRoute = snap.destinations;
-        if (this.stable) {
+        if (router.versions && !this.stable)
+            throw new PreflightError(`Subset mode (input 'destination-rule') needs a stable subset to start from: route ${snap.route} of ${router.kind} ` +
+                `"${router.name}" has no destination; install the first version and route to its subset by hand.`);
+        if (this.stable && router.versions) {
+            const found = await router.versions.check(this.stable);
+            this.stableRelease = found.stableRelease ?? state.stableRelease;
+            this.stableReleaseNamespace = s.namespace;
+            this.report.stable = { release: this.stableRelease, service: destinationKey(this.stable) };
+            if (this.stableRelease) {
+                const info = await helm.status(this.stableRelease, s.namespace);
+                if (info)
+                    Object.assign(this.report.stable, chartOf(info.chart), { appVersion: info.appVersion });
+            }
+        }
+        else if (this.stable) {
             const svc = router.serviceOf(this.stable.host);
             const svcObj = await kubectl.get('services', svc.name, svc.namespace);
             if (!svcObj) {
@@ -50132,17 +50587,28 @@ class Rollout {
         // Render the chart once without touching the cluster: catches a missing chart or bad values,
         // and tells which Service will receive the canary traffic.
         const manifest = await helm.template(this.installOptions());
-        const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
-        this.canary = {
-            host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
-            port: svc.port,
-            weight: 0,
-        };
-        if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
-            throw new PreflightError(`The new release would render Service "${svc.name}", the one the stable release already serves; ` +
-                `a canary needs its own Service (its name should include the release name).`);
+        if (router.versions && this.stable) {
+            // Every version is reached through the one shared Service: a chart that renders its own copy
+            // would take it over (or fail to install).
+            const shared = router.serviceOf(this.stable.host);
+            if (rendersService(manifest, shared, s.namespace))
+                throw new PreflightError(`The new release would render Service "${shared.name}", the shared Service of subset mode (input 'destination-rule'); ` +
+                    `render it outside the app chart (e.g. with the routing objects) or disable it in the chart's values.`);
+            this.canary = { ...router.versions.destinationOf(s.canaryRelease, this.stable), weight: 0 };
         }
-        this.report.canary.service = this.canary.host;
+        else {
+            const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
+            this.canary = {
+                host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
+                port: svc.port,
+                weight: 0,
+            };
+            if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
+                throw new PreflightError(`The new release would render Service "${svc.name}", the one the stable release already serves; ` +
+                    `a canary needs its own Service (its name should include the release name).`);
+            }
+        }
+        this.report.canary.service = destinationKey(this.canary);
         const plan = this.stable
             ? s.steps.map((st) => `${st.weight}%`).join(' → ') + ' then promote'
             : 'first deployment: install and route 100%';
@@ -50182,7 +50648,7 @@ class Rollout {
     async findStable(snap, state) {
         const live = snap.destinations.filter((d) => d.weight > 0);
         if (state.stableHost) {
-            const d = snap.destinations.find((x) => sameService(this.router, x.host, state.stableHost));
+            const d = this.findDest(snap, state.stableHost);
             if (d)
                 return d;
         }
@@ -50221,10 +50687,21 @@ class Rollout {
             });
             this.installed = true;
             this.installedAt = this.now();
-            // The Service we route to is taken from what was really installed.
-            const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
-            this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
-            this.log.info(`Installed ${this.canaryRelease}; it serves ${this.canary.host}.`);
+            const versions = this.router.versions;
+            if (versions && this.stable) {
+                // Its subset exists before anything routes to it (the pinned route included).
+                await versions.add(this.canaryRelease, this.stable);
+                this.log.info(`Installed ${this.canaryRelease}; added its subset "${this.canary.subset}" to ${versions.kind} "${versions.name}".`);
+            }
+            else {
+                // The Service we route to is taken from what was really installed.
+                const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
+                this.canary.host = this.router.hostOf({
+                    name: svc.name,
+                    namespace: svc.namespace ?? this.s.namespace,
+                });
+                this.log.info(`Installed ${this.canaryRelease}; it serves ${this.canary.host}.`);
+            }
             const info = await this.deps.helm.status(this.canaryRelease, this.s.namespace).catch(() => undefined);
             if (info)
                 Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
@@ -50352,7 +50829,7 @@ class Rollout {
             status: 'promoted',
             weight: 100,
             stableRelease: this.canaryRelease,
-            stableHost: this.canary.host,
+            stableHost: destinationKey(this.canary),
             canaryRelease: undefined,
             canaryHost: undefined,
         });
@@ -50367,17 +50844,19 @@ class Rollout {
         else if (!this.stableRelease) {
             this.warn(`The old stable Service "${this.stable?.host}" is not part of a Helm release, so it was left running; remove it by hand.`);
         }
-        else if ((stillUsed = await this.router.references(this.stable.host)).length > 0) {
+        else if ((stillUsed = await this.router.references(this.stable.host, this.router.versions ? this.stable.subset : undefined)).length > 0) {
             this.warn(`The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of ${this.router.kind} ` +
                 `"${this.router.name}" still send traffic to ${this.stable.host}. Uninstall it once they no longer do.`);
         }
-        else if (this.routerOwnerRelease === this.stableRelease) {
+        else if (this.routerOwnerReleases.includes(this.stableRelease)) {
             this.warn(`The old stable release ${this.stableRelease} also owns ${this.router.kind} "${this.router.name}", so it was ` +
                 `not uninstalled (that would delete the route). Move the ${this.router.kind} to its own chart.`);
         }
         else {
             try {
                 await this.drain(this.stableRelease);
+                // Subset mode: the old subset goes first, so nothing can route to pods about to go.
+                await this.removeVersion(this.stable);
                 await this.deps.helm.uninstall(this.stableRelease, this.stableReleaseNamespace ?? s.namespace, s.helmTimeoutMs);
                 cleanup = ` The old release ${this.stableRelease} was uninstalled.`;
             }
@@ -50435,6 +50914,8 @@ class Rollout {
             }
         }
         await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
+        // The weights are back: the canary's subset is no longer routed to.
+        await this.removeVersion(this.canary);
         await this.saveState({
             status: 'rolled-back',
             weight: 0,
@@ -50456,13 +50937,16 @@ class Rollout {
     }
     /** Someone else changed the route: leave it as they left it, say so, and remove a canary only if it gets no traffic. */
     async yieldRoute(err, reason) {
-        const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
+        const mine = err.found.find((d) => this.canary &&
+            sameService(this.router, d.host, this.canary.host) &&
+            (!this.canary.subset || d.subset === this.canary.subset));
         const canaryWeight = mine?.weight ?? 0;
         this.weight = canaryWeight;
         // The pinned route is this run's own, beside the route they changed: it goes either way.
         await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
         let after;
         if (canaryWeight === 0) {
+            await this.removeVersion(this.canary);
             const uninstalled = await this.uninstallCanary(false);
             await this.saveState({
                 status: 'rolled-back',
@@ -50571,9 +51055,9 @@ class Rollout {
     async saveState(change) {
         const st = {
             stableRelease: this.stableRelease,
-            stableHost: this.stable?.host,
+            stableHost: this.stable ? destinationKey(this.stable) : undefined,
             canaryRelease: this.canaryRelease,
-            canaryHost: this.canary?.host,
+            canaryHost: this.canary?.host ? destinationKey(this.canary) : undefined,
             runUrl: this.deps.runUrl,
             ...change,
         };
@@ -52765,6 +53249,19 @@ function safeUrl(url) {
         .trim()
         .replace(/[()<>[\]"'`|]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
+/** The routing object(s) and, in subset mode, the registry of the versions. */
+function routingLine(r) {
+    const objects = r.routing.objects ?? [{ kind: r.routing.kind, name: r.routing.name }];
+    const kinds = [...new Set(objects.map((o) => o.kind))];
+    const names = objects.map((o) => summary_code(o.name)).join(', ');
+    const head = kinds.length === 1
+        ? `**${kinds[0]}${objects.length > 1 ? 's' : ''}:** ${names}`
+        : objects.map((o) => `**${o.kind}:** ${summary_code(o.name)}`).join(', ');
+    const versions = r.routing.versions
+        ? `; **${r.routing.versions.kind}:** ${summary_code(r.routing.versions.name)}`
+        : '';
+    return `${head}${r.route ? `, route ${summary_code(r.route)}` : ''}${versions}`;
+}
 /** The Markdown job summary / pull-request comment for one run. */
 function renderSummary(r, opts = {}) {
     const end = timeOf(r.endedAt) ?? nowMs(opts.now);
@@ -52783,7 +53280,7 @@ function renderSummary(r, opts = {}) {
     out.push('');
     out.push(`${releaseText('Stable', r.stable)} → ${releaseText('Canary', r.canary)}`);
     out.push('');
-    out.push(`**${r.routing.kind}:** ${summary_code(r.routing.name)}${r.route ? `, route ${summary_code(r.route)}` : ''}`);
+    out.push(routingLine(r));
     out.push('');
     const warnings = (r.warnings ?? []).filter((w) => w && w.trim());
     if (warnings.length) {
@@ -53292,6 +53789,9 @@ async function run() {
                 kubectl,
                 namespace: settings.namespace,
                 virtualService: settings.virtualService,
+                virtualServices: settings.virtualServices,
+                destinationRule: settings.destinationRule,
+                subsetLabel: settings.subsetLabel,
                 route: settings.route,
                 helmMajor: helm.major,
                 logger: log,
@@ -53329,29 +53829,66 @@ async function run() {
     }
 }
 /**
- * One rollout at a time per routing object: a Lease `helm-canary-<name>` held by this run's URL
- * (the post step of the same run holds the same identity, so it can finish what the main step left).
+ * One rollout at a time per routing object: a Lease `helm-canary-<name>` per object, held by this
+ * run's URL (the post step of the same run holds the same identity, so it can finish what the main
+ * step left). With several objects every lease is taken, in name order (so two runs sharing
+ * objects never wait for each other crosswise), and two runs sharing any one object exclude each other.
  */
 function leaseLock(kubectl, s, runUrl, signal) {
+    const names = [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].sort();
+    const locks = names.map((name) => objectLease(kubectl, s, name, runUrl, signal));
+    if (locks.length === 1)
+        return locks[0];
+    return {
+        acquire: async () => {
+            const held = [];
+            const notes = [];
+            try {
+                for (const l of locks) {
+                    const h = await l.acquire();
+                    held.push(h);
+                    if (h.tookOver)
+                        notes.push(h.tookOver);
+                }
+            }
+            catch (err) {
+                for (const h of held.reverse())
+                    await h.release().catch(() => undefined);
+                throw err;
+            }
+            return {
+                release: async () => {
+                    let first;
+                    for (const h of [...held].reverse())
+                        await h.release().catch((e) => (first ??= e));
+                    if (first)
+                        throw first;
+                },
+                tookOver: notes.length ? notes.join(' ') : undefined,
+            };
+        },
+    };
+}
+function objectLease(kubectl, s, object, runUrl, signal) {
     const holder = runUrl ?? `${external_node_os_default().hostname()}/pid-${process.pid}`;
     return {
         acquire: async () => {
             const lease = await acquireLease(kubectl, {
-                name: `helm-canary-${s.virtualService}`.slice(0, 253),
+                name: `helm-canary-${object}`.slice(0, 253),
                 namespace: s.namespace,
                 holder,
                 durationSeconds: LEASE_SECONDS,
                 waitMs: s.lockTimeoutMs,
                 signal,
                 onWait: (other, ms) => info(`Waiting for the lock held by ${other} (expires in ${Math.ceil(ms / 1000)} s at the latest).`),
-                onLost: (info) => warning(`The lock on ${s.virtualService} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`),
+                onLost: (info) => warning(`The lock on ${object} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`),
                 onRenewError: (e) => debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
             });
             const t = lease.tookOver;
             return {
                 release: async () => void (await lease.release()),
                 tookOver: t
-                    ? `Took over the lock on ${s.virtualService} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+                    ? `Took over the lock on ${object} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
                     : undefined,
             };
         },

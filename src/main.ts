@@ -80,6 +80,9 @@ export async function run(): Promise<void> {
           kubectl,
           namespace: settings.namespace,
           virtualService: settings.virtualService,
+          virtualServices: settings.virtualServices,
+          destinationRule: settings.destinationRule,
+          subsetLabel: settings.subsetLabel,
           route: settings.route,
           helmMajor: helm.major,
           logger: log,
@@ -112,8 +115,10 @@ export async function run(): Promise<void> {
 }
 
 /**
- * One rollout at a time per routing object: a Lease `helm-canary-<name>` held by this run's URL
- * (the post step of the same run holds the same identity, so it can finish what the main step left).
+ * One rollout at a time per routing object: a Lease `helm-canary-<name>` per object, held by this
+ * run's URL (the post step of the same run holds the same identity, so it can finish what the main
+ * step left). With several objects every lease is taken, in name order (so two runs sharing
+ * objects never wait for each other crosswise), and two runs sharing any one object exclude each other.
  */
 function leaseLock(
   kubectl: IKubectl,
@@ -121,11 +126,47 @@ function leaseLock(
   runUrl: string | undefined,
   signal: AbortSignal,
 ): RolloutLock {
+  const names = [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].sort();
+  const locks = names.map((name) => objectLease(kubectl, s, name, runUrl, signal));
+  if (locks.length === 1) return locks[0];
+  return {
+    acquire: async () => {
+      const held: Array<{ release(): Promise<void> }> = [];
+      const notes: string[] = [];
+      try {
+        for (const l of locks) {
+          const h = await l.acquire();
+          held.push(h);
+          if (h.tookOver) notes.push(h.tookOver);
+        }
+      } catch (err) {
+        for (const h of held.reverse()) await h.release().catch(() => undefined);
+        throw err;
+      }
+      return {
+        release: async () => {
+          let first: unknown;
+          for (const h of [...held].reverse()) await h.release().catch((e: unknown) => (first ??= e));
+          if (first) throw first;
+        },
+        tookOver: notes.length ? notes.join(' ') : undefined,
+      };
+    },
+  };
+}
+
+function objectLease(
+  kubectl: IKubectl,
+  s: Settings,
+  object: string,
+  runUrl: string | undefined,
+  signal: AbortSignal,
+): RolloutLock {
   const holder = runUrl ?? `${os.hostname()}/pid-${process.pid}`;
   return {
     acquire: async () => {
       const lease = await acquireLease(kubectl, {
-        name: `helm-canary-${s.virtualService}`.slice(0, 253),
+        name: `helm-canary-${object}`.slice(0, 253),
         namespace: s.namespace,
         holder,
         durationSeconds: LEASE_SECONDS,
@@ -137,7 +178,7 @@ function leaseLock(
           ),
         onLost: (info) =>
           core.warning(
-            `The lock on ${s.virtualService} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
+            `The lock on ${object} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
           ),
         onRenewError: (e) =>
           core.debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
@@ -146,7 +187,7 @@ function leaseLock(
       return {
         release: async () => void (await lease.release()),
         tookOver: t
-          ? `Took over the lock on ${s.virtualService} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+          ? `Took over the lock on ${object} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
           : undefined,
       };
     },

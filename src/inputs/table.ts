@@ -170,13 +170,25 @@ export const INPUTS = [
   }),
   input({
     name: 'virtual-service',
-    form: "use the name of an Istio VirtualService: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
-    parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+    multiline: true,
+    form: "use the name of an Istio VirtualService, one per line: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+    parse: objectNames(kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name')),
   }),
   input({
     name: 'route',
     form: 'use the name of an http route of the VirtualService, on one line',
     parse: singleLine,
+  }),
+  input({
+    name: 'destination-rule',
+    form: "use the name of the Istio DestinationRule of the shared Service: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+    parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+  }),
+  input({
+    name: 'subset-label',
+    default: 'app.kubernetes.io/instance',
+    form: 'use a Kubernetes label key, e.g. "app.kubernetes.io/instance" or "version"',
+    parse: labelKey,
   }),
   input({
     name: 'service',
@@ -499,6 +511,29 @@ function parseCanaryMatch(v: string, c: InputContext): CanaryMatch | undefined {
   return undefined;
 }
 
+/** Several names, one per line, each checked by `one`; a name given twice is an error. */
+function objectNames(one: Parser<string>): Parser<string[]> {
+  return (v, c) => {
+    const names = splitLines(v);
+    const parsed = names.map((n) => one(n, c));
+    const twice = names.filter((n, i) => names.indexOf(n) !== i);
+    if (twice.length > 0) c.bad(twice[0], 'is listed twice');
+    return parsed.every((n) => n !== undefined) && twice.length === 0 ? names : undefined;
+  };
+}
+
+/** A label key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters. */
+function labelKey(v: string, c: InputContext): string | undefined {
+  const slash = v.lastIndexOf('/');
+  const prefix = slash >= 0 ? v.slice(0, slash) : undefined;
+  const name = v.slice(slash + 1);
+  const nameOk = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name) && name.length <= 63;
+  const prefixOk = prefix === undefined || (DNS_SUBDOMAIN.test(prefix) && prefix.length <= 253);
+  if (nameOk && prefixOk) return v;
+  c.bad(v, 'is not a valid label key');
+  return undefined;
+}
+
 // --- rules that involve several inputs -----------------------------------------------------------
 
 /** Inputs each command needs. */
@@ -627,6 +662,8 @@ export function crossRules(
       `is not a context of the given kubeconfig (it has ${contexts.length} contexts${contexts.length ? `: ${contexts.join(', ')}` : ''})`,
     );
   }
+  if (given('subset-label') && v['destination-rule'] === undefined)
+    p.warn("Input 'subset-label' has no effect without 'destination-rule'.");
   if (v['chart-version'] !== undefined && v.chart?.local)
     p.warn(`Input 'chart-version' (${v['chart-version']}) is ignored for a local chart ("${v.chart.ref}").`);
 

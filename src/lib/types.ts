@@ -59,7 +59,14 @@ export interface Settings {
   /** Secret: never log. key=value pairs for `helm --set`. */
   set: string[];
   helmArgs: string[];
+  /** The first of `virtualServices` (the one routing object of most runs). */
   virtualService: string;
+  /** Every VirtualService of the run, in input order: all are stepped and restored together. */
+  virtualServices: string[];
+  /** Subset mode: the DestinationRule of the shared Service (input 'destination-rule'). */
+  destinationRule?: string;
+  /** Subset mode: the pod label whose value names the release. */
+  subsetLabel: string;
   route?: string;
   service?: string;
   steps: Step[];

@@ -64,7 +64,15 @@ export interface RunReport {
   /** Base release name (settings.release): keys the PR comment marker, stable across versions. */
   release?: string;
   /** The routing object whose weights the run moves, e.g. { kind: 'VirtualService', name: 'shop' }. */
-  routing: { kind: string; name: string };
+  routing: {
+    kind: string;
+    /** The object's name; with several objects, their names joined by ", ". */
+    name: string;
+    /** Several routing objects: each one, in the order they are written. */
+    objects?: Array<{ kind: string; name: string }>;
+    /** Subset mode: the registry of the versions (e.g. the DestinationRule). */
+    versions?: { kind: string; name: string };
+  };
   route?: string;
   stable: ReleaseInfo;
   canary: ReleaseInfo;

@@ -439,6 +439,21 @@ function safeUrl(url: string | undefined): string | undefined {
     .replace(/[()<>[\]"'`|]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
+/** The routing object(s) and, in subset mode, the registry of the versions. */
+function routingLine(r: RunReport): string {
+  const objects = r.routing.objects ?? [{ kind: r.routing.kind, name: r.routing.name }];
+  const kinds = [...new Set(objects.map((o) => o.kind))];
+  const names = objects.map((o) => code(o.name)).join(', ');
+  const head =
+    kinds.length === 1
+      ? `**${kinds[0]}${objects.length > 1 ? 's' : ''}:** ${names}`
+      : objects.map((o) => `**${o.kind}:** ${code(o.name)}`).join(', ');
+  const versions = r.routing.versions
+    ? `; **${r.routing.versions.kind}:** ${code(r.routing.versions.name)}`
+    : '';
+  return `${head}${r.route ? `, route ${code(r.route)}` : ''}${versions}`;
+}
+
 /** The Markdown job summary / pull-request comment for one run. */
 export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   const end = timeOf(r.endedAt) ?? nowMs(opts.now);
@@ -457,7 +472,7 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   out.push('');
   out.push(`${releaseText('Stable', r.stable)} → ${releaseText('Canary', r.canary)}`);
   out.push('');
-  out.push(`**${r.routing.kind}:** ${code(r.routing.name)}${r.route ? `, route ${code(r.route)}` : ''}`);
+  out.push(routingLine(r));
   out.push('');
 
   const warnings = (r.warnings ?? []).filter((w) => w && w.trim());

@@ -368,7 +368,24 @@ export function decideRoute(snapshot: ClusterSnapshot, req: RequestInfo): RouteD
     const d = c.kind === 'vs' ? decideVirtualService(c.obj, req, snapshot) : decideHttpRoute(c.obj, req);
     if (d) return d;
   }
-  return { kind: 'not-found' };
+  return meshInternal(snapshot, req.host) ?? { kind: 'not-found' };
+}
+
+/**
+ * A call inside the mesh to "<svc>.<ns>.svc[.cluster.local]" that no route claims reaches the
+ * Service's pods directly (every pod its selector matches, whatever subset it is in), as a
+ * sidecar does without a VirtualService for that host.
+ */
+function meshInternal(snapshot: ClusterSnapshot, host: string): RouteDecision | undefined {
+  const m = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?$/.exec(host);
+  if (!m) return undefined;
+  const [, service, namespace] = m;
+  if (!snapshot.services.some((x) => ns(x) === namespace && x.metadata?.name === service)) return undefined;
+  return {
+    kind: 'backends',
+    backends: [{ namespace, service, weight: 100 }],
+    source: `Service ${namespace}/${service} (mesh-internal)`,
+  };
 }
 
 /** Weighted random choice; null when every weight is 0. */

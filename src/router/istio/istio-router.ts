@@ -20,6 +20,7 @@ import {
   type WriteGuard,
   type ServiceRef,
   type TrafficRouter,
+  type VersionRegistry,
 } from '../router.js';
 import { hostForms, hostOfService, isServiceForm, sameService, serviceOfHost } from './hosts.js';
 import { buildPinPatch, buildUnpinPatch, buildWeightPatch, readDestinations } from './patch.js';
@@ -61,6 +62,8 @@ export interface IstioRouterOptions {
   maxAttempts?: number;
   /** Sleep between attempts; default real timers with 100, 200, 400 ms … (+ jitter). */
   sleep?: (ms: number) => Promise<void>;
+  /** Subset mode: the DestinationRule whose subsets are the versions. */
+  versions?: VersionRegistry;
 }
 
 export class IstioRouter implements TrafficRouter {
@@ -69,13 +72,16 @@ export class IstioRouter implements TrafficRouter {
   private resolved?: ResolvedRoute;
   /** The last object read, so a write guarded by its version needs no second read. */
   private last?: VirtualServiceObject;
+  readonly versions?: VersionRegistry;
 
   constructor(
     private readonly kubectl: IKubectl,
     readonly name: string,
     readonly namespace: string,
     private readonly opts: IstioRouterOptions = {},
-  ) {}
+  ) {
+    this.versions = opts.versions;
+  }
 
   private async read(): Promise<VirtualServiceObject> {
     const vs = await this.kubectl.get<VirtualServiceObject>(
@@ -223,7 +229,7 @@ export class IstioRouter implements TrafficRouter {
     }
   }
 
-  async references(host: string): Promise<string[]> {
+  async references(host: string, subset?: string): Promise<string[]> {
     const vs = await this.read();
     const managed = this.locate(vs);
     return httpRoutes(vs)
@@ -233,7 +239,10 @@ export class IstioRouter implements TrafficRouter {
           i !== managed &&
           !isPinned(r) &&
           (r.route ?? []).some(
-            (d) => d.destination?.host && sameService(d.destination.host, host, this.namespace),
+            (d) =>
+              d.destination?.host &&
+              sameService(d.destination.host, host, this.namespace) &&
+              (subset === undefined || d.destination.subset === subset),
           ),
       )
       .map(({ r, i }) => routeLabel(r, i));
