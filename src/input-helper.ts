@@ -74,6 +74,7 @@ export function parseInputs(raw: RawInputs, env: InputEnv, secrets = new SecretR
     set: v.set ?? [],
     helmArgs: v['helm-args'] ?? [],
     virtualService: v['virtual-service'] ?? '',
+    httpRoute: v['http-route'],
     route: v.route,
     service: v.service,
     steps: derived.steps,

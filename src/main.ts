@@ -80,6 +80,7 @@ export async function run(): Promise<void> {
           kubectl,
           namespace: settings.namespace,
           virtualService: settings.virtualService,
+          httpRoute: settings.httpRoute,
           route: settings.route,
           helmMajor: helm.major,
           logger: log,
@@ -125,7 +126,7 @@ function leaseLock(
   return {
     acquire: async () => {
       const lease = await acquireLease(kubectl, {
-        name: `helm-canary-${s.virtualService}`.slice(0, 253),
+        name: leaseName(s),
         namespace: s.namespace,
         holder,
         durationSeconds: LEASE_SECONDS,
@@ -137,7 +138,7 @@ function leaseLock(
           ),
         onLost: (info) =>
           core.warning(
-            `The lock on ${s.virtualService} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
+            `The lock on ${routingName(s)} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
           ),
         onRenewError: (e) =>
           core.debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
@@ -146,11 +147,24 @@ function leaseLock(
       return {
         release: async () => void (await lease.release()),
         tookOver: t
-          ? `Took over the lock on ${s.virtualService} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+          ? `Took over the lock on ${routingName(s)} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
           : undefined,
       };
     },
   };
+}
+
+/** The routing object the run moves, as messages name it. */
+function routingName(s: Settings): string {
+  return s.httpRoute ? `HTTPRoute ${s.httpRoute}` : s.virtualService;
+}
+
+/** `helm-canary-<VirtualService>` (as before), `helm-canary-httproute-<HTTPRoute>`: one lock per object. */
+function leaseName(s: Settings): string {
+  return (s.httpRoute ? `helm-canary-httproute-${s.httpRoute}` : `helm-canary-${s.virtualService}`).slice(
+    0,
+    253,
+  );
 }
 
 /** How long a lock lives without renewal (it is renewed every third of that while the run lives). */

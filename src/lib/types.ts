@@ -60,6 +60,8 @@ export interface Settings {
   set: string[];
   helmArgs: string[];
   virtualService: string;
+  /** Input 'http-route': a Gateway API HTTPRoute instead of the VirtualService. */
+  httpRoute?: string;
   route?: string;
   service?: string;
   steps: Step[];

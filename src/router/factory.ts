@@ -1,7 +1,8 @@
-// Creates the TrafficRouter for the routing object the inputs name. One traffic API today (Istio
-// VirtualService); Gateway API HTTPRoute is the next folder beside ./istio/.
+// Creates the TrafficRouter for the routing object the inputs name: an Istio VirtualService
+// (./istio/) or a Gateway API HTTPRoute (./gateway-api/).
 import type { IKubectl } from '../kube/kubectl-helper.js';
 import type { Logger } from '../lib/types.js';
+import { HttpRouteRouter } from './gateway-api/httproute-router.js';
 import { IstioRouter } from './istio/istio-router.js';
 import type { TrafficRouter } from './router.js';
 
@@ -9,6 +10,8 @@ export interface RouterConfig {
   kubectl: IKubectl;
   namespace: string;
   virtualService: string;
+  /** Input 'http-route': when set, the router is for this HTTPRoute instead of a VirtualService. */
+  httpRoute?: string;
   route?: string;
   helmMajor?: 3 | 4;
   logger?: Pick<Logger, 'info' | 'warning'>;
@@ -17,6 +20,14 @@ export interface RouterConfig {
 }
 
 export function createRouter(c: RouterConfig): TrafficRouter {
+  if (c.httpRoute)
+    return new HttpRouteRouter(c.kubectl, c.httpRoute, c.namespace, {
+      route: c.route,
+      inputName: 'http-route',
+      stableHostOf: c.stableHostOf,
+      helmMajor: c.helmMajor,
+      logger: c.logger,
+    });
   return new IstioRouter(c.kubectl, c.virtualService, c.namespace, {
     route: c.route,
     inputName: 'virtual-service',
