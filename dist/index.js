@@ -49188,7 +49188,8 @@ function describeRules(route) {
 }
 /**
  * Which rule helm-canary manages: the one named `route`; else the one whose backendRefs include
- * `stableHostHint`'s Service; else the only rule (the pinned rule never counts).
+ * `stableHostHint`'s Service; else the only rule, or the only rule with backendRefs (the pinned
+ * rule never counts).
  */
 function resolveRule(route, opts) {
     const name = route?.metadata?.name ?? '(unnamed)';
@@ -49224,6 +49225,10 @@ function resolveRule(route, opts) {
     }
     if (candidates.length === 1)
         return result(candidates[0].i);
+    // Rules without backends (redirects) have no weights: the only rule that forwards is the one.
+    const forwarding = candidates.filter(({ r }) => Array.isArray(r.backendRefs) && r.backendRefs.length > 0);
+    if (forwarding.length === 1)
+        return result(forwarding[0].i);
     throw new Error(`HTTPRoute "${name}" has ${candidates.length} rules; set input 'route' to the name of the one to manage ` +
         `(name the rule in the chart: rules[].name, Gateway API 1.2 or later). Its rules: ${describeRules(route)}.`);
 }
@@ -49857,8 +49862,9 @@ function patch_buildUnpinPatch(vs) {
 
 
 
+
 const SERVICE_ENTRY_RESOURCE = 'serviceentries.networking.istio.io';
-const istio_router_STATE_PREFIX = 'helm-canary.io/';
+
 const VIRTUAL_SERVICE_PROFILE = {
     kind: 'VirtualService',
     group: 'networking.istio.io',
@@ -49874,22 +49880,16 @@ class IstioRouter {
     kind = 'VirtualService';
     /** The route chosen at the first read. */
     resolved;
-    /** The last object read, so a write guarded by its version needs no second read. */
-    last;
+    obj;
     constructor(kubectl, name, namespace, opts = {}) {
         this.kubectl = kubectl;
         this.name = name;
         this.namespace = namespace;
         this.opts = opts;
+        this.obj = new RoutingObject(kubectl, VIRTUAL_SERVICE_RESOURCE, 'VirtualService', name, namespace, 'http', opts);
     }
-    async read() {
-        const vs = await this.kubectl.get(VIRTUAL_SERVICE_RESOURCE, this.name, this.namespace);
-        if (!vs) {
-            const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
-            throw new KubeNotFoundError(`${input}VirtualService "${this.name}" was not found in namespace "${this.namespace}".`);
-        }
-        this.last = vs;
-        return vs;
+    read() {
+        return this.obj.read();
     }
     async inspect() {
         const labels = await this.kubectl.namespaceLabels(this.namespace);
@@ -49911,7 +49911,7 @@ class IstioRouter {
     locate(vs) {
         if (this.resolved)
             return locateRoute(vs, this.resolved);
-        const stableHostHint = this.opts.stableHostOf?.(istio_router_stateOf(vs));
+        const stableHostHint = this.opts.stableHostOf?.(stateOf(vs));
         const r = resolveRoute(vs, { route: this.opts.route, stableHostHint });
         this.resolved = { name: r.name, position: positionOf(vs, r.index) };
         return r.index;
@@ -49921,8 +49921,8 @@ class IstioRouter {
             route: this.resolved?.name ?? `#${this.resolved?.position ?? index}`,
             destinations: patch_readDestinations(vs, index),
             version: String(vs?.metadata?.resourceVersion ?? ''),
-            state: istio_router_stateOf(vs),
-            changedBy: lastOtherWriter(vs),
+            state: stateOf(vs),
+            changedBy: this.obj.lastOtherWriter(vs),
         };
     }
     async getRoutes() {
@@ -49931,7 +49931,7 @@ class IstioRouter {
     }
     async setRoutes(destinations, guard = {}) {
         validateDestinations(destinations);
-        await this.guardedPatch('setting weights', guard.version, (vs) => {
+        await this.obj.guardedPatch('setting weights', guard.version, (vs) => {
             const index = this.locate(vs);
             if (guard.current) {
                 const found = this.snapshot(vs, index);
@@ -49955,11 +49955,11 @@ class IstioRouter {
         return back;
     }
     async setPinnedRoute(pin) {
-        await this.guardedPatch('adding the pinned route', undefined, (vs) => patch_buildPinPatch(vs, this.locate(vs), pin));
+        await this.obj.guardedPatch('adding the pinned route', undefined, (vs) => patch_buildPinPatch(vs, this.locate(vs), pin));
     }
     async removePinnedRoute() {
         let removed = false;
-        await this.guardedPatch('removing the pinned route', undefined, (vs) => {
+        await this.obj.guardedPatch('removing the pinned route', undefined, (vs) => {
             const ops = patch_buildUnpinPatch(vs);
             removed = ops !== undefined;
             return ops;
@@ -50008,66 +50008,8 @@ class IstioRouter {
             (r.route ?? []).some((d) => d.destination?.host && hosts_sameService(d.destination.host, host, this.namespace)))
             .map(({ r, i }) => routeLabel(r, i));
     }
-    /**
-     * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
-     * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
-     * undefined when there is nothing to change.
-     */
-    async guardedPatch(what, expect, build) {
-        const max = this.opts.maxAttempts ?? 5;
-        let lastConflict;
-        for (let attempt = 1; attempt <= max; attempt++) {
-            const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
-            const vs = cached ? this.last : await this.read();
-            const ops = build(vs);
-            if (!ops)
-                return;
-            try {
-                await this.kubectl.patchJson(VIRTUAL_SERVICE_RESOURCE, this.name, ops, this.namespace);
-                return;
-            }
-            catch (err) {
-                if (!(err instanceof KubeConflictError))
-                    throw err;
-                lastConflict = err;
-                // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
-                // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
-                const now = await this.read();
-                if (err.reason === 'Invalid' &&
-                    String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
-                    throw new Error(`VirtualService "${this.name}": the patch for ${what} was rejected: ${err.message}`);
-                }
-                this.opts.logger?.info(`VirtualService "${this.name}" changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`);
-                if (attempt < max)
-                    await this.backoff(attempt);
-            }
-        }
-        throw new KubeConflictError(`VirtualService "${this.name}" kept changing while helm-canary was ${what} (${max} attempts); ` +
-            `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`);
-    }
-    async setState(annotations) {
-        const out = {};
-        for (const [k, v] of Object.entries(annotations)) {
-            const key = k.includes('/') ? k : istio_router_STATE_PREFIX + k;
-            if (!key.startsWith(istio_router_STATE_PREFIX)) {
-                throw new Error(`setState writes only ${istio_router_STATE_PREFIX} annotations; refusing "${key}".`);
-            }
-            out[key] = v;
-        }
-        if (Object.keys(out).length === 0)
-            return;
-        const max = this.opts.maxAttempts ?? 5;
-        for (let attempt = 1;; attempt++) {
-            try {
-                await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
-                return;
-            }
-            catch (err) {
-                if (!(err instanceof KubeConflictError) || attempt >= max)
-                    throw err;
-                await this.backoff(attempt);
-            }
-        }
+    setState(annotations) {
+        return this.obj.setState(annotations);
     }
     restoreCommand(destinations) {
         const route = destinations.map((d) => {
@@ -50079,9 +50021,9 @@ class IstioRouter {
             return { destination, weight: d.weight };
         });
         let index = `<index of route ${this.resolved?.name ?? `#${this.resolved?.position ?? 0}`}>`;
-        if (this.last && this.resolved) {
+        if (this.obj.last && this.resolved) {
             try {
-                index = locateRoute(this.last, this.resolved);
+                index = locateRoute(this.obj.last, this.resolved);
             }
             catch {
                 // the route is gone from the last read: the placeholder says which one to edit
@@ -50096,32 +50038,9 @@ class IstioRouter {
     hostOf(svc) {
         return hosts_hostOfService(svc, this.namespace);
     }
-    backoff(attempt) {
-        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
-        return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
-    }
-}
-/** The helm-canary.io/* annotations: the state earlier runs recorded. */
-function istio_router_stateOf(vs) {
-    const out = {};
-    for (const [k, v] of Object.entries(vs?.metadata?.annotations ?? {}))
-        if (k.startsWith(istio_router_STATE_PREFIX))
-            out[k] = String(v);
-    return out;
 }
 function weights(ds) {
     return ds.map((d) => `${d.host}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ') || '(none)';
-}
-/** The most recent field manager other than helm-canary that owns spec.http, e.g. `"kubectl-patch" (Update, 2026-12-01T10:00:00Z)`. */
-function lastOtherWriter(vs) {
-    const entries = (vs?.metadata?.managedFields ?? []).filter((e) => e?.manager &&
-        e.manager !== FIELD_MANAGER &&
-        e.fieldsV1?.['f:spec'] &&
-        'f:http' in e.fieldsV1['f:spec']);
-    const last = entries.sort((a, b) => String(b.time ?? '').localeCompare(String(a.time ?? '')))[0];
-    if (!last)
-        return undefined;
-    return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
 }
 
 ;// CONCATENATED MODULE: ./src/router/factory.ts

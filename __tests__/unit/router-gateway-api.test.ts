@@ -123,6 +123,9 @@ describe('resolveRule / locateRule', () => {
     const one = route();
     one.spec.rules = [{ backendRefs: [{ name: 'x', port: 80 }] }];
     expect(resolveRule(one, {})).toEqual({ index: 0 });
+    const withRedirect = route();
+    withRedirect.spec.rules[0] = { name: 'legacy', filters: [{ type: 'RequestRedirect' }] };
+    expect(resolveRule(withRedirect, {})).toEqual({ name: 'primary', index: 1 });
   });
   it('errors name the input and list the rules', () => {
     expect(() => resolveRule(route(), { route: 'nope' })).toThrow(

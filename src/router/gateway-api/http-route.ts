@@ -143,7 +143,8 @@ export interface ResolvedRule {
 
 /**
  * Which rule helm-canary manages: the one named `route`; else the one whose backendRefs include
- * `stableHostHint`'s Service; else the only rule (the pinned rule never counts).
+ * `stableHostHint`'s Service; else the only rule, or the only rule with backendRefs (the pinned
+ * rule never counts).
  */
 export function resolveRule(
   route: HttpRouteObject,
@@ -188,6 +189,9 @@ export function resolveRule(
       );
   }
   if (candidates.length === 1) return result(candidates[0].i);
+  // Rules without backends (redirects) have no weights: the only rule that forwards is the one.
+  const forwarding = candidates.filter(({ r }) => Array.isArray(r.backendRefs) && r.backendRefs.length > 0);
+  if (forwarding.length === 1) return result(forwarding[0].i);
   throw new Error(
     `HTTPRoute "${name}" has ${candidates.length} rules; set input 'route' to the name of the one to manage ` +
       `(name the rule in the chart: rules[].name, Gateway API 1.2 or later). Its rules: ${describeRules(route)}.`,
