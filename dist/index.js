@@ -46964,8 +46964,13 @@ const INPUTS = [
         parse: objectNames(kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name')),
     }),
     input({
+        name: 'http-route',
+        form: "use the name of a Gateway API HTTPRoute: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+        parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+    }),
+    input({
         name: 'route',
-        form: 'use the name of an http route of the VirtualService, on one line',
+        form: 'use the name of an http route of the VirtualService (or of a rule of the HTTPRoute), on one line',
         parse: singleLine,
     }),
     input({
@@ -47342,9 +47347,16 @@ function textOf(name, raw) {
 function crossRules(v, raw, env, p) {
     const bad = (name, value, problem, form) => contextFor(INPUT_BY_NAME[name], p, '').bad(value, problem, form);
     const given = (name) => (raw[name] ?? '').trim() !== '';
-    for (const name of REQUIRED_INPUTS[v.command])
+    for (const name of REQUIRED_INPUTS[v.command]) {
+        // The routing object: a VirtualService or an HTTPRoute, exactly one.
+        if (name === 'virtual-service' && given('http-route'))
+            continue;
         if (!given(name))
-            bad(name, undefined, `is required for command "${v.command}" but empty`);
+            bad(name, undefined, `is required for command "${v.command}" but empty` +
+                (name === 'virtual-service' ? `; set exactly one of 'virtual-service' / 'http-route'` : ''));
+    }
+    if (given('virtual-service') && given('http-route'))
+        bad('http-route', textOf('http-route', raw), `cannot be combined with 'virtual-service'`, `set exactly one of 'virtual-service' (an Istio VirtualService) / 'http-route' (a Gateway API HTTPRoute)`);
     const probing = v['verify-url'] !== undefined;
     const maxBake = v['max-bake'];
     const steps = withBake(v.steps, v.interval).map((st) => ({
@@ -47505,6 +47517,7 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
         virtualServices: v['virtual-service'] ?? [],
         destinationRule: v['destination-rule'],
         subsetLabel: v['subset-label'],
+        httpRoute: v['http-route'],
         route: v.route,
         service: v.service,
         steps: derived.steps,
@@ -48886,11 +48899,11 @@ function findOwners(vs, p, helmMajor) {
             reported.has(m))
             continue;
         reported.add(m);
-        findings.push(otherManager(name, m, e.operation, kind, field));
+        findings.push(otherManager(name, m, e.operation, kind, field, p.weightsPath ?? `${field}[].route`));
     }
     return findings;
 }
-function otherManager(name, m, operation, kind, field) {
+function otherManager(name, m, operation, kind, field, weights) {
     const base = { manager: 'other', who: `field manager "${m}"` };
     const detail = `${field} of ${kind} "${name}" was last written by field manager "${m}" (operation ${operation || 'unknown'}).`;
     if (/flagger|rollouts/i.test(m)) {
@@ -48928,7 +48941,7 @@ function otherManager(name, m, operation, kind, field) {
         ...base,
         detail,
         consequence: `If "${m}" is a controller that reconciles this ${kind}, it may reset the weights helm-canary sets.`,
-        remedy: `Check what "${m}" is; if it reconciles this ${kind}, exclude ${field}[].route from it or stop it during rollouts.`,
+        remedy: `Check what "${m}" is; if it reconciles this ${kind}, exclude ${weights} from it or stop it during rollouts.`,
         severity: 'info',
     };
 }
@@ -49015,24 +49028,619 @@ function compareDestinations(want, got) {
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/router/routing-object.ts
+// One routing object of any traffic API, through IKubectl: read (with a clear not-found), guarded
+// JSON patches retried from a fresh read on conflicts, the helm-canary.io/ state annotations, and
+// who last wrote its routes. A router composes it with its API's pure reading and patch building.
+
+const STATE_PREFIX = 'helm-canary.io/';
+class RoutingObject {
+    kubectl;
+    resource;
+    kind;
+    name;
+    namespace;
+    routesField;
+    opts;
+    /** The last object read, so a write guarded by its version needs no second read. */
+    last;
+    constructor(kubectl, 
+    /** e.g. "httproutes.gateway.networking.k8s.io" */
+    resource, 
+    /** e.g. "HTTPRoute" */
+    kind, name, namespace, 
+    /** The spec field that holds the routes, e.g. "rules". */
+    routesField, opts = {}) {
+        this.kubectl = kubectl;
+        this.resource = resource;
+        this.kind = kind;
+        this.name = name;
+        this.namespace = namespace;
+        this.routesField = routesField;
+        this.opts = opts;
+    }
+    get label() {
+        return `${this.kind} "${this.name}"`;
+    }
+    async read() {
+        const obj = await this.kubectl.get(this.resource, this.name, this.namespace);
+        if (!obj) {
+            const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
+            throw new KubeNotFoundError(`${input}${this.label} was not found in namespace "${this.namespace}".`);
+        }
+        this.last = obj;
+        return obj;
+    }
+    /**
+     * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
+     * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
+     * undefined when there is nothing to change.
+     */
+    async guardedPatch(what, expect, build) {
+        const max = this.opts.maxAttempts ?? 5;
+        let lastConflict;
+        for (let attempt = 1; attempt <= max; attempt++) {
+            const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
+            const obj = cached ? this.last : await this.read();
+            const ops = build(obj);
+            if (!ops)
+                return;
+            try {
+                await this.kubectl.patchJson(this.resource, this.name, ops, this.namespace);
+                return;
+            }
+            catch (err) {
+                if (!(err instanceof KubeConflictError))
+                    throw err;
+                lastConflict = err;
+                // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
+                // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
+                const now = await this.read();
+                if (err.reason === 'Invalid' &&
+                    String(now?.metadata?.resourceVersion) === String(obj.metadata?.resourceVersion))
+                    throw new Error(`${this.label}: the patch for ${what} was rejected: ${err.message}`);
+                this.opts.logger?.info(`${this.label} changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`);
+                if (attempt < max)
+                    await this.backoff(attempt);
+            }
+        }
+        throw new KubeConflictError(`${this.label} kept changing while helm-canary was ${what} (${max} attempts); ` +
+            `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`);
+    }
+    /** Writes helm-canary.io/ annotations (keys without a prefix get it); null removes a key. */
+    async setState(annotations) {
+        const out = {};
+        for (const [k, v] of Object.entries(annotations)) {
+            const key = k.includes('/') ? k : STATE_PREFIX + k;
+            if (!key.startsWith(STATE_PREFIX))
+                throw new Error(`setState writes only ${STATE_PREFIX} annotations; refusing "${key}".`);
+            out[key] = v;
+        }
+        if (Object.keys(out).length === 0)
+            return;
+        const max = this.opts.maxAttempts ?? 5;
+        for (let attempt = 1;; attempt++) {
+            try {
+                await this.kubectl.annotate(this.resource, this.name, out, this.namespace);
+                return;
+            }
+            catch (err) {
+                if (!(err instanceof KubeConflictError) || attempt >= max)
+                    throw err;
+                await this.backoff(attempt);
+            }
+        }
+    }
+    /** The most recent field manager other than helm-canary that owns the routes field. */
+    lastOtherWriter(obj) {
+        const entries = (obj?.metadata?.managedFields ?? []).filter((e) => e?.manager &&
+            e.manager !== FIELD_MANAGER &&
+            e.fieldsV1?.['f:spec'] &&
+            `f:${this.routesField}` in e.fieldsV1['f:spec']);
+        const last = entries.sort((a, b) => String(b.time ?? '').localeCompare(String(a.time ?? '')))[0];
+        if (!last)
+            return undefined;
+        return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
+    }
+    backoff(attempt) {
+        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
+        return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
+    }
+}
+/** The helm-canary.io/* annotations: the state earlier runs recorded. */
+function stateOf(obj) {
+    const out = {};
+    for (const [k, v] of Object.entries(obj?.metadata?.annotations ?? {}))
+        if (k.startsWith(STATE_PREFIX))
+            out[k] = String(v);
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/router/gateway-api/http-route.ts
+const HTTP_ROUTE_RESOURCE = 'httproutes.gateway.networking.k8s.io';
+const REFERENCE_GRANT_RESOURCE = 'referencegrants.gateway.networking.k8s.io';
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+/** The rule helm-canary adds to pin probes to the canary (rules[].name, Gateway API >= 1.2). */
+const PINNED_RULE_NAME = 'helm-canary-pinned';
+/** The CRD's maxItems of spec.rules. */
+const MAX_RULES = 16;
+function rulesOf(route) {
+    return Array.isArray(route?.spec?.rules) ? route.spec.rules : [];
+}
+const isPinned = (r) => r?.name === PINNED_RULE_NAME;
+/** A core Service reference (group "" and kind Service, the defaults). */
+function isServiceRef(ref) {
+    return (ref?.group ?? '') === '' && (ref?.kind ?? 'Service') === 'Service';
+}
+/**
+ * How a backendRef reads as a destination host: a Service as "name" (the route's namespace) or
+ * "name.namespace"; any other kind as "Kind.group/namespace/name", which no Service name can be.
+ */
+function hostOfRef(ref, routeNamespace) {
+    const name = String(ref?.name ?? '');
+    const ns = ref?.namespace ? String(ref.namespace) : routeNamespace;
+    if (isServiceRef(ref))
+        return ns === routeNamespace ? name : `${name}.${ns}`;
+    return `${ref.kind ?? 'Service'}.${ref.group ?? ''}/${ns}/${name}`;
+}
+function serviceOfHost(host, routeNamespace) {
+    if (host.includes('/')) {
+        const [, namespace, name] = host.split('/');
+        return { name, namespace };
+    }
+    const [name, namespace] = host.split('.');
+    return { name, namespace: namespace || routeNamespace };
+}
+function hostOfService(svc, routeNamespace) {
+    return svc.namespace === routeNamespace ? svc.name : `${svc.name}.${svc.namespace}`;
+}
+/** A backendRef for a destination host (the fields a Service reference needs). */
+function refOfHost(host, routeNamespace) {
+    const svc = serviceOfHost(host, routeNamespace);
+    const ref = { name: svc.name };
+    if (svc.namespace !== routeNamespace)
+        ref.namespace = svc.namespace;
+    return ref;
+}
+/**
+ * Weights are relative (default 1; a lone backend gets everything): read as integer percentages
+ * summing to 100 (largest remainder), or all 0 when the rule sends no traffic (the gateway answers 500).
+ */
+function readDestinations(route, index) {
+    const refs = rulesOf(route)[index]?.backendRefs ?? [];
+    const ns = route?.metadata?.namespace ?? '';
+    const raw = refs.map((r) => (typeof r?.weight === 'number' ? Math.max(0, r.weight) : 1));
+    const total = raw.reduce((s, w) => s + w, 0);
+    const exact = raw.map((w) => (total > 0 ? (w * 100) / total : 0));
+    const weights = exact.map(Math.floor);
+    let left = total > 0 ? 100 - weights.reduce((s, w) => s + w, 0) : 0;
+    const order = exact.map((x, i) => ({ i, frac: x - Math.floor(x) })).sort((a, b) => b.frac - a.frac);
+    for (const { i } of order)
+        if (left-- > 0)
+            weights[i]++;
+    return refs.map((r, i) => {
+        const d = { host: hostOfRef(r, ns), weight: weights[i] };
+        if (typeof r?.port === 'number')
+            d.port = r.port;
+        return d;
+    });
+}
+/** How messages name a rule: `"name"` or `#index`. */
+function ruleLabel(rule, index) {
+    return rule?.name ? `"${rule.name}"` : `#${index}`;
+}
+function describeRules(route) {
+    const ns = route?.metadata?.namespace ?? '';
+    return rulesOf(route)
+        .map((r, i) => `${ruleLabel(r, i)} -> ${(r.backendRefs ?? []).map((b) => hostOfRef(b, ns)).join(', ') || '(no backends)'}`)
+        .join('; ');
+}
+/**
+ * Which rule helm-canary manages: the one named `route`; else the one whose backendRefs include
+ * `stableHostHint`'s Service; else the only rule, or the only rule with backendRefs (the pinned
+ * rule never counts).
+ */
+function resolveRule(route, opts) {
+    const name = route?.metadata?.name ?? '(unnamed)';
+    const ns = route?.metadata?.namespace ?? '';
+    const candidates = rulesOf(route)
+        .map((r, i) => ({ r, i }))
+        .filter(({ r }) => !isPinned(r));
+    const result = (i) => {
+        const rule = rulesOf(route)[i];
+        if (!Array.isArray(rule?.backendRefs) || rule.backendRefs.length === 0)
+            throw new Error(`Rule ${ruleLabel(rule, i)} of HTTPRoute "${name}" has no backendRefs (a redirect?); choose a rule that forwards to a Service.`);
+        return rule.name ? { name: rule.name, index: i } : { index: i };
+    };
+    if (candidates.length === 0)
+        throw new Error(`HTTPRoute "${name}" has no rules; helm-canary manages the backend weights of a rule.`);
+    if (opts.route) {
+        const c = candidates.find(({ r }) => r.name === opts.route);
+        if (!c)
+            throw new Error(`Input 'route': HTTPRoute "${name}" has no rule named "${opts.route}" (rule names need Gateway API 1.2 or later). Its rules: ${describeRules(route)}.`);
+        return result(c.i);
+    }
+    if (opts.stableHostHint) {
+        const want = serviceOfHost(opts.stableHostHint, ns);
+        const hits = candidates.filter(({ r }) => (r.backendRefs ?? []).some((b) => {
+            const s = serviceOfHost(hostOfRef(b, ns), ns);
+            return isServiceRef(b) && s.name === want.name && s.namespace === want.namespace;
+        }));
+        if (hits.length === 1)
+            return result(hits[0].i);
+        if (hits.length > 1)
+            throw new Error(`HTTPRoute "${name}" has ${hits.length} rules that send traffic to "${opts.stableHostHint}"; set input 'route' ` +
+                `to the name of the one to manage (name the rule in the chart). Its rules: ${describeRules(route)}.`);
+    }
+    if (candidates.length === 1)
+        return result(candidates[0].i);
+    // Rules without backends (redirects) have no weights: the only rule that forwards is the one.
+    const forwarding = candidates.filter(({ r }) => Array.isArray(r.backendRefs) && r.backendRefs.length > 0);
+    if (forwarding.length === 1)
+        return result(forwarding[0].i);
+    throw new Error(`HTTPRoute "${name}" has ${candidates.length} rules; set input 'route' to the name of the one to manage ` +
+        `(name the rule in the chart: rules[].name, Gateway API 1.2 or later). Its rules: ${describeRules(route)}.`);
+}
+/** Index of a rule resolved earlier in a fresh read; throws when it is gone or changed shape. */
+function locateRule(route, at) {
+    const name = route?.metadata?.name ?? '(unnamed)';
+    const rules = rulesOf(route);
+    if (at.name) {
+        const i = rules.findIndex((r) => r?.name === at.name);
+        if (i < 0)
+            throw new Error(`HTTPRoute "${name}" no longer has the rule "${at.name}".`);
+        return i;
+    }
+    const r = rules[at.index];
+    if (!r || r.name || isPinned(r) || !Array.isArray(r.backendRefs) || r.backendRefs.length === 0)
+        throw new Error(`HTTPRoute "${name}": the unnamed rule #${at.index} changed shape since it was read; ` +
+            `name the rule in the chart and set input 'route'.`);
+    return at.index;
+}
+/** Warnings from status.parents[].conditions: a parent that has not Accepted the route, or refs it cannot resolve. */
+function statusWarnings(route) {
+    const name = route?.metadata?.name ?? '(unnamed)';
+    const out = [];
+    for (const p of route?.status?.parents ?? []) {
+        const parent = [p?.parentRef?.namespace, p?.parentRef?.name].filter(Boolean).join('/') || '(unnamed parent)';
+        for (const type of ['Accepted', 'ResolvedRefs']) {
+            const c = (p?.conditions ?? []).find((x) => x?.type === type);
+            if (c && c.status !== 'True')
+                out.push(`HTTPRoute "${name}": parent ${parent} reports ${type}=${c.status ?? '?'}` +
+                    `${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}; ` +
+                    (type === 'Accepted'
+                        ? 'that Gateway does not serve this route, so the weights helm-canary sets do not reach users through it.'
+                        : 'the gateway answers 500 for backends it cannot resolve.'));
+        }
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/router/gateway-api/patch.ts
+
+
+function ruleAt(route, index) {
+    const rule = rulesOf(route)[index];
+    if (!Number.isInteger(index) || !rule)
+        throw new Error(`HTTPRoute "${route?.metadata?.name ?? '?'}" has no rule #${index}.`);
+    return rule;
+}
+function testVersion(route) {
+    const rv = route?.metadata?.resourceVersion;
+    if (typeof rv !== 'string' || rv === '')
+        throw new Error('The HTTPRoute has no metadata.resourceVersion; read it from the cluster before patching.');
+    return { op: 'test', path: '/metadata/resourceVersion', value: rv };
+}
+/** The fields of a backendRef other than who it names and its weight (filters, …). */
+function extrasOf(ref) {
+    if (!ref)
+        return {};
+    const skip = new Set(['group', 'kind', 'name', 'namespace', 'port', 'weight']);
+    return structuredClone(Object.fromEntries(Object.entries(ref).filter(([k]) => !skip.has(k))));
+}
+/**
+ * [test resourceVersion, test the rule's name (or, unnamed, its current backendRefs), replace
+ * /spec/rules/{i}/backendRefs]. A backend already listed keeps every field it had and gets the new
+ * weight (and port, if given); a new one copies the per-backend filters of the first Service backend,
+ * so the canary gets the same request handling as the stable. Weights are written as given (summing to 100).
+ */
+function buildWeightPatch(route, index, destinations) {
+    validateDestinations(destinations);
+    const version = testVersion(route);
+    const rule = ruleAt(route, index);
+    const ns = route?.metadata?.namespace ?? '';
+    const current = Array.isArray(rule.backendRefs) ? rule.backendRefs : [];
+    if (current.length === 0)
+        throw new Error(`Rule #${index} has no backendRefs (a redirect?); it cannot be weighted.`);
+    const existing = new Map();
+    for (const r of current)
+        if (!existing.has(hostOfRef(r, ns)))
+            existing.set(hostOfRef(r, ns), r);
+    const template = current.find(isServiceRef);
+    const next = destinations.map((d) => {
+        const old = existing.get(d.host);
+        const ref = old ? structuredClone(old) : { ...refOfHost(d.host, ns), ...extrasOf(template) };
+        if (d.port !== undefined)
+            ref.port = d.port;
+        else if (!old && typeof template?.port === 'number')
+            ref.port = template.port;
+        ref.weight = d.weight;
+        return ref;
+    });
+    const base = `/spec/rules/${index}`;
+    return [
+        version,
+        rule.name
+            ? { op: 'test', path: `${base}/name`, value: rule.name }
+            : { op: 'test', path: `${base}/backendRefs`, value: current },
+        { op: 'replace', path: `${base}/backendRefs`, value: next },
+    ];
+}
+/**
+ * The pinned rule: the managed rule's every field (filters, timeouts, retry, …) so a pinned probe
+ * takes the users' path, with every match (none = path prefix "/", the Gateway API default) also
+ * requiring `header: value`, and one backend, the pinned destination. Gateway API precedence ranks
+ * a match with more header matches above the same match with fewer, so only marked requests take it;
+ * appended last, it loses every tie with the route's other rules, as the users' requests do.
+ */
+function pinnedRule(managed, pin, routeNamespace) {
+    const copy = structuredClone(managed);
+    const header = { type: 'Exact', name: pin.header, value: pin.value };
+    const matches = Array.isArray(copy.matches) && copy.matches.length > 0
+        ? copy.matches
+        : [{ path: { type: 'PathPrefix', value: '/' } }];
+    copy.matches = matches.map((m) => ({
+        ...m,
+        headers: [
+            ...(Array.isArray(m.headers) ? m.headers : []).filter((h) => String(h?.name ?? '').toLowerCase() !== pin.header.toLowerCase()),
+            header,
+        ],
+    }));
+    copy.name = PINNED_RULE_NAME;
+    const first = (managed.backendRefs ?? []).find(isServiceRef);
+    const ref = { ...refOfHost(pin.destination.host, routeNamespace), ...extrasOf(first) };
+    const port = pin.destination.port ?? first?.port;
+    if (port !== undefined)
+        ref.port = port;
+    ref.weight = 100;
+    copy.backendRefs = [ref];
+    return copy;
+}
+/** Appends the pinned rule (replacing an existing one); an error when the route would exceed 16 rules. */
+function buildPinPatch(route, managedIndex, pin) {
+    const rules = rulesOf(route);
+    const value = pinnedRule(ruleAt(route, managedIndex), pin, route?.metadata?.namespace ?? '');
+    const ops = [testVersion(route)];
+    const existing = rules.findIndex(isPinned);
+    if (existing >= 0) {
+        ops.push({ op: 'test', path: `/spec/rules/${existing}/name`, value: PINNED_RULE_NAME });
+        ops.push({ op: 'remove', path: `/spec/rules/${existing}` });
+    }
+    else if (rules.length >= MAX_RULES) {
+        throw new Error(`HTTPRoute "${route?.metadata?.name ?? '?'}" has ${rules.length} rules, the most Gateway API allows (${MAX_RULES}); ` +
+            `helm-canary needs one more for the rule that pins its probes to the canary. Merge two rules or move some ` +
+            `to another HTTPRoute.`);
+    }
+    ops.push({ op: 'add', path: '/spec/rules/-', value });
+    return ops;
+}
+/** Removes the pinned rule; undefined when there is none. */
+function buildUnpinPatch(route) {
+    const i = rulesOf(route).findIndex(isPinned);
+    if (i < 0)
+        return undefined;
+    return [
+        testVersion(route),
+        { op: 'test', path: `/spec/rules/${i}/name`, value: PINNED_RULE_NAME },
+        { op: 'remove', path: `/spec/rules/${i}` },
+    ];
+}
+
+;// CONCATENATED MODULE: ./src/router/gateway-api/httproute-router.ts
+// TrafficRouter for a Gateway API HTTPRoute (gateway.networking.k8s.io/v1), through IKubectl. Writes
+// only the managed rule's backendRefs and the pinned rule (guarded JSON patches), and the
+// helm-canary.io/ annotations; matches, filters, timeouts, other rules and parentRefs stay as they are.
+
+
+
+
+
+
+const HTTP_ROUTE_PROFILE = {
+    kind: 'HTTPRoute',
+    group: GATEWAY_GROUP,
+    routesField: 'rules',
+    argoJqPath: '.spec.rules[].backendRefs',
+    argoJqNote: ' (the JSON pointer /spec/rules/*/backendRefs cannot be written without a wildcard)',
+    weightsPath: '.spec.rules[].backendRefs',
+};
+class HttpRouteRouter {
+    kubectl;
+    name;
+    namespace;
+    opts;
+    kind = 'HTTPRoute';
+    obj;
+    /** The rule chosen at the first read. */
+    resolved;
+    constructor(kubectl, name, namespace, opts = {}) {
+        this.kubectl = kubectl;
+        this.name = name;
+        this.namespace = namespace;
+        this.opts = opts;
+        this.obj = new RoutingObject(kubectl, HTTP_ROUTE_RESOURCE, 'HTTPRoute', name, namespace, 'rules', opts);
+    }
+    async inspect() {
+        if ((await this.kubectl.namespaceLabels(this.namespace)) === undefined)
+            throw new KubeNotFoundError(`Namespace "${this.namespace}" does not exist.`);
+        const route = await this.obj.read();
+        const warnings = statusWarnings(route);
+        const rules = rulesOf(route).filter((r) => !isPinned(r)).length;
+        if (rules >= MAX_RULES)
+            warnings.push(`HTTPRoute "${this.name}" has ${rules} rules, the most Gateway API allows: the rule that pins probes ` +
+                `to the canary cannot be added, so a run that verifies stops before any user traffic.`);
+        return {
+            owners: findOwners(route, HTTP_ROUTE_PROFILE, this.opts.helmMajor),
+            warnings,
+            ownerRelease: route.metadata?.annotations?.['meta.helm.sh/release-name'] || undefined,
+        };
+    }
+    /** Index in spec.rules of the managed rule; resolved on the first read, then followed. */
+    locate(route) {
+        if (this.resolved)
+            return locateRule(route, this.resolved);
+        const stableHostHint = this.opts.stableHostOf?.(stateOf(route));
+        this.resolved = resolveRule(route, { route: this.opts.route, stableHostHint });
+        return this.resolved.index;
+    }
+    snapshot(route, index) {
+        return {
+            route: this.resolved?.name ?? `#${index}`,
+            destinations: readDestinations(route, index),
+            version: String(route?.metadata?.resourceVersion ?? ''),
+            state: stateOf(route),
+            changedBy: this.obj.lastOtherWriter(route),
+        };
+    }
+    async getRoutes() {
+        const route = await this.obj.read();
+        return this.snapshot(route, this.locate(route));
+    }
+    async setRoutes(destinations, guard = {}) {
+        validateDestinations(destinations);
+        await this.obj.guardedPatch('setting weights', guard.version, (route) => {
+            const index = this.locate(route);
+            if (guard.current) {
+                const found = this.snapshot(route, index);
+                if (compareDestinations(guard.current, found.destinations) !== undefined)
+                    throw new RouteChangedError(`HTTPRoute "${this.name}", rule ${found.route}: the weights are ${describeDestinations(found.destinations)}, ` +
+                        `not the ${describeDestinations(guard.current)} helm-canary last wrote; ` +
+                        `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`, found.destinations, found.changedBy);
+            }
+            return buildWeightPatch(route, index, destinations);
+        });
+        // Read back and verify: a controller or webhook may have changed or reverted it.
+        const fresh = await this.obj.read();
+        const back = this.snapshot(fresh, this.locate(fresh));
+        const problem = compareDestinations(destinations, back.destinations);
+        if (problem)
+            throw new Error(`HTTPRoute "${this.name}": after setting the weights the rule reads ${describeDestinations(back.destinations)} ` +
+                `instead of ${describeDestinations(destinations)} (${problem}). Something else is changing this HTTPRoute; ` +
+                `see the ownership findings.`);
+        return back;
+    }
+    async setPinnedRoute(pin) {
+        await this.obj.guardedPatch('adding the pinned rule', undefined, (route) => buildPinPatch(route, this.locate(route), pin));
+    }
+    async removePinnedRoute() {
+        let removed = false;
+        await this.obj.guardedPatch('removing the pinned rule', undefined, (route) => {
+            const ops = buildUnpinPatch(route);
+            removed = ops !== undefined;
+            return ops;
+        });
+        return removed;
+    }
+    /**
+     * A backendRef that is not a core Service (another group/kind, e.g. a ServiceImport) has
+     * something behind it helm-canary cannot see. A Service in another namespace counts only when a
+     * ReferenceGrant there lets this namespace's HTTPRoutes reference it: without one the gateway
+     * refuses the reference (ResolvedRefs=False, RefNotPermitted), so it is not a Service the run
+     * could treat as "nothing deployed yet" either.
+     */
+    async externalHost(host) {
+        if (host.includes('/'))
+            return `backendRef "${host}", which is not a core Service (group "" and kind Service) but another kind of backend`;
+        const svc = serviceOfHost(host, this.namespace);
+        if (svc.namespace === this.namespace)
+            return undefined;
+        let grants = [];
+        try {
+            grants = await this.kubectl.list(REFERENCE_GRANT_RESOURCE, svc.namespace);
+        }
+        catch (err) {
+            if (!(err instanceof KubeNotFoundError))
+                throw err;
+        }
+        const allowed = grants.some((g) => (g.spec?.from ?? []).some((f) => f?.group === GATEWAY_GROUP && f?.kind === 'HTTPRoute' && f?.namespace === this.namespace) &&
+            (g.spec?.to ?? []).some((t) => (t?.group ?? '') === '' && t?.kind === 'Service' && (!t?.name || t.name === svc.name)));
+        if (allowed)
+            return undefined;
+        return (`Service "${svc.name}" in namespace "${svc.namespace}", which no ReferenceGrant there lets HTTPRoutes of ` +
+            `namespace "${this.namespace}" reference (the gateway refuses the reference)`);
+    }
+    /** Other rules of this HTTPRoute, and other HTTPRoutes of the namespace, that reference the Service of `host`. */
+    async references(host) {
+        const route = await this.obj.read();
+        const managed = this.locate(route);
+        const svc = serviceOfHost(host, this.namespace);
+        const refersTo = (r, ns) => (Array.isArray(r.backendRefs) ? r.backendRefs : []).some((b) => {
+            const s = serviceOfHost(hostOfRef(b, ns), ns);
+            return isServiceRef(b) && s.name === svc.name && s.namespace === svc.namespace;
+        });
+        const here = rulesOf(route)
+            .map((r, i) => ({ r, i }))
+            .filter(({ r, i }) => i !== managed && !isPinned(r) && refersTo(r, this.namespace))
+            .map(({ r, i }) => `rule ${ruleLabel(r, i)}`);
+        const others = (await this.kubectl.list(HTTP_ROUTE_RESOURCE, this.namespace))
+            .filter((o) => o?.metadata?.name !== this.name)
+            .flatMap((o) => rulesOf(o)
+            .map((r, i) => ({ r, i }))
+            .filter(({ r }) => !isPinned(r) && refersTo(r, o.metadata?.namespace ?? this.namespace))
+            .map(({ r, i }) => `rule ${ruleLabel(r, i)} of HTTPRoute "${o.metadata?.name}"`));
+        return [...here, ...others];
+    }
+    setState(state) {
+        return this.obj.setState(state);
+    }
+    restoreCommand(destinations) {
+        const refs = destinations.map((d) => {
+            const svc = serviceOfHost(d.host, this.namespace);
+            return {
+                name: svc.name,
+                ...(svc.namespace !== this.namespace ? { namespace: svc.namespace } : {}),
+                ...(d.port ? { port: d.port } : {}),
+                weight: d.weight,
+            };
+        });
+        let index = `<index of rule ${this.resolved?.name ?? `#${this.resolved?.index ?? 0}`}>`;
+        if (this.obj.last && this.resolved) {
+            try {
+                index = locateRule(this.obj.last, this.resolved);
+            }
+            catch {
+                // the rule is gone from the last read: the placeholder says which one to edit
+            }
+        }
+        const patch = JSON.stringify([{ op: 'replace', path: `/spec/rules/${index}/backendRefs`, value: refs }]);
+        return `kubectl -n ${this.namespace} patch ${HTTP_ROUTE_RESOURCE} ${this.name} --type=json -p '${patch}'`;
+    }
+    serviceOf(host) {
+        return serviceOfHost(host, this.namespace);
+    }
+    hostOf(svc) {
+        return hostOfService(svc, this.namespace);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/router/istio/hosts.ts
 /** "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local" -> Service; anything else (an external
  *  host such as "api.example.com" with a non-cluster suffix) still maps by its first two labels,
  *  which is what Istio does for short names relative to the VirtualService's namespace. */
-function serviceOfHost(host, vsNamespace) {
+function hosts_serviceOfHost(host, vsNamespace) {
     const parts = host.split('.');
     if (parts.length === 1)
         return { name: parts[0], namespace: vsNamespace };
     return { name: parts[0], namespace: parts[1] };
 }
 /** The host to write in a route for a Service: short when it lives beside the VirtualService. */
-function hostOfService(svc, vsNamespace) {
+function hosts_hostOfService(svc, vsNamespace) {
     return svc.namespace === vsNamespace ? svc.name : `${svc.name}.${svc.namespace}.svc.cluster.local`;
 }
 /** Two hosts name the same Service. */
 function hosts_sameService(a, b, vsNamespace) {
-    const x = serviceOfHost(a, vsNamespace);
-    const y = serviceOfHost(b, vsNamespace);
+    const x = hosts_serviceOfHost(a, vsNamespace);
+    const y = hosts_serviceOfHost(b, vsNamespace);
     return x.name === y.name && x.namespace === y.namespace;
 }
 /**
@@ -49064,7 +49672,7 @@ const PINNED_ROUTE_NAME = 'helm-canary-pinned';
 function httpRoutes(vs) {
     return Array.isArray(vs?.spec?.http) ? vs.spec.http : [];
 }
-const isPinned = (r) => r?.name === PINNED_ROUTE_NAME;
+const virtual_service_isPinned = (r) => r?.name === PINNED_ROUTE_NAME;
 function hostsOf(route) {
     return Array.isArray(route?.route) ? route.route.map((r) => String(r?.destination?.host ?? '')) : [];
 }
@@ -49091,7 +49699,7 @@ function describeRoutes(http) {
 function resolveRoute(vs, opts) {
     const vsName = vs?.metadata?.name ?? '(unnamed)';
     const all = httpRoutes(vs);
-    const candidates = all.map((r, i) => ({ r, i })).filter(({ r }) => !isPinned(r));
+    const candidates = all.map((r, i) => ({ r, i })).filter(({ r }) => !virtual_service_isPinned(r));
     const http = candidates.map(({ r }) => r);
     if (http.length === 0) {
         throw new Error(`VirtualService "${vsName}" has no http routes (spec.http is empty); helm-canary manages the weights of an http route.`);
@@ -49137,7 +49745,7 @@ function resolveRoute(vs, opts) {
 function positionOf(vs, index) {
     return httpRoutes(vs)
         .slice(0, index)
-        .filter((r) => !isPinned(r)).length;
+        .filter((r) => !virtual_service_isPinned(r)).length;
 }
 /** Index in spec.http of a route resolved earlier, in a fresh read of the object; throws when it is gone. */
 function locateRoute(vs, at) {
@@ -49150,7 +49758,7 @@ function locateRoute(vs, at) {
         return i;
     }
     let seen = -1;
-    const i = http.findIndex((r) => !isPinned(r) && ++seen === at.position);
+    const i = http.findIndex((r) => !virtual_service_isPinned(r) && ++seen === at.position);
     const r = http[i];
     if (i < 0 || r.name || !Array.isArray(r.route) || r.route.length === 0) {
         throw new Error(`VirtualService "${vsName}": the unnamed http route #${at.position} changed shape since it was read; ` +
@@ -49171,7 +49779,7 @@ function httpRoute(vs, routeIndex) {
 }
 /** The destinations of http route `routeIndex` as written (a lone destination without a weight
  *  gets 100, as Istio treats it; otherwise a missing weight reads as 0). */
-function readDestinations(vs, routeIndex) {
+function patch_readDestinations(vs, routeIndex) {
     const route = httpRoute(vs, routeIndex);
     const list = Array.isArray(route?.route) ? route.route : [];
     return list.map((r) => {
@@ -49192,9 +49800,9 @@ function readDestinations(vs, routeIndex) {
  * list), replace /spec/http/{i}/route]. A destination whose host(+subset) already exists keeps
  * every other field it had (headers, port name, …) and gets the new weight (and port, if given).
  */
-function buildWeightPatch(vs, routeIndex, destinations) {
+function patch_buildWeightPatch(vs, routeIndex, destinations) {
     validateDestinations(destinations);
-    const versionTest = testVersion(vs);
+    const versionTest = patch_testVersion(vs);
     const route = httpRoute(vs, routeIndex);
     const current = Array.isArray(route?.route) ? route.route : [];
     if (current.length === 0) {
@@ -49230,7 +49838,7 @@ function buildWeightPatch(vs, routeIndex, destinations) {
     ops.push({ op: 'replace', path: `${base}/route`, value: next });
     return ops;
 }
-function testVersion(vs) {
+function patch_testVersion(vs) {
     const resourceVersion = vs?.metadata?.resourceVersion;
     if (typeof resourceVersion !== 'string' || resourceVersion === '') {
         throw new Error('The VirtualService has no metadata.resourceVersion; read it from the cluster before patching.');
@@ -49266,12 +49874,12 @@ function pinnedRoute(managed, pin) {
     return copy;
 }
 /** Puts the pinned route right in front of http route `managedIndex` (replacing an existing one). */
-function buildPinPatch(vs, managedIndex, pin) {
+function patch_buildPinPatch(vs, managedIndex, pin) {
     const http = httpRoutes(vs);
     const managed = httpRoute(vs, managedIndex);
-    const ops = [testVersion(vs)];
+    const ops = [patch_testVersion(vs)];
     const value = pinnedRoute(managed, pin);
-    const existing = http.findIndex(isPinned);
+    const existing = http.findIndex(virtual_service_isPinned);
     if (existing >= 0) {
         ops.push({ op: 'test', path: `/spec/http/${existing}/name`, value: PINNED_ROUTE_NAME });
         ops.push({ op: 'remove', path: `/spec/http/${existing}` });
@@ -49281,12 +49889,12 @@ function buildPinPatch(vs, managedIndex, pin) {
     return ops;
 }
 /** Removes the pinned route; undefined when there is none. */
-function buildUnpinPatch(vs) {
-    const i = httpRoutes(vs).findIndex(isPinned);
+function patch_buildUnpinPatch(vs) {
+    const i = httpRoutes(vs).findIndex(virtual_service_isPinned);
     if (i < 0)
         return undefined;
     return [
-        testVersion(vs),
+        patch_testVersion(vs),
         { op: 'test', path: `/spec/http/${i}/name`, value: PINNED_ROUTE_NAME },
         { op: 'remove', path: `/spec/http/${i}` },
     ];
@@ -49303,8 +49911,9 @@ function buildUnpinPatch(vs) {
 
 
 
+
 const SERVICE_ENTRY_RESOURCE = 'serviceentries.networking.istio.io';
-const STATE_PREFIX = 'helm-canary.io/';
+
 const VIRTUAL_SERVICE_PROFILE = {
     kind: 'VirtualService',
     group: 'networking.istio.io',
@@ -49320,8 +49929,7 @@ class IstioRouter {
     kind = 'VirtualService';
     /** The route chosen at the first read. */
     resolved;
-    /** The last object read, so a write guarded by its version needs no second read. */
-    last;
+    obj;
     versions;
     constructor(kubectl, name, namespace, opts = {}) {
         this.kubectl = kubectl;
@@ -49329,15 +49937,10 @@ class IstioRouter {
         this.namespace = namespace;
         this.opts = opts;
         this.versions = opts.versions;
+        this.obj = new RoutingObject(kubectl, VIRTUAL_SERVICE_RESOURCE, 'VirtualService', name, namespace, 'http', opts);
     }
-    async read() {
-        const vs = await this.kubectl.get(VIRTUAL_SERVICE_RESOURCE, this.name, this.namespace);
-        if (!vs) {
-            const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
-            throw new KubeNotFoundError(`${input}VirtualService "${this.name}" was not found in namespace "${this.namespace}".`);
-        }
-        this.last = vs;
-        return vs;
+    read() {
+        return this.obj.read();
     }
     async inspect() {
         const labels = await this.kubectl.namespaceLabels(this.namespace);
@@ -49367,10 +49970,10 @@ class IstioRouter {
     snapshot(vs, index) {
         return {
             route: this.resolved?.name ?? `#${this.resolved?.position ?? index}`,
-            destinations: readDestinations(vs, index),
+            destinations: patch_readDestinations(vs, index),
             version: String(vs?.metadata?.resourceVersion ?? ''),
             state: stateOf(vs),
-            changedBy: lastOtherWriter(vs),
+            changedBy: this.obj.lastOtherWriter(vs),
         };
     }
     async getRoutes() {
@@ -49379,7 +49982,7 @@ class IstioRouter {
     }
     async setRoutes(destinations, guard = {}) {
         validateDestinations(destinations);
-        await this.guardedPatch('setting weights', guard.version, (vs) => {
+        await this.obj.guardedPatch('setting weights', guard.version, (vs) => {
             const index = this.locate(vs);
             if (guard.current) {
                 const found = this.snapshot(vs, index);
@@ -49389,7 +49992,7 @@ class IstioRouter {
                         `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`, found.destinations, found.changedBy);
                 }
             }
-            return buildWeightPatch(vs, index, destinations);
+            return patch_buildWeightPatch(vs, index, destinations);
         });
         // Read back and verify: a controller or webhook may have changed or reverted it.
         const fresh = await this.read();
@@ -49403,12 +50006,12 @@ class IstioRouter {
         return back;
     }
     async setPinnedRoute(pin) {
-        await this.guardedPatch('adding the pinned route', undefined, (vs) => buildPinPatch(vs, this.locate(vs), pin));
+        await this.obj.guardedPatch('adding the pinned route', undefined, (vs) => patch_buildPinPatch(vs, this.locate(vs), pin));
     }
     async removePinnedRoute() {
         let removed = false;
-        await this.guardedPatch('removing the pinned route', undefined, (vs) => {
-            const ops = buildUnpinPatch(vs);
+        await this.obj.guardedPatch('removing the pinned route', undefined, (vs) => {
+            const ops = patch_buildUnpinPatch(vs);
             removed = ops !== undefined;
             return ops;
         });
@@ -49419,7 +50022,7 @@ class IstioRouter {
             return (`"${host}" is not written as a Service of the cluster (name, name.namespace or ` +
                 `name.namespace.svc[.cluster.local]): Istio sends it to an external host (a ServiceEntry or passthrough)`);
         const h = host.toLowerCase().replace(/\.$/, '');
-        const svc = serviceOfHost(h, this.namespace);
+        const svc = hosts_serviceOfHost(h, this.namespace);
         // "name.ns" reads like a domain too ("example.com"): a Service name only if the namespace exists.
         const twoLabels = h.split('.').length === 2;
         if (twoLabels &&
@@ -49452,72 +50055,14 @@ class IstioRouter {
         return httpRoutes(vs)
             .map((r, i) => ({ r, i }))
             .filter(({ r, i }) => i !== managed &&
-            !isPinned(r) &&
+            !virtual_service_isPinned(r) &&
             (r.route ?? []).some((d) => d.destination?.host &&
                 hosts_sameService(d.destination.host, host, this.namespace) &&
                 (subset === undefined || d.destination.subset === subset)))
             .map(({ r, i }) => routeLabel(r, i));
     }
-    /**
-     * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
-     * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
-     * undefined when there is nothing to change.
-     */
-    async guardedPatch(what, expect, build) {
-        const max = this.opts.maxAttempts ?? 5;
-        let lastConflict;
-        for (let attempt = 1; attempt <= max; attempt++) {
-            const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
-            const vs = cached ? this.last : await this.read();
-            const ops = build(vs);
-            if (!ops)
-                return;
-            try {
-                await this.kubectl.patchJson(VIRTUAL_SERVICE_RESOURCE, this.name, ops, this.namespace);
-                return;
-            }
-            catch (err) {
-                if (!(err instanceof KubeConflictError))
-                    throw err;
-                lastConflict = err;
-                // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
-                // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
-                const now = await this.read();
-                if (err.reason === 'Invalid' &&
-                    String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
-                    throw new Error(`VirtualService "${this.name}": the patch for ${what} was rejected: ${err.message}`);
-                }
-                this.opts.logger?.info(`VirtualService "${this.name}" changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`);
-                if (attempt < max)
-                    await this.backoff(attempt);
-            }
-        }
-        throw new KubeConflictError(`VirtualService "${this.name}" kept changing while helm-canary was ${what} (${max} attempts); ` +
-            `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`);
-    }
-    async setState(annotations) {
-        const out = {};
-        for (const [k, v] of Object.entries(annotations)) {
-            const key = k.includes('/') ? k : STATE_PREFIX + k;
-            if (!key.startsWith(STATE_PREFIX)) {
-                throw new Error(`setState writes only ${STATE_PREFIX} annotations; refusing "${key}".`);
-            }
-            out[key] = v;
-        }
-        if (Object.keys(out).length === 0)
-            return;
-        const max = this.opts.maxAttempts ?? 5;
-        for (let attempt = 1;; attempt++) {
-            try {
-                await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
-                return;
-            }
-            catch (err) {
-                if (!(err instanceof KubeConflictError) || attempt >= max)
-                    throw err;
-                await this.backoff(attempt);
-            }
-        }
+    setState(annotations) {
+        return this.obj.setState(annotations);
     }
     restoreCommand(destinations) {
         const route = destinations.map((d) => {
@@ -49529,9 +50074,9 @@ class IstioRouter {
             return { destination, weight: d.weight };
         });
         let index = `<index of route ${this.resolved?.name ?? `#${this.resolved?.position ?? 0}`}>`;
-        if (this.last && this.resolved) {
+        if (this.obj.last && this.resolved) {
             try {
-                index = locateRoute(this.last, this.resolved);
+                index = locateRoute(this.obj.last, this.resolved);
             }
             catch {
                 // the route is gone from the last read: the placeholder says which one to edit
@@ -49541,37 +50086,14 @@ class IstioRouter {
         return `kubectl -n ${this.namespace} patch ${VIRTUAL_SERVICE_RESOURCE} ${this.name} --type=json -p '${patch}'`;
     }
     serviceOf(host) {
-        return serviceOfHost(host, this.namespace);
+        return hosts_serviceOfHost(host, this.namespace);
     }
     hostOf(svc) {
-        return hostOfService(svc, this.namespace);
+        return hosts_hostOfService(svc, this.namespace);
     }
-    backoff(attempt) {
-        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
-        return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
-    }
-}
-/** The helm-canary.io/* annotations: the state earlier runs recorded. */
-function stateOf(vs) {
-    const out = {};
-    for (const [k, v] of Object.entries(vs?.metadata?.annotations ?? {}))
-        if (k.startsWith(STATE_PREFIX))
-            out[k] = String(v);
-    return out;
 }
 function weights(ds) {
     return ds.map((d) => `${d.host}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ') || '(none)';
-}
-/** The most recent field manager other than helm-canary that owns spec.http, e.g. `"kubectl-patch" (Update, 2026-12-01T10:00:00Z)`. */
-function lastOtherWriter(vs) {
-    const entries = (vs?.metadata?.managedFields ?? []).filter((e) => e?.manager &&
-        e.manager !== FIELD_MANAGER &&
-        e.fieldsV1?.['f:spec'] &&
-        'f:http' in e.fieldsV1['f:spec']);
-    const last = entries.sort((a, b) => String(b.time ?? '').localeCompare(String(a.time ?? '')))[0];
-    if (!last)
-        return undefined;
-    return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
 }
 
 ;// CONCATENATED MODULE: ./src/router/istio/destination-rule.ts
@@ -49652,9 +50174,9 @@ class SubsetRegistry {
     }
     async check(stable) {
         const dr = await this.read();
-        const service = serviceOfHost(stable.host, this.namespace);
+        const service = hosts_serviceOfHost(stable.host, this.namespace);
         const host = String(dr.spec?.host ?? '');
-        const drService = serviceOfHost(host, dr.metadata?.namespace ?? this.namespace);
+        const drService = hosts_serviceOfHost(host, dr.metadata?.namespace ?? this.namespace);
         if (!host || drService.name !== service.name || drService.namespace !== service.namespace)
             throw new Error(`${this.where()} is for host "${host}" (Service ${drService.namespace}/${drService.name}), but the route ` +
                 `sends traffic to "${stable.host}" (Service ${service.namespace}/${service.name}): in subset mode both name the one shared Service.`);
@@ -49909,7 +50431,16 @@ class MultiRouter {
 
 
 
+
 function createRouter(c) {
+    if (c.httpRoute)
+        return new HttpRouteRouter(c.kubectl, c.httpRoute, c.namespace, {
+            route: c.route,
+            inputName: 'http-route',
+            stableHostOf: c.stableHostOf,
+            helmMajor: c.helmMajor,
+            logger: c.logger,
+        });
     const versions = c.destinationRule
         ? new SubsetRegistry(c.kubectl, c.destinationRule, c.namespace, {
             label: c.subsetLabel ?? 'app.kubernetes.io/instance',
@@ -53792,6 +54323,7 @@ async function run() {
                 virtualServices: settings.virtualServices,
                 destinationRule: settings.destinationRule,
                 subsetLabel: settings.subsetLabel,
+                httpRoute: settings.httpRoute,
                 route: settings.route,
                 helmMajor: helm.major,
                 logger: log,
@@ -53836,7 +54368,11 @@ async function run() {
  */
 function leaseLock(kubectl, s, runUrl, signal) {
     const names = [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].sort();
-    const locks = names.map((name) => objectLease(kubectl, s, name, runUrl, signal));
+    // `helm-canary-<VirtualService>` (as before), `helm-canary-httproute-<HTTPRoute>`.
+    const objects = s.httpRoute
+        ? [{ lease: `helm-canary-httproute-${s.httpRoute}`, shown: `HTTPRoute ${s.httpRoute}` }]
+        : names.map((name) => ({ lease: `helm-canary-${name}`, shown: name }));
+    const locks = objects.map((object) => objectLease(kubectl, s, object, runUrl, signal));
     if (locks.length === 1)
         return locks[0];
     return {
@@ -53874,21 +54410,21 @@ function objectLease(kubectl, s, object, runUrl, signal) {
     return {
         acquire: async () => {
             const lease = await acquireLease(kubectl, {
-                name: `helm-canary-${object}`.slice(0, 253),
+                name: object.lease.slice(0, 253),
                 namespace: s.namespace,
                 holder,
                 durationSeconds: LEASE_SECONDS,
                 waitMs: s.lockTimeoutMs,
                 signal,
                 onWait: (other, ms) => info(`Waiting for the lock held by ${other} (expires in ${Math.ceil(ms / 1000)} s at the latest).`),
-                onLost: (info) => warning(`The lock on ${object} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`),
+                onLost: (info) => warning(`The lock on ${object.shown} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`),
                 onRenewError: (e) => debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
             });
             const t = lease.tookOver;
             return {
                 release: async () => void (await lease.release()),
                 tookOver: t
-                    ? `Took over the lock on ${object} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+                    ? `Took over the lock on ${object.shown} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
                     : undefined,
             };
         },

@@ -77,6 +77,7 @@ export function parseInputs(raw: RawInputs, env: InputEnv, secrets = new SecretR
     virtualServices: v['virtual-service'] ?? [],
     destinationRule: v['destination-rule'],
     subsetLabel: v['subset-label'],
+    httpRoute: v['http-route'],
     route: v.route,
     service: v.service,
     steps: derived.steps,

@@ -83,6 +83,7 @@ export async function run(): Promise<void> {
           virtualServices: settings.virtualServices,
           destinationRule: settings.destinationRule,
           subsetLabel: settings.subsetLabel,
+          httpRoute: settings.httpRoute,
           route: settings.route,
           helmMajor: helm.major,
           logger: log,
@@ -127,7 +128,11 @@ function leaseLock(
   signal: AbortSignal,
 ): RolloutLock {
   const names = [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].sort();
-  const locks = names.map((name) => objectLease(kubectl, s, name, runUrl, signal));
+  // `helm-canary-<VirtualService>` (as before), `helm-canary-httproute-<HTTPRoute>`.
+  const objects = s.httpRoute
+    ? [{ lease: `helm-canary-httproute-${s.httpRoute}`, shown: `HTTPRoute ${s.httpRoute}` }]
+    : names.map((name) => ({ lease: `helm-canary-${name}`, shown: name }));
+  const locks = objects.map((object) => objectLease(kubectl, s, object, runUrl, signal));
   if (locks.length === 1) return locks[0];
   return {
     acquire: async () => {
@@ -158,7 +163,7 @@ function leaseLock(
 function objectLease(
   kubectl: IKubectl,
   s: Settings,
-  object: string,
+  object: { lease: string; shown: string },
   runUrl: string | undefined,
   signal: AbortSignal,
 ): RolloutLock {
@@ -166,7 +171,7 @@ function objectLease(
   return {
     acquire: async () => {
       const lease = await acquireLease(kubectl, {
-        name: `helm-canary-${object}`.slice(0, 253),
+        name: object.lease.slice(0, 253),
         namespace: s.namespace,
         holder,
         durationSeconds: LEASE_SECONDS,
@@ -178,7 +183,7 @@ function objectLease(
           ),
         onLost: (info) =>
           core.warning(
-            `The lock on ${object} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
+            `The lock on ${object.shown} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
           ),
         onRenewError: (e) =>
           core.debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
@@ -187,7 +192,7 @@ function objectLease(
       return {
         release: async () => void (await lease.release()),
         tookOver: t
-          ? `Took over the lock on ${object} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+          ? `Took over the lock on ${object.shown} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
           : undefined,
       };
     },

@@ -298,6 +298,14 @@ describe('parseInputs: version and release name', () => {
     expect(e.message).toContain("set 'version'");
   });
 
+  it('http-route instead of virtual-service: the HTTPRoute is the routing object', () => {
+    const s = parseInputs({ ...base(), 'virtual-service': '', 'http-route': 'my-app', version: 'v2' }, env);
+    expect(s.httpRoute).toBe('my-app');
+    expect(s.virtualService).toBe('');
+    const p = parseInputs({ ...base(), command: 'promote', 'virtual-service': '', 'http-route': 'web' }, env);
+    expect(p.httpRoute).toBe('web');
+  });
+
   it('truncates the slug to keep the name within 53 characters, with a warning', () => {
     const release = 'r'.repeat(45);
     const s = parseInputs({ ...base(), release, version: 'v1.2.3-rc.10' }, env);
@@ -320,6 +328,17 @@ const BAD: Array<[string, Record<string, string>, string[]]> = [
   ['chart', { chart: '' }, ['is required for command "rollout"', 'chart directory']],
   ['release', { release: '' }, ['is required for command "rollout"', 'lowercase letters']],
   ['virtual-service', { 'virtual-service': '' }, ['is required', 'VirtualService']],
+  ['virtual-service', { 'virtual-service': '' }, ["set exactly one of 'virtual-service' / 'http-route'"]],
+  [
+    'http-route',
+    { 'http-route': 'web' },
+    ['"web" cannot be combined with \'virtual-service\'', "exactly one of 'virtual-service'", 'HTTPRoute'],
+  ],
+  [
+    'http-route',
+    { 'virtual-service': '', 'http-route': 'Web_1' },
+    ['"Web_1" is not a valid Kubernetes resource name'],
+  ],
   ['chart', { chart: './missing' }, ['"./missing" does not exist', 'packaged .tgz']],
   ['chart', { chart: 'nochart' }, ['"nochart" is a directory without Chart.yaml', 'chart directory']],
   [

@@ -175,8 +175,13 @@ export const INPUTS = [
     parse: objectNames(kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name')),
   }),
   input({
+    name: 'http-route',
+    form: "use the name of a Gateway API HTTPRoute: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+    parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+  }),
+  input({
     name: 'route',
-    form: 'use the name of an http route of the VirtualService, on one line',
+    form: 'use the name of an http route of the VirtualService (or of a rule of the HTTPRoute), on one line',
     parse: singleLine,
   }),
   input({
@@ -603,8 +608,24 @@ export function crossRules(
     contextFor(INPUT_BY_NAME[name], p, '').bad(value, problem, form);
   const given = (name: InputName): boolean => (raw[name] ?? '').trim() !== '';
 
-  for (const name of REQUIRED_INPUTS[v.command])
-    if (!given(name)) bad(name, undefined, `is required for command "${v.command}" but empty`);
+  for (const name of REQUIRED_INPUTS[v.command]) {
+    // The routing object: a VirtualService or an HTTPRoute, exactly one.
+    if (name === 'virtual-service' && given('http-route')) continue;
+    if (!given(name))
+      bad(
+        name,
+        undefined,
+        `is required for command "${v.command}" but empty` +
+          (name === 'virtual-service' ? `; set exactly one of 'virtual-service' / 'http-route'` : ''),
+      );
+  }
+  if (given('virtual-service') && given('http-route'))
+    bad(
+      'http-route',
+      textOf('http-route', raw),
+      `cannot be combined with 'virtual-service'`,
+      `set exactly one of 'virtual-service' (an Istio VirtualService) / 'http-route' (a Gateway API HTTPRoute)`,
+    );
 
   const probing = v['verify-url'] !== undefined;
   const maxBake = v['max-bake'];

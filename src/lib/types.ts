@@ -67,6 +67,8 @@ export interface Settings {
   destinationRule?: string;
   /** Subset mode: the pod label whose value names the release. */
   subsetLabel: string;
+  /** Input 'http-route': a Gateway API HTTPRoute instead of the VirtualService. */
+  httpRoute?: string;
   route?: string;
   service?: string;
   steps: Step[];

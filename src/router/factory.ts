@@ -1,8 +1,9 @@
-// Creates the TrafficRouter for the routing object(s) the inputs name. One traffic API today (Istio
-// VirtualService, optionally with DestinationRule subsets); Gateway API HTTPRoute is the next
-// folder beside ./istio/. Several objects are moved as one by a MultiRouter.
+// Creates the TrafficRouter for the routing object(s) the inputs name: an Istio VirtualService
+// (./istio/, optionally with DestinationRule subsets) or a Gateway API HTTPRoute (./gateway-api/).
+// Several VirtualServices are moved as one by a MultiRouter.
 import type { IKubectl } from '../kube/kubectl-helper.js';
 import type { Logger } from '../lib/types.js';
+import { HttpRouteRouter } from './gateway-api/httproute-router.js';
 import { IstioRouter } from './istio/istio-router.js';
 import { SubsetRegistry } from './istio/subset-registry.js';
 import { MultiRouter } from './multi-router.js';
@@ -18,6 +19,8 @@ export interface RouterConfig {
   destinationRule?: string;
   /** Subset mode: the label whose value names the release. */
   subsetLabel?: string;
+  /** Input 'http-route': when set, the router is for this HTTPRoute instead of a VirtualService. */
+  httpRoute?: string;
   route?: string;
   helmMajor?: 3 | 4;
   logger?: Pick<Logger, 'info' | 'warning'>;
@@ -26,6 +29,14 @@ export interface RouterConfig {
 }
 
 export function createRouter(c: RouterConfig): TrafficRouter {
+  if (c.httpRoute)
+    return new HttpRouteRouter(c.kubectl, c.httpRoute, c.namespace, {
+      route: c.route,
+      inputName: 'http-route',
+      stableHostOf: c.stableHostOf,
+      helmMajor: c.helmMajor,
+      logger: c.logger,
+    });
   const versions = c.destinationRule
     ? new SubsetRegistry(c.kubectl, c.destinationRule, c.namespace, {
         label: c.subsetLabel ?? 'app.kubernetes.io/instance',

@@ -1,6 +1,6 @@
 // "Read and set the weights": the one interface the rollout loop uses to move traffic, in the
 // spirit of Flagger's pkg/router (Reconcile/SetRoutes/GetRoutes/Finalize). Nothing here knows a
-// traffic API: each implementation (Istio VirtualService in ./istio/, Gateway API HTTPRoute next)
+// traffic API: each implementation (Istio VirtualService in ./istio/, Gateway API HTTPRoute in ./gateway-api/)
 // sits in its own folder behind it.
 import type { OwnerFinding } from './ownership.js';
 

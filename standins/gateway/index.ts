@@ -11,6 +11,7 @@ import {
   decideRoute,
   echoBehaviour,
   emptySnapshot,
+  filteredHeaders,
   pickUpstream,
   pickWeighted,
   stripPort,
@@ -70,6 +71,7 @@ const LISTS: Array<[keyof ClusterSnapshot, string[]]> = [
     'httpRoutes',
     ['/apis/gateway.networking.k8s.io/v1/httproutes', '/apis/gateway.networking.k8s.io/v1beta1/httproutes'],
   ],
+  ['gateways', ['/apis/gateway.networking.k8s.io/v1/gateways']],
   ['services', ['/api/v1/services']],
   ['deployments', ['/apis/apps/v1/deployments']],
   [
@@ -291,6 +293,8 @@ export class GatewayServer {
     const key = `${backend.namespace}/${backend.service}`;
     this.count(this.stats.routed, key);
     this.count(this.stats.byRoute, `${decision.route ?? '(rule)'} ${key}`);
+    if (backend.invalid) return send(500, backend.invalid);
+    const filters = [...(decision.filters ?? []), ...(backend.filters ?? [])];
     const upstream = pickUpstream(this.snapshot, backend, this.random);
     const baseHeaders: Array<[string, string]> = [['x-standin-backend', key]];
     if (upstream.kind !== 'deployment') {
@@ -300,11 +304,11 @@ export class GatewayServer {
     const depName = upstream.deployment.metadata?.name ?? '';
     this.count(this.stats.deployments, `${upstream.namespace}/${depName}`);
     const echo = echoBehaviour(upstream.deployment);
-    const headers: Array<[string, string]> = [
+    const headers = filteredHeaders(filters, info.headers, [
       ...baseHeaders,
       ['x-standin-deployment', depName],
       ...echo.headers,
-    ];
+    ]);
     const fail = echo.errorRate > 0 && this.random() < echo.errorRate;
     const answer = () => {
       const status = fail ? 500 : echo.status;
