@@ -44,6 +44,22 @@ export interface VerifySettings {
   ca?: string;
 }
 
+/** One entry of the `metrics` input: a built-in, or a custom PromQL query with bounds. */
+export type MetricSpec =
+  | { kind: 'builtin'; name: 'request-success-rate' | 'request-duration' }
+  | { kind: 'custom'; name: string; query: string; min?: number; max?: number };
+
+/** Metrics analysis (`prometheus-url`, `metrics`, `metrics-interval`, `prometheus-token`). */
+export interface MetricsSettings {
+  /** http(s)://… or k8s://NAMESPACE/SERVICE:PORT (through the Kubernetes API service proxy). */
+  url: string;
+  metrics: MetricSpec[];
+  /** Query window and cadence (ms). */
+  intervalMs: number;
+  /** Secret: bearer token for a direct http(s) Prometheus. */
+  token?: string;
+}
+
 export interface Settings {
   command: Command;
   chart?: string;
@@ -75,6 +91,8 @@ export interface Settings {
   maxBakeMs?: number;
   /** Wait before uninstalling a release that just lost all its traffic (ms). */
   drainMs: number;
+  /** Metrics analysis, when `metrics` is set (with `prometheus-url`). */
+  metrics?: MetricsSettings;
   /** `allow-unverified: true`: neither verify-url nor verify-command is set, and that is wanted. */
   allowUnverified: boolean;
   onFailure: 'rollback' | 'pause';

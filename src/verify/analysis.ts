@@ -525,6 +525,9 @@ export function latencyCheck(
   return { decision: p95Ms > maxMs ? 'fail' : 'pass', p95Ms, slow, n };
 }
 
+/** What the latency rule reads of a stream (a VersionStats, or counts from a histogram). */
+export type LatencySource = Pick<VersionStats, 'requests' | 'countAbove' | 'percentile'>;
+
 export interface LatencyEvidenceOptions {
   /** Samples a stream needs before its latency is judged at all. Default 20. */
   minSamples?: number;
@@ -561,7 +564,7 @@ export interface LatencyEvidence {
  * - otherwise 'pass' ('continue' while running).
  */
 export function latencyEvidence(
-  stats: VersionStats,
+  stats: LatencySource,
   maxMs: number,
   phase: StepPhase,
   opts: LatencyEvidenceOptions = {},
