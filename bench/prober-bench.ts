@@ -1,9 +1,7 @@
 // Benchmark of the step verification: prints figures, asserts nothing.
 //
-// 1. Operating characteristics of the sequential rule (seeded simulation, no I/O): requests and
-//    seconds at 5 rps to detect a canary failing every request at weight 10, with and without
-//    canary-match; false-fail rates of healthy versions.
-// 2. The real Prober against a local HTTP server: achieved rate, sockets opened, client-side
+// The operating characteristics of the evidence rule are bench/evidence-bench.ts's.
+// The real Prober against a local HTTP server: achieved rate, sockets opened, client-side
 //    latency overhead, CPU per request.
 //
 // Run: npm run bench:prober
@@ -12,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Prober, type ProbeResult } from '../src/verify/prober.js';
 import type { VerifySettings } from '../src/lib/types.js';
-import { prng, quantile as q, simulateStep } from '../src/verify/simulation.js';
+import { quantile as q } from '../src/verify/simulation.js';
 
 const base: VerifySettings = {
   url: 'http://gw',
@@ -22,56 +20,6 @@ const base: VerifySettings = {
   timeoutMs: 2000,
   successRate: 0.99,
 };
-const withMatch: VerifySettings = {
-  ...base,
-  canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
-};
-
-function characteristics(): void {
-  console.log('== sequential rule, threshold 99%, 5 rps, weight 10 (5000 seeded runs each) ==');
-  for (const [label, settings] of [
-    ['with canary-match   ', withMatch],
-    ['without canary-match', base],
-  ] as const) {
-    const rnd = prng(42);
-    const at: number[] = [];
-    for (let k = 0; k < 5000; k++)
-      at.push(simulateStep(rnd, { settings, weight: 10, canaryErr: 1, stableErr: 0, n: 1500 }).at);
-    const mean = at.reduce((a, b) => a + b, 0) / at.length;
-    const f = (x: number) => `${x} req (${(x / 5).toFixed(1)} s)`;
-    console.log(
-      `dead canary, ${label}: mean ${mean.toFixed(1)} req (${(mean / 5).toFixed(1)} s), median ${f(q(at, 0.5))}, ` +
-        `p90 ${f(q(at, 0.9))}, p99 ${f(q(at, 0.99))}`,
-    );
-  }
-  for (const [label, settings] of [
-    ['with canary-match   ', withMatch],
-    ['without canary-match', base],
-  ] as const) {
-    for (const err of [0.001, 0.005, 0.01]) {
-      const rnd = prng(7);
-      let failed = 0;
-      let early = 0;
-      const runs = 2000;
-      for (let k = 0; k < runs; k++) {
-        const r = simulateStep(rnd, {
-          settings: settings,
-          weight: 10,
-          canaryErr: err,
-          stableErr: err,
-          n: 1500,
-        });
-        if (r.failed) failed++;
-        if (r.early) early++;
-      }
-      console.log(
-        `healthy ${(100 - err * 100).toFixed(1)}%, ${label}, 1500 req: false fail ${((100 * failed) / runs).toFixed(2)}% ` +
-          `(early ${((100 * early) / runs).toFixed(2)}%)`,
-      );
-    }
-  }
-}
-
 async function proberThroughput(): Promise<void> {
   console.log('== Prober against a local server (127.0.0.1) ==');
   let connections = 0;
@@ -103,5 +51,4 @@ async function proberThroughput(): Promise<void> {
   await new Promise((resolve) => server.close(resolve));
 }
 
-characteristics();
 await proberThroughput();

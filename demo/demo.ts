@@ -31,14 +31,14 @@ async function main(): Promise<void> {
     await w.tutorial('hello world v1');
     console.log(`  20 requests through the gateway: ${await sample(w, 20)}`);
 
-    say('Roll out v2 with helm-canary: 10% → 50% → 100%, probing the gateway at 10 rps during each step');
+    say('Roll out v2 with helm-canary: 10% → 50% → 100%, probing the gateway at 20 rps during each step');
     const inputs = {
       chart: path.join(CHARTS, 'sample'),
       release: 'sample',
       'virtual-service': 'exciting-lemur-vs',
       'verify-url': `${w.gateway.url}/`,
       'verify-host': HOST,
-      'verify-rps': '10',
+      'verify-rps': '20',
       'canary-match': 'body:v[0-9]+',
       // Short waits for the demo (defaults: precheck 30s, settle 2s, drain 10s).
       precheck: '5s',

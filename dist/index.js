@@ -46960,13 +46960,30 @@ const INPUTS = [
     }),
     input({
         name: 'virtual-service',
-        form: "use the name of an Istio VirtualService: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+        multiline: true,
+        form: "use the name of an Istio VirtualService, one per line: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+        parse: objectNames(kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name')),
+    }),
+    input({
+        name: 'http-route',
+        form: "use the name of a Gateway API HTTPRoute: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
         parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
     }),
     input({
         name: 'route',
-        form: 'use the name of an http route of the VirtualService, on one line',
+        form: 'use the name of an http route of the VirtualService (or of a rule of the HTTPRoute), on one line',
         parse: singleLine,
+    }),
+    input({
+        name: 'destination-rule',
+        form: "use the name of the Istio DestinationRule of the shared Service: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+        parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+    }),
+    input({
+        name: 'subset-label',
+        default: 'app.kubernetes.io/instance',
+        form: 'use a Kubernetes label key, e.g. "app.kubernetes.io/instance" or "version"',
+        parse: labelKey,
     }),
     input({
         name: 'service',
@@ -47392,6 +47409,29 @@ function parseMetrics(v, c) {
 function isRecord(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+/** Several names, one per line, each checked by `one`; a name given twice is an error. */
+function objectNames(one) {
+    return (v, c) => {
+        const names = splitLines(v);
+        const parsed = names.map((n) => one(n, c));
+        const twice = names.filter((n, i) => names.indexOf(n) !== i);
+        if (twice.length > 0)
+            c.bad(twice[0], 'is listed twice');
+        return parsed.every((n) => n !== undefined) && twice.length === 0 ? names : undefined;
+    };
+}
+/** A label key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters. */
+function labelKey(v, c) {
+    const slash = v.lastIndexOf('/');
+    const prefix = slash >= 0 ? v.slice(0, slash) : undefined;
+    const name = v.slice(slash + 1);
+    const nameOk = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name) && name.length <= 63;
+    const prefixOk = prefix === undefined || (DNS_SUBDOMAIN.test(prefix) && prefix.length <= 253);
+    if (nameOk && prefixOk)
+        return v;
+    c.bad(v, 'is not a valid label key');
+    return undefined;
+}
 // --- rules that involve several inputs -----------------------------------------------------------
 /** Inputs each command needs. */
 const REQUIRED_INPUTS = {
@@ -47428,9 +47468,16 @@ function textOf(name, raw) {
 function crossRules(v, raw, env, p) {
     const bad = (name, value, problem, form) => contextFor(INPUT_BY_NAME[name], p, '').bad(value, problem, form);
     const given = (name) => (raw[name] ?? '').trim() !== '';
-    for (const name of REQUIRED_INPUTS[v.command])
+    for (const name of REQUIRED_INPUTS[v.command]) {
+        // The routing object: a VirtualService or an HTTPRoute, exactly one.
+        if (name === 'virtual-service' && given('http-route'))
+            continue;
         if (!given(name))
-            bad(name, undefined, `is required for command "${v.command}" but empty`);
+            bad(name, undefined, `is required for command "${v.command}" but empty` +
+                (name === 'virtual-service' ? `; set exactly one of 'virtual-service' / 'http-route'` : ''));
+    }
+    if (given('virtual-service') && given('http-route'))
+        bad('http-route', textOf('http-route', raw), `cannot be combined with 'virtual-service'`, `set exactly one of 'virtual-service' (an Istio VirtualService) / 'http-route' (a Gateway API HTTPRoute)`);
     const probing = v['verify-url'] !== undefined;
     const maxBake = v['max-bake'];
     const steps = withBake(v.steps, v.interval).map((st) => ({
@@ -47469,6 +47516,8 @@ function crossRules(v, raw, env, p) {
         const { contexts } = v.kubeconfig;
         bad('context', v.context, `is not a context of the given kubeconfig (it has ${contexts.length} contexts${contexts.length ? `: ${contexts.join(', ')}` : ''})`);
     }
+    if (given('subset-label') && v['destination-rule'] === undefined)
+        p.warn("Input 'subset-label' has no effect without 'destination-rule'.");
     if (v['chart-version'] !== undefined && v.chart?.local)
         p.warn(`Input 'chart-version' (${v['chart-version']}) is ignored for a local chart ("${v.chart.ref}").`);
     if (v['verify-url'] === undefined) {
@@ -47596,7 +47645,11 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
         valuesFiles: v['values-files'] ?? [],
         set: v.set ?? [],
         helmArgs: v['helm-args'] ?? [],
-        virtualService: v['virtual-service'] ?? '',
+        virtualService: v['virtual-service']?.[0] ?? '',
+        virtualServices: v['virtual-service'] ?? [],
+        destinationRule: v['destination-rule'],
+        subsetLabel: v['subset-label'],
+        httpRoute: v['http-route'],
         route: v.route,
         service: v.service,
         steps: derived.steps,
@@ -49018,11 +49071,11 @@ function findOwners(vs, p, helmMajor) {
             reported.has(m))
             continue;
         reported.add(m);
-        findings.push(otherManager(name, m, e.operation, kind, field));
+        findings.push(otherManager(name, m, e.operation, kind, field, p.weightsPath ?? `${field}[].route`));
     }
     return findings;
 }
-function otherManager(name, m, operation, kind, field) {
+function otherManager(name, m, operation, kind, field, weights) {
     const base = { manager: 'other', who: `field manager "${m}"` };
     const detail = `${field} of ${kind} "${name}" was last written by field manager "${m}" (operation ${operation || 'unknown'}).`;
     if (/flagger|rollouts/i.test(m)) {
@@ -49060,7 +49113,7 @@ function otherManager(name, m, operation, kind, field) {
         ...base,
         detail,
         consequence: `If "${m}" is a controller that reconciles this ${kind}, it may reset the weights helm-canary sets.`,
-        remedy: `Check what "${m}" is; if it reconciles this ${kind}, exclude ${field}[].route from it or stop it during rollouts.`,
+        remedy: `Check what "${m}" is; if it reconciles this ${kind}, exclude ${weights} from it or stop it during rollouts.`,
         severity: 'info',
     };
 }
@@ -49076,6 +49129,15 @@ class RouteChangedError extends Error {
         this.changedBy = changedBy;
         this.name = 'RouteChangedError';
     }
+}
+/** Same Service and same entry (subset): the same backend. */
+function sameBackend(router, a, b) {
+    return sameService(router, a.host, b.host) && (a.subset ?? '') === (b.subset ?? '');
+}
+/** The inverse of destinationKey: "host" or "host/subset" (hosts never hold a '/'). */
+function parseDestinationKey(key) {
+    const i = key.indexOf('/');
+    return i < 0 ? { host: key } : { host: key.slice(0, i), subset: key.slice(i + 1) };
 }
 /** Two destination hosts name the same Service. */
 function sameService(router, a, b) {
@@ -49138,24 +49200,619 @@ function compareDestinations(want, got) {
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/router/routing-object.ts
+// One routing object of any traffic API, through IKubectl: read (with a clear not-found), guarded
+// JSON patches retried from a fresh read on conflicts, the helm-canary.io/ state annotations, and
+// who last wrote its routes. A router composes it with its API's pure reading and patch building.
+
+const STATE_PREFIX = 'helm-canary.io/';
+class RoutingObject {
+    kubectl;
+    resource;
+    kind;
+    name;
+    namespace;
+    routesField;
+    opts;
+    /** The last object read, so a write guarded by its version needs no second read. */
+    last;
+    constructor(kubectl, 
+    /** e.g. "httproutes.gateway.networking.k8s.io" */
+    resource, 
+    /** e.g. "HTTPRoute" */
+    kind, name, namespace, 
+    /** The spec field that holds the routes, e.g. "rules". */
+    routesField, opts = {}) {
+        this.kubectl = kubectl;
+        this.resource = resource;
+        this.kind = kind;
+        this.name = name;
+        this.namespace = namespace;
+        this.routesField = routesField;
+        this.opts = opts;
+    }
+    get label() {
+        return `${this.kind} "${this.name}"`;
+    }
+    async read() {
+        const obj = await this.kubectl.get(this.resource, this.name, this.namespace);
+        if (!obj) {
+            const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
+            throw new KubeNotFoundError(`${input}${this.label} was not found in namespace "${this.namespace}".`);
+        }
+        this.last = obj;
+        return obj;
+    }
+    /**
+     * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
+     * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
+     * undefined when there is nothing to change.
+     */
+    async guardedPatch(what, expect, build) {
+        const max = this.opts.maxAttempts ?? 5;
+        let lastConflict;
+        for (let attempt = 1; attempt <= max; attempt++) {
+            const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
+            const obj = cached ? this.last : await this.read();
+            const ops = build(obj);
+            if (!ops)
+                return;
+            try {
+                await this.kubectl.patchJson(this.resource, this.name, ops, this.namespace);
+                return;
+            }
+            catch (err) {
+                if (!(err instanceof KubeConflictError))
+                    throw err;
+                lastConflict = err;
+                // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
+                // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
+                const now = await this.read();
+                if (err.reason === 'Invalid' &&
+                    String(now?.metadata?.resourceVersion) === String(obj.metadata?.resourceVersion))
+                    throw new Error(`${this.label}: the patch for ${what} was rejected: ${err.message}`);
+                this.opts.logger?.info(`${this.label} changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`);
+                if (attempt < max)
+                    await this.backoff(attempt);
+            }
+        }
+        throw new KubeConflictError(`${this.label} kept changing while helm-canary was ${what} (${max} attempts); ` +
+            `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`);
+    }
+    /** Writes helm-canary.io/ annotations (keys without a prefix get it); null removes a key. */
+    async setState(annotations) {
+        const out = {};
+        for (const [k, v] of Object.entries(annotations)) {
+            const key = k.includes('/') ? k : STATE_PREFIX + k;
+            if (!key.startsWith(STATE_PREFIX))
+                throw new Error(`setState writes only ${STATE_PREFIX} annotations; refusing "${key}".`);
+            out[key] = v;
+        }
+        if (Object.keys(out).length === 0)
+            return;
+        const max = this.opts.maxAttempts ?? 5;
+        for (let attempt = 1;; attempt++) {
+            try {
+                await this.kubectl.annotate(this.resource, this.name, out, this.namespace);
+                return;
+            }
+            catch (err) {
+                if (!(err instanceof KubeConflictError) || attempt >= max)
+                    throw err;
+                await this.backoff(attempt);
+            }
+        }
+    }
+    /** The most recent field manager other than helm-canary that owns the routes field. */
+    lastOtherWriter(obj) {
+        const entries = (obj?.metadata?.managedFields ?? []).filter((e) => e?.manager &&
+            e.manager !== FIELD_MANAGER &&
+            e.fieldsV1?.['f:spec'] &&
+            `f:${this.routesField}` in e.fieldsV1['f:spec']);
+        const last = entries.sort((a, b) => String(b.time ?? '').localeCompare(String(a.time ?? '')))[0];
+        if (!last)
+            return undefined;
+        return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
+    }
+    backoff(attempt) {
+        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
+        return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
+    }
+}
+/** The helm-canary.io/* annotations: the state earlier runs recorded. */
+function stateOf(obj) {
+    const out = {};
+    for (const [k, v] of Object.entries(obj?.metadata?.annotations ?? {}))
+        if (k.startsWith(STATE_PREFIX))
+            out[k] = String(v);
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/router/gateway-api/http-route.ts
+const HTTP_ROUTE_RESOURCE = 'httproutes.gateway.networking.k8s.io';
+const REFERENCE_GRANT_RESOURCE = 'referencegrants.gateway.networking.k8s.io';
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+/** The rule helm-canary adds to pin probes to the canary (rules[].name, Gateway API >= 1.2). */
+const PINNED_RULE_NAME = 'helm-canary-pinned';
+/** The CRD's maxItems of spec.rules. */
+const MAX_RULES = 16;
+function rulesOf(route) {
+    return Array.isArray(route?.spec?.rules) ? route.spec.rules : [];
+}
+const isPinned = (r) => r?.name === PINNED_RULE_NAME;
+/** A core Service reference (group "" and kind Service, the defaults). */
+function isServiceRef(ref) {
+    return (ref?.group ?? '') === '' && (ref?.kind ?? 'Service') === 'Service';
+}
+/**
+ * How a backendRef reads as a destination host: a Service as "name" (the route's namespace) or
+ * "name.namespace"; any other kind as "Kind.group/namespace/name", which no Service name can be.
+ */
+function hostOfRef(ref, routeNamespace) {
+    const name = String(ref?.name ?? '');
+    const ns = ref?.namespace ? String(ref.namespace) : routeNamespace;
+    if (isServiceRef(ref))
+        return ns === routeNamespace ? name : `${name}.${ns}`;
+    return `${ref.kind ?? 'Service'}.${ref.group ?? ''}/${ns}/${name}`;
+}
+function serviceOfHost(host, routeNamespace) {
+    if (host.includes('/')) {
+        const [, namespace, name] = host.split('/');
+        return { name, namespace };
+    }
+    const [name, namespace] = host.split('.');
+    return { name, namespace: namespace || routeNamespace };
+}
+function hostOfService(svc, routeNamespace) {
+    return svc.namespace === routeNamespace ? svc.name : `${svc.name}.${svc.namespace}`;
+}
+/** A backendRef for a destination host (the fields a Service reference needs). */
+function refOfHost(host, routeNamespace) {
+    const svc = serviceOfHost(host, routeNamespace);
+    const ref = { name: svc.name };
+    if (svc.namespace !== routeNamespace)
+        ref.namespace = svc.namespace;
+    return ref;
+}
+/**
+ * Weights are relative (default 1; a lone backend gets everything): read as integer percentages
+ * summing to 100 (largest remainder), or all 0 when the rule sends no traffic (the gateway answers 500).
+ */
+function readDestinations(route, index) {
+    const refs = rulesOf(route)[index]?.backendRefs ?? [];
+    const ns = route?.metadata?.namespace ?? '';
+    const raw = refs.map((r) => (typeof r?.weight === 'number' ? Math.max(0, r.weight) : 1));
+    const total = raw.reduce((s, w) => s + w, 0);
+    const exact = raw.map((w) => (total > 0 ? (w * 100) / total : 0));
+    const weights = exact.map(Math.floor);
+    let left = total > 0 ? 100 - weights.reduce((s, w) => s + w, 0) : 0;
+    const order = exact.map((x, i) => ({ i, frac: x - Math.floor(x) })).sort((a, b) => b.frac - a.frac);
+    for (const { i } of order)
+        if (left-- > 0)
+            weights[i]++;
+    return refs.map((r, i) => {
+        const d = { host: hostOfRef(r, ns), weight: weights[i] };
+        if (typeof r?.port === 'number')
+            d.port = r.port;
+        return d;
+    });
+}
+/** How messages name a rule: `"name"` or `#index`. */
+function ruleLabel(rule, index) {
+    return rule?.name ? `"${rule.name}"` : `#${index}`;
+}
+function describeRules(route) {
+    const ns = route?.metadata?.namespace ?? '';
+    return rulesOf(route)
+        .map((r, i) => `${ruleLabel(r, i)} -> ${(r.backendRefs ?? []).map((b) => hostOfRef(b, ns)).join(', ') || '(no backends)'}`)
+        .join('; ');
+}
+/**
+ * Which rule helm-canary manages: the one named `route`; else the one whose backendRefs include
+ * `stableHostHint`'s Service; else the only rule, or the only rule with backendRefs (the pinned
+ * rule never counts).
+ */
+function resolveRule(route, opts) {
+    const name = route?.metadata?.name ?? '(unnamed)';
+    const ns = route?.metadata?.namespace ?? '';
+    const candidates = rulesOf(route)
+        .map((r, i) => ({ r, i }))
+        .filter(({ r }) => !isPinned(r));
+    const result = (i) => {
+        const rule = rulesOf(route)[i];
+        if (!Array.isArray(rule?.backendRefs) || rule.backendRefs.length === 0)
+            throw new Error(`Rule ${ruleLabel(rule, i)} of HTTPRoute "${name}" has no backendRefs (a redirect?); choose a rule that forwards to a Service.`);
+        return rule.name ? { name: rule.name, index: i } : { index: i };
+    };
+    if (candidates.length === 0)
+        throw new Error(`HTTPRoute "${name}" has no rules; helm-canary manages the backend weights of a rule.`);
+    if (opts.route) {
+        const c = candidates.find(({ r }) => r.name === opts.route);
+        if (!c)
+            throw new Error(`Input 'route': HTTPRoute "${name}" has no rule named "${opts.route}" (rule names need Gateway API 1.2 or later). Its rules: ${describeRules(route)}.`);
+        return result(c.i);
+    }
+    if (opts.stableHostHint) {
+        const want = serviceOfHost(opts.stableHostHint, ns);
+        const hits = candidates.filter(({ r }) => (r.backendRefs ?? []).some((b) => {
+            const s = serviceOfHost(hostOfRef(b, ns), ns);
+            return isServiceRef(b) && s.name === want.name && s.namespace === want.namespace;
+        }));
+        if (hits.length === 1)
+            return result(hits[0].i);
+        if (hits.length > 1)
+            throw new Error(`HTTPRoute "${name}" has ${hits.length} rules that send traffic to "${opts.stableHostHint}"; set input 'route' ` +
+                `to the name of the one to manage (name the rule in the chart). Its rules: ${describeRules(route)}.`);
+    }
+    if (candidates.length === 1)
+        return result(candidates[0].i);
+    // Rules without backends (redirects) have no weights: the only rule that forwards is the one.
+    const forwarding = candidates.filter(({ r }) => Array.isArray(r.backendRefs) && r.backendRefs.length > 0);
+    if (forwarding.length === 1)
+        return result(forwarding[0].i);
+    throw new Error(`HTTPRoute "${name}" has ${candidates.length} rules; set input 'route' to the name of the one to manage ` +
+        `(name the rule in the chart: rules[].name, Gateway API 1.2 or later). Its rules: ${describeRules(route)}.`);
+}
+/** Index of a rule resolved earlier in a fresh read; throws when it is gone or changed shape. */
+function locateRule(route, at) {
+    const name = route?.metadata?.name ?? '(unnamed)';
+    const rules = rulesOf(route);
+    if (at.name) {
+        const i = rules.findIndex((r) => r?.name === at.name);
+        if (i < 0)
+            throw new Error(`HTTPRoute "${name}" no longer has the rule "${at.name}".`);
+        return i;
+    }
+    const r = rules[at.index];
+    if (!r || r.name || isPinned(r) || !Array.isArray(r.backendRefs) || r.backendRefs.length === 0)
+        throw new Error(`HTTPRoute "${name}": the unnamed rule #${at.index} changed shape since it was read; ` +
+            `name the rule in the chart and set input 'route'.`);
+    return at.index;
+}
+/** Warnings from status.parents[].conditions: a parent that has not Accepted the route, or refs it cannot resolve. */
+function statusWarnings(route) {
+    const name = route?.metadata?.name ?? '(unnamed)';
+    const out = [];
+    for (const p of route?.status?.parents ?? []) {
+        const parent = [p?.parentRef?.namespace, p?.parentRef?.name].filter(Boolean).join('/') || '(unnamed parent)';
+        for (const type of ['Accepted', 'ResolvedRefs']) {
+            const c = (p?.conditions ?? []).find((x) => x?.type === type);
+            if (c && c.status !== 'True')
+                out.push(`HTTPRoute "${name}": parent ${parent} reports ${type}=${c.status ?? '?'}` +
+                    `${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}; ` +
+                    (type === 'Accepted'
+                        ? 'that Gateway does not serve this route, so the weights helm-canary sets do not reach users through it.'
+                        : 'the gateway answers 500 for backends it cannot resolve.'));
+        }
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/router/gateway-api/patch.ts
+
+
+function ruleAt(route, index) {
+    const rule = rulesOf(route)[index];
+    if (!Number.isInteger(index) || !rule)
+        throw new Error(`HTTPRoute "${route?.metadata?.name ?? '?'}" has no rule #${index}.`);
+    return rule;
+}
+function testVersion(route) {
+    const rv = route?.metadata?.resourceVersion;
+    if (typeof rv !== 'string' || rv === '')
+        throw new Error('The HTTPRoute has no metadata.resourceVersion; read it from the cluster before patching.');
+    return { op: 'test', path: '/metadata/resourceVersion', value: rv };
+}
+/** The fields of a backendRef other than who it names and its weight (filters, …). */
+function extrasOf(ref) {
+    if (!ref)
+        return {};
+    const skip = new Set(['group', 'kind', 'name', 'namespace', 'port', 'weight']);
+    return structuredClone(Object.fromEntries(Object.entries(ref).filter(([k]) => !skip.has(k))));
+}
+/**
+ * [test resourceVersion, test the rule's name (or, unnamed, its current backendRefs), replace
+ * /spec/rules/{i}/backendRefs]. A backend already listed keeps every field it had and gets the new
+ * weight (and port, if given); a new one copies the per-backend filters of the first Service backend,
+ * so the canary gets the same request handling as the stable. Weights are written as given (summing to 100).
+ */
+function buildWeightPatch(route, index, destinations) {
+    validateDestinations(destinations);
+    const version = testVersion(route);
+    const rule = ruleAt(route, index);
+    const ns = route?.metadata?.namespace ?? '';
+    const current = Array.isArray(rule.backendRefs) ? rule.backendRefs : [];
+    if (current.length === 0)
+        throw new Error(`Rule #${index} has no backendRefs (a redirect?); it cannot be weighted.`);
+    const existing = new Map();
+    for (const r of current)
+        if (!existing.has(hostOfRef(r, ns)))
+            existing.set(hostOfRef(r, ns), r);
+    const template = current.find(isServiceRef);
+    const next = destinations.map((d) => {
+        const old = existing.get(d.host);
+        const ref = old ? structuredClone(old) : { ...refOfHost(d.host, ns), ...extrasOf(template) };
+        if (d.port !== undefined)
+            ref.port = d.port;
+        else if (!old && typeof template?.port === 'number')
+            ref.port = template.port;
+        ref.weight = d.weight;
+        return ref;
+    });
+    const base = `/spec/rules/${index}`;
+    return [
+        version,
+        rule.name
+            ? { op: 'test', path: `${base}/name`, value: rule.name }
+            : { op: 'test', path: `${base}/backendRefs`, value: current },
+        { op: 'replace', path: `${base}/backendRefs`, value: next },
+    ];
+}
+/**
+ * The pinned rule: the managed rule's every field (filters, timeouts, retry, …) so a pinned probe
+ * takes the users' path, with every match (none = path prefix "/", the Gateway API default) also
+ * requiring `header: value`, and one backend, the pinned destination. Gateway API precedence ranks
+ * a match with more header matches above the same match with fewer, so only marked requests take it;
+ * appended last, it loses every tie with the route's other rules, as the users' requests do.
+ */
+function pinnedRule(managed, pin, routeNamespace) {
+    const copy = structuredClone(managed);
+    const header = { type: 'Exact', name: pin.header, value: pin.value };
+    const matches = Array.isArray(copy.matches) && copy.matches.length > 0
+        ? copy.matches
+        : [{ path: { type: 'PathPrefix', value: '/' } }];
+    copy.matches = matches.map((m) => ({
+        ...m,
+        headers: [
+            ...(Array.isArray(m.headers) ? m.headers : []).filter((h) => String(h?.name ?? '').toLowerCase() !== pin.header.toLowerCase()),
+            header,
+        ],
+    }));
+    copy.name = PINNED_RULE_NAME;
+    const first = (managed.backendRefs ?? []).find(isServiceRef);
+    const ref = { ...refOfHost(pin.destination.host, routeNamespace), ...extrasOf(first) };
+    const port = pin.destination.port ?? first?.port;
+    if (port !== undefined)
+        ref.port = port;
+    ref.weight = 100;
+    copy.backendRefs = [ref];
+    return copy;
+}
+/** Appends the pinned rule (replacing an existing one); an error when the route would exceed 16 rules. */
+function buildPinPatch(route, managedIndex, pin) {
+    const rules = rulesOf(route);
+    const value = pinnedRule(ruleAt(route, managedIndex), pin, route?.metadata?.namespace ?? '');
+    const ops = [testVersion(route)];
+    const existing = rules.findIndex(isPinned);
+    if (existing >= 0) {
+        ops.push({ op: 'test', path: `/spec/rules/${existing}/name`, value: PINNED_RULE_NAME });
+        ops.push({ op: 'remove', path: `/spec/rules/${existing}` });
+    }
+    else if (rules.length >= MAX_RULES) {
+        throw new Error(`HTTPRoute "${route?.metadata?.name ?? '?'}" has ${rules.length} rules, the most Gateway API allows (${MAX_RULES}); ` +
+            `helm-canary needs one more for the rule that pins its probes to the canary. Merge two rules or move some ` +
+            `to another HTTPRoute.`);
+    }
+    ops.push({ op: 'add', path: '/spec/rules/-', value });
+    return ops;
+}
+/** Removes the pinned rule; undefined when there is none. */
+function buildUnpinPatch(route) {
+    const i = rulesOf(route).findIndex(isPinned);
+    if (i < 0)
+        return undefined;
+    return [
+        testVersion(route),
+        { op: 'test', path: `/spec/rules/${i}/name`, value: PINNED_RULE_NAME },
+        { op: 'remove', path: `/spec/rules/${i}` },
+    ];
+}
+
+;// CONCATENATED MODULE: ./src/router/gateway-api/httproute-router.ts
+// TrafficRouter for a Gateway API HTTPRoute (gateway.networking.k8s.io/v1), through IKubectl. Writes
+// only the managed rule's backendRefs and the pinned rule (guarded JSON patches), and the
+// helm-canary.io/ annotations; matches, filters, timeouts, other rules and parentRefs stay as they are.
+
+
+
+
+
+
+const HTTP_ROUTE_PROFILE = {
+    kind: 'HTTPRoute',
+    group: GATEWAY_GROUP,
+    routesField: 'rules',
+    argoJqPath: '.spec.rules[].backendRefs',
+    argoJqNote: ' (the JSON pointer /spec/rules/*/backendRefs cannot be written without a wildcard)',
+    weightsPath: '.spec.rules[].backendRefs',
+};
+class HttpRouteRouter {
+    kubectl;
+    name;
+    namespace;
+    opts;
+    kind = 'HTTPRoute';
+    obj;
+    /** The rule chosen at the first read. */
+    resolved;
+    constructor(kubectl, name, namespace, opts = {}) {
+        this.kubectl = kubectl;
+        this.name = name;
+        this.namespace = namespace;
+        this.opts = opts;
+        this.obj = new RoutingObject(kubectl, HTTP_ROUTE_RESOURCE, 'HTTPRoute', name, namespace, 'rules', opts);
+    }
+    async inspect() {
+        if ((await this.kubectl.namespaceLabels(this.namespace)) === undefined)
+            throw new KubeNotFoundError(`Namespace "${this.namespace}" does not exist.`);
+        const route = await this.obj.read();
+        const warnings = statusWarnings(route);
+        const rules = rulesOf(route).filter((r) => !isPinned(r)).length;
+        if (rules >= MAX_RULES)
+            warnings.push(`HTTPRoute "${this.name}" has ${rules} rules, the most Gateway API allows: the rule that pins probes ` +
+                `to the canary cannot be added, so a run that verifies stops before any user traffic.`);
+        return {
+            owners: findOwners(route, HTTP_ROUTE_PROFILE, this.opts.helmMajor),
+            warnings,
+            ownerRelease: route.metadata?.annotations?.['meta.helm.sh/release-name'] || undefined,
+        };
+    }
+    /** Index in spec.rules of the managed rule; resolved on the first read, then followed. */
+    locate(route) {
+        if (this.resolved)
+            return locateRule(route, this.resolved);
+        const stableHostHint = this.opts.stableHostOf?.(stateOf(route));
+        this.resolved = resolveRule(route, { route: this.opts.route, stableHostHint });
+        return this.resolved.index;
+    }
+    snapshot(route, index) {
+        return {
+            route: this.resolved?.name ?? `#${index}`,
+            destinations: readDestinations(route, index),
+            version: String(route?.metadata?.resourceVersion ?? ''),
+            state: stateOf(route),
+            changedBy: this.obj.lastOtherWriter(route),
+        };
+    }
+    async getRoutes() {
+        const route = await this.obj.read();
+        return this.snapshot(route, this.locate(route));
+    }
+    async setRoutes(destinations, guard = {}) {
+        validateDestinations(destinations);
+        await this.obj.guardedPatch('setting weights', guard.version, (route) => {
+            const index = this.locate(route);
+            if (guard.current) {
+                const found = this.snapshot(route, index);
+                if (compareDestinations(guard.current, found.destinations) !== undefined)
+                    throw new RouteChangedError(`HTTPRoute "${this.name}", rule ${found.route}: the weights are ${describeDestinations(found.destinations)}, ` +
+                        `not the ${describeDestinations(guard.current)} helm-canary last wrote; ` +
+                        `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`, found.destinations, found.changedBy);
+            }
+            return buildWeightPatch(route, index, destinations);
+        });
+        // Read back and verify: a controller or webhook may have changed or reverted it.
+        const fresh = await this.obj.read();
+        const back = this.snapshot(fresh, this.locate(fresh));
+        const problem = compareDestinations(destinations, back.destinations);
+        if (problem)
+            throw new Error(`HTTPRoute "${this.name}": after setting the weights the rule reads ${describeDestinations(back.destinations)} ` +
+                `instead of ${describeDestinations(destinations)} (${problem}). Something else is changing this HTTPRoute; ` +
+                `see the ownership findings.`);
+        return back;
+    }
+    async setPinnedRoute(pin) {
+        await this.obj.guardedPatch('adding the pinned rule', undefined, (route) => buildPinPatch(route, this.locate(route), pin));
+    }
+    async removePinnedRoute() {
+        let removed = false;
+        await this.obj.guardedPatch('removing the pinned rule', undefined, (route) => {
+            const ops = buildUnpinPatch(route);
+            removed = ops !== undefined;
+            return ops;
+        });
+        return removed;
+    }
+    /**
+     * A backendRef that is not a core Service (another group/kind, e.g. a ServiceImport) has
+     * something behind it helm-canary cannot see. A Service in another namespace counts only when a
+     * ReferenceGrant there lets this namespace's HTTPRoutes reference it: without one the gateway
+     * refuses the reference (ResolvedRefs=False, RefNotPermitted), so it is not a Service the run
+     * could treat as "nothing deployed yet" either.
+     */
+    async externalHost(host) {
+        if (host.includes('/'))
+            return `backendRef "${host}", which is not a core Service (group "" and kind Service) but another kind of backend`;
+        const svc = serviceOfHost(host, this.namespace);
+        if (svc.namespace === this.namespace)
+            return undefined;
+        let grants = [];
+        try {
+            grants = await this.kubectl.list(REFERENCE_GRANT_RESOURCE, svc.namespace);
+        }
+        catch (err) {
+            if (!(err instanceof KubeNotFoundError))
+                throw err;
+        }
+        const allowed = grants.some((g) => (g.spec?.from ?? []).some((f) => f?.group === GATEWAY_GROUP && f?.kind === 'HTTPRoute' && f?.namespace === this.namespace) &&
+            (g.spec?.to ?? []).some((t) => (t?.group ?? '') === '' && t?.kind === 'Service' && (!t?.name || t.name === svc.name)));
+        if (allowed)
+            return undefined;
+        return (`Service "${svc.name}" in namespace "${svc.namespace}", which no ReferenceGrant there lets HTTPRoutes of ` +
+            `namespace "${this.namespace}" reference (the gateway refuses the reference)`);
+    }
+    /** Other rules of this HTTPRoute, and other HTTPRoutes of the namespace, that reference the Service of `host`. */
+    async references(host) {
+        const route = await this.obj.read();
+        const managed = this.locate(route);
+        const svc = serviceOfHost(host, this.namespace);
+        const refersTo = (r, ns) => (Array.isArray(r.backendRefs) ? r.backendRefs : []).some((b) => {
+            const s = serviceOfHost(hostOfRef(b, ns), ns);
+            return isServiceRef(b) && s.name === svc.name && s.namespace === svc.namespace;
+        });
+        const here = rulesOf(route)
+            .map((r, i) => ({ r, i }))
+            .filter(({ r, i }) => i !== managed && !isPinned(r) && refersTo(r, this.namespace))
+            .map(({ r, i }) => `rule ${ruleLabel(r, i)}`);
+        const others = (await this.kubectl.list(HTTP_ROUTE_RESOURCE, this.namespace))
+            .filter((o) => o?.metadata?.name !== this.name)
+            .flatMap((o) => rulesOf(o)
+            .map((r, i) => ({ r, i }))
+            .filter(({ r }) => !isPinned(r) && refersTo(r, o.metadata?.namespace ?? this.namespace))
+            .map(({ r, i }) => `rule ${ruleLabel(r, i)} of HTTPRoute "${o.metadata?.name}"`));
+        return [...here, ...others];
+    }
+    setState(state) {
+        return this.obj.setState(state);
+    }
+    restoreCommand(destinations) {
+        const refs = destinations.map((d) => {
+            const svc = serviceOfHost(d.host, this.namespace);
+            return {
+                name: svc.name,
+                ...(svc.namespace !== this.namespace ? { namespace: svc.namespace } : {}),
+                ...(d.port ? { port: d.port } : {}),
+                weight: d.weight,
+            };
+        });
+        let index = `<index of rule ${this.resolved?.name ?? `#${this.resolved?.index ?? 0}`}>`;
+        if (this.obj.last && this.resolved) {
+            try {
+                index = locateRule(this.obj.last, this.resolved);
+            }
+            catch {
+                // the rule is gone from the last read: the placeholder says which one to edit
+            }
+        }
+        const patch = JSON.stringify([{ op: 'replace', path: `/spec/rules/${index}/backendRefs`, value: refs }]);
+        return `kubectl -n ${this.namespace} patch ${HTTP_ROUTE_RESOURCE} ${this.name} --type=json -p '${patch}'`;
+    }
+    serviceOf(host) {
+        return serviceOfHost(host, this.namespace);
+    }
+    hostOf(svc) {
+        return hostOfService(svc, this.namespace);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/router/istio/hosts.ts
 /** "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local" -> Service; anything else (an external
  *  host such as "api.example.com" with a non-cluster suffix) still maps by its first two labels,
  *  which is what Istio does for short names relative to the VirtualService's namespace. */
-function serviceOfHost(host, vsNamespace) {
+function hosts_serviceOfHost(host, vsNamespace) {
     const parts = host.split('.');
     if (parts.length === 1)
         return { name: parts[0], namespace: vsNamespace };
     return { name: parts[0], namespace: parts[1] };
 }
 /** The host to write in a route for a Service: short when it lives beside the VirtualService. */
-function hostOfService(svc, vsNamespace) {
+function hosts_hostOfService(svc, vsNamespace) {
     return svc.namespace === vsNamespace ? svc.name : `${svc.name}.${svc.namespace}.svc.cluster.local`;
 }
 /** Two hosts name the same Service. */
 function hosts_sameService(a, b, vsNamespace) {
-    const x = serviceOfHost(a, vsNamespace);
-    const y = serviceOfHost(b, vsNamespace);
+    const x = hosts_serviceOfHost(a, vsNamespace);
+    const y = hosts_serviceOfHost(b, vsNamespace);
     return x.name === y.name && x.namespace === y.namespace;
 }
 /**
@@ -49187,7 +49844,7 @@ const PINNED_ROUTE_NAME = 'helm-canary-pinned';
 function httpRoutes(vs) {
     return Array.isArray(vs?.spec?.http) ? vs.spec.http : [];
 }
-const isPinned = (r) => r?.name === PINNED_ROUTE_NAME;
+const virtual_service_isPinned = (r) => r?.name === PINNED_ROUTE_NAME;
 function hostsOf(route) {
     return Array.isArray(route?.route) ? route.route.map((r) => String(r?.destination?.host ?? '')) : [];
 }
@@ -49214,7 +49871,7 @@ function describeRoutes(http) {
 function resolveRoute(vs, opts) {
     const vsName = vs?.metadata?.name ?? '(unnamed)';
     const all = httpRoutes(vs);
-    const candidates = all.map((r, i) => ({ r, i })).filter(({ r }) => !isPinned(r));
+    const candidates = all.map((r, i) => ({ r, i })).filter(({ r }) => !virtual_service_isPinned(r));
     const http = candidates.map(({ r }) => r);
     if (http.length === 0) {
         throw new Error(`VirtualService "${vsName}" has no http routes (spec.http is empty); helm-canary manages the weights of an http route.`);
@@ -49260,7 +49917,7 @@ function resolveRoute(vs, opts) {
 function positionOf(vs, index) {
     return httpRoutes(vs)
         .slice(0, index)
-        .filter((r) => !isPinned(r)).length;
+        .filter((r) => !virtual_service_isPinned(r)).length;
 }
 /** Index in spec.http of a route resolved earlier, in a fresh read of the object; throws when it is gone. */
 function locateRoute(vs, at) {
@@ -49273,7 +49930,7 @@ function locateRoute(vs, at) {
         return i;
     }
     let seen = -1;
-    const i = http.findIndex((r) => !isPinned(r) && ++seen === at.position);
+    const i = http.findIndex((r) => !virtual_service_isPinned(r) && ++seen === at.position);
     const r = http[i];
     if (i < 0 || r.name || !Array.isArray(r.route) || r.route.length === 0) {
         throw new Error(`VirtualService "${vsName}": the unnamed http route #${at.position} changed shape since it was read; ` +
@@ -49294,7 +49951,7 @@ function httpRoute(vs, routeIndex) {
 }
 /** The destinations of http route `routeIndex` as written (a lone destination without a weight
  *  gets 100, as Istio treats it; otherwise a missing weight reads as 0). */
-function readDestinations(vs, routeIndex) {
+function patch_readDestinations(vs, routeIndex) {
     const route = httpRoute(vs, routeIndex);
     const list = Array.isArray(route?.route) ? route.route : [];
     return list.map((r) => {
@@ -49315,9 +49972,9 @@ function readDestinations(vs, routeIndex) {
  * list), replace /spec/http/{i}/route]. A destination whose host(+subset) already exists keeps
  * every other field it had (headers, port name, …) and gets the new weight (and port, if given).
  */
-function buildWeightPatch(vs, routeIndex, destinations) {
+function patch_buildWeightPatch(vs, routeIndex, destinations) {
     validateDestinations(destinations);
-    const versionTest = testVersion(vs);
+    const versionTest = patch_testVersion(vs);
     const route = httpRoute(vs, routeIndex);
     const current = Array.isArray(route?.route) ? route.route : [];
     if (current.length === 0) {
@@ -49353,7 +50010,7 @@ function buildWeightPatch(vs, routeIndex, destinations) {
     ops.push({ op: 'replace', path: `${base}/route`, value: next });
     return ops;
 }
-function testVersion(vs) {
+function patch_testVersion(vs) {
     const resourceVersion = vs?.metadata?.resourceVersion;
     if (typeof resourceVersion !== 'string' || resourceVersion === '') {
         throw new Error('The VirtualService has no metadata.resourceVersion; read it from the cluster before patching.');
@@ -49389,12 +50046,12 @@ function pinnedRoute(managed, pin) {
     return copy;
 }
 /** Puts the pinned route right in front of http route `managedIndex` (replacing an existing one). */
-function buildPinPatch(vs, managedIndex, pin) {
+function patch_buildPinPatch(vs, managedIndex, pin) {
     const http = httpRoutes(vs);
     const managed = httpRoute(vs, managedIndex);
-    const ops = [testVersion(vs)];
+    const ops = [patch_testVersion(vs)];
     const value = pinnedRoute(managed, pin);
-    const existing = http.findIndex(isPinned);
+    const existing = http.findIndex(virtual_service_isPinned);
     if (existing >= 0) {
         ops.push({ op: 'test', path: `/spec/http/${existing}/name`, value: PINNED_ROUTE_NAME });
         ops.push({ op: 'remove', path: `/spec/http/${existing}` });
@@ -49404,12 +50061,12 @@ function buildPinPatch(vs, managedIndex, pin) {
     return ops;
 }
 /** Removes the pinned route; undefined when there is none. */
-function buildUnpinPatch(vs) {
-    const i = httpRoutes(vs).findIndex(isPinned);
+function patch_buildUnpinPatch(vs) {
+    const i = httpRoutes(vs).findIndex(virtual_service_isPinned);
     if (i < 0)
         return undefined;
     return [
-        testVersion(vs),
+        patch_testVersion(vs),
         { op: 'test', path: `/spec/http/${i}/name`, value: PINNED_ROUTE_NAME },
         { op: 'remove', path: `/spec/http/${i}` },
     ];
@@ -49426,8 +50083,9 @@ function buildUnpinPatch(vs) {
 
 
 
+
 const SERVICE_ENTRY_RESOURCE = 'serviceentries.networking.istio.io';
-const STATE_PREFIX = 'helm-canary.io/';
+
 const VIRTUAL_SERVICE_PROFILE = {
     kind: 'VirtualService',
     group: 'networking.istio.io',
@@ -49443,22 +50101,18 @@ class IstioRouter {
     kind = 'VirtualService';
     /** The route chosen at the first read. */
     resolved;
-    /** The last object read, so a write guarded by its version needs no second read. */
-    last;
+    obj;
+    versions;
     constructor(kubectl, name, namespace, opts = {}) {
         this.kubectl = kubectl;
         this.name = name;
         this.namespace = namespace;
         this.opts = opts;
+        this.versions = opts.versions;
+        this.obj = new RoutingObject(kubectl, VIRTUAL_SERVICE_RESOURCE, 'VirtualService', name, namespace, 'http', opts);
     }
-    async read() {
-        const vs = await this.kubectl.get(VIRTUAL_SERVICE_RESOURCE, this.name, this.namespace);
-        if (!vs) {
-            const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
-            throw new KubeNotFoundError(`${input}VirtualService "${this.name}" was not found in namespace "${this.namespace}".`);
-        }
-        this.last = vs;
-        return vs;
+    read() {
+        return this.obj.read();
     }
     async inspect() {
         const labels = await this.kubectl.namespaceLabels(this.namespace);
@@ -49488,10 +50142,10 @@ class IstioRouter {
     snapshot(vs, index) {
         return {
             route: this.resolved?.name ?? `#${this.resolved?.position ?? index}`,
-            destinations: readDestinations(vs, index),
+            destinations: patch_readDestinations(vs, index),
             version: String(vs?.metadata?.resourceVersion ?? ''),
             state: stateOf(vs),
-            changedBy: lastOtherWriter(vs),
+            changedBy: this.obj.lastOtherWriter(vs),
         };
     }
     async getRoutes() {
@@ -49500,7 +50154,7 @@ class IstioRouter {
     }
     async setRoutes(destinations, guard = {}) {
         validateDestinations(destinations);
-        await this.guardedPatch('setting weights', guard.version, (vs) => {
+        await this.obj.guardedPatch('setting weights', guard.version, (vs) => {
             const index = this.locate(vs);
             if (guard.current) {
                 const found = this.snapshot(vs, index);
@@ -49510,7 +50164,7 @@ class IstioRouter {
                         `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`, found.destinations, found.changedBy);
                 }
             }
-            return buildWeightPatch(vs, index, destinations);
+            return patch_buildWeightPatch(vs, index, destinations);
         });
         // Read back and verify: a controller or webhook may have changed or reverted it.
         const fresh = await this.read();
@@ -49524,12 +50178,12 @@ class IstioRouter {
         return back;
     }
     async setPinnedRoute(pin) {
-        await this.guardedPatch('adding the pinned route', undefined, (vs) => buildPinPatch(vs, this.locate(vs), pin));
+        await this.obj.guardedPatch('adding the pinned route', undefined, (vs) => patch_buildPinPatch(vs, this.locate(vs), pin));
     }
     async removePinnedRoute() {
         let removed = false;
-        await this.guardedPatch('removing the pinned route', undefined, (vs) => {
-            const ops = buildUnpinPatch(vs);
+        await this.obj.guardedPatch('removing the pinned route', undefined, (vs) => {
+            const ops = patch_buildUnpinPatch(vs);
             removed = ops !== undefined;
             return ops;
         });
@@ -49540,7 +50194,7 @@ class IstioRouter {
             return (`"${host}" is not written as a Service of the cluster (name, name.namespace or ` +
                 `name.namespace.svc[.cluster.local]): Istio sends it to an external host (a ServiceEntry or passthrough)`);
         const h = host.toLowerCase().replace(/\.$/, '');
-        const svc = serviceOfHost(h, this.namespace);
+        const svc = hosts_serviceOfHost(h, this.namespace);
         // "name.ns" reads like a domain too ("example.com"): a Service name only if the namespace exists.
         const twoLabels = h.split('.').length === 2;
         if (twoLabels &&
@@ -49567,76 +50221,20 @@ class IstioRouter {
             return lists.flat();
         }
     }
-    async references(host) {
+    async references(host, subset) {
         const vs = await this.read();
         const managed = this.locate(vs);
         return httpRoutes(vs)
             .map((r, i) => ({ r, i }))
             .filter(({ r, i }) => i !== managed &&
-            !isPinned(r) &&
-            (r.route ?? []).some((d) => d.destination?.host && hosts_sameService(d.destination.host, host, this.namespace)))
+            !virtual_service_isPinned(r) &&
+            (r.route ?? []).some((d) => d.destination?.host &&
+                hosts_sameService(d.destination.host, host, this.namespace) &&
+                (subset === undefined || d.destination.subset === subset)))
             .map(({ r, i }) => routeLabel(r, i));
     }
-    /**
-     * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
-     * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
-     * undefined when there is nothing to change.
-     */
-    async guardedPatch(what, expect, build) {
-        const max = this.opts.maxAttempts ?? 5;
-        let lastConflict;
-        for (let attempt = 1; attempt <= max; attempt++) {
-            const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
-            const vs = cached ? this.last : await this.read();
-            const ops = build(vs);
-            if (!ops)
-                return;
-            try {
-                await this.kubectl.patchJson(VIRTUAL_SERVICE_RESOURCE, this.name, ops, this.namespace);
-                return;
-            }
-            catch (err) {
-                if (!(err instanceof KubeConflictError))
-                    throw err;
-                lastConflict = err;
-                // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
-                // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
-                const now = await this.read();
-                if (err.reason === 'Invalid' &&
-                    String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)) {
-                    throw new Error(`VirtualService "${this.name}": the patch for ${what} was rejected: ${err.message}`);
-                }
-                this.opts.logger?.info(`VirtualService "${this.name}" changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`);
-                if (attempt < max)
-                    await this.backoff(attempt);
-            }
-        }
-        throw new KubeConflictError(`VirtualService "${this.name}" kept changing while helm-canary was ${what} (${max} attempts); ` +
-            `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`);
-    }
-    async setState(annotations) {
-        const out = {};
-        for (const [k, v] of Object.entries(annotations)) {
-            const key = k.includes('/') ? k : STATE_PREFIX + k;
-            if (!key.startsWith(STATE_PREFIX)) {
-                throw new Error(`setState writes only ${STATE_PREFIX} annotations; refusing "${key}".`);
-            }
-            out[key] = v;
-        }
-        if (Object.keys(out).length === 0)
-            return;
-        const max = this.opts.maxAttempts ?? 5;
-        for (let attempt = 1;; attempt++) {
-            try {
-                await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
-                return;
-            }
-            catch (err) {
-                if (!(err instanceof KubeConflictError) || attempt >= max)
-                    throw err;
-                await this.backoff(attempt);
-            }
-        }
+    setState(annotations) {
+        return this.obj.setState(annotations);
     }
     restoreCommand(destinations) {
         const route = destinations.map((d) => {
@@ -49648,9 +50246,9 @@ class IstioRouter {
             return { destination, weight: d.weight };
         });
         let index = `<index of route ${this.resolved?.name ?? `#${this.resolved?.position ?? 0}`}>`;
-        if (this.last && this.resolved) {
+        if (this.obj.last && this.resolved) {
             try {
-                index = locateRoute(this.last, this.resolved);
+                index = locateRoute(this.obj.last, this.resolved);
             }
             catch {
                 // the route is gone from the last read: the placeholder says which one to edit
@@ -49660,49 +50258,376 @@ class IstioRouter {
         return `kubectl -n ${this.namespace} patch ${VIRTUAL_SERVICE_RESOURCE} ${this.name} --type=json -p '${patch}'`;
     }
     serviceOf(host) {
-        return serviceOfHost(host, this.namespace);
+        return hosts_serviceOfHost(host, this.namespace);
     }
     hostOf(svc) {
-        return hostOfService(svc, this.namespace);
+        return hosts_hostOfService(svc, this.namespace);
     }
-    backoff(attempt) {
-        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
-        return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
-    }
-}
-/** The helm-canary.io/* annotations: the state earlier runs recorded. */
-function stateOf(vs) {
-    const out = {};
-    for (const [k, v] of Object.entries(vs?.metadata?.annotations ?? {}))
-        if (k.startsWith(STATE_PREFIX))
-            out[k] = String(v);
-    return out;
 }
 function weights(ds) {
     return ds.map((d) => `${d.host}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ') || '(none)';
 }
-/** The most recent field manager other than helm-canary that owns spec.http, e.g. `"kubectl-patch" (Update, 2026-12-01T10:00:00Z)`. */
-function lastOtherWriter(vs) {
-    const entries = (vs?.metadata?.managedFields ?? []).filter((e) => e?.manager &&
-        e.manager !== FIELD_MANAGER &&
-        e.fieldsV1?.['f:spec'] &&
-        'f:http' in e.fieldsV1['f:spec']);
-    const last = entries.sort((a, b) => String(b.time ?? '').localeCompare(String(a.time ?? '')))[0];
-    if (!last)
+
+;// CONCATENATED MODULE: ./src/router/istio/destination-rule.ts
+const DESTINATION_RULE_RESOURCE = 'destinationrules.networking.istio.io';
+function subsetsOf(dr) {
+    return Array.isArray(dr?.spec?.subsets) ? dr.spec.subsets : [];
+}
+function findSubset(dr, name) {
+    return subsetsOf(dr).find((s) => s?.name === name);
+}
+/** The new subset: every field of `like` (trafficPolicy, …) but its name and labels. */
+function subsetLike(like, name, labels) {
+    const copy = like ? structuredClone(like) : {};
+    return { ...copy, name, labels: { ...labels } };
+}
+function destination_rule_testVersion(dr) {
+    const rv = dr?.metadata?.resourceVersion;
+    if (typeof rv !== 'string' || rv === '')
+        throw new Error('The DestinationRule has no metadata.resourceVersion; read it before patching.');
+    return { op: 'test', path: '/metadata/resourceVersion', value: rv };
+}
+/** [test resourceVersion, add the subset at the end]; undefined when one of that name exists. */
+function buildAddSubsetPatch(dr, subset) {
+    if (subset.name && findSubset(dr, subset.name))
         return undefined;
-    return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
+    const ops = [destination_rule_testVersion(dr)];
+    if (Array.isArray(dr.spec?.subsets))
+        ops.push({ op: 'add', path: '/spec/subsets/-', value: subset });
+    else
+        ops.push({ op: 'add', path: '/spec/subsets', value: [subset] });
+    return ops;
+}
+/** [test resourceVersion, test the subset's name, remove it]; undefined when there is none. */
+function buildRemoveSubsetPatch(dr, name) {
+    const i = subsetsOf(dr).findIndex((s) => s?.name === name);
+    if (i < 0)
+        return undefined;
+    return [
+        destination_rule_testVersion(dr),
+        { op: 'test', path: `/spec/subsets/${i}/name`, value: name },
+        { op: 'remove', path: `/spec/subsets/${i}` },
+    ];
+}
+/** A label selector string (`k=v,k2=v2`) for kubectl. */
+function selectorOf(labels) {
+    return Object.entries(labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
+}
+
+;// CONCATENATED MODULE: ./src/router/istio/subset-registry.ts
+// Subset mode: the versions of an app are subsets of the DestinationRule of one shared Service.
+// Adds and removes subsets with guarded JSON patches (re-read and retried on conflicts), through
+// IKubectl; everything else of the DestinationRule is left as it is.
+
+
+
+class SubsetRegistry {
+    kubectl;
+    name;
+    namespace;
+    opts;
+    kind = 'DestinationRule';
+    constructor(kubectl, name, namespace, opts) {
+        this.kubectl = kubectl;
+        this.name = name;
+        this.namespace = namespace;
+        this.opts = opts;
+    }
+    where() {
+        return `DestinationRule "${this.name}"`;
+    }
+    async read() {
+        const dr = await this.kubectl.get(DESTINATION_RULE_RESOURCE, this.name, this.namespace);
+        if (!dr)
+            throw new KubeNotFoundError(`Input 'destination-rule': ${this.where()} was not found in namespace "${this.namespace}".`);
+        return dr;
+    }
+    async check(stable) {
+        const dr = await this.read();
+        const service = hosts_serviceOfHost(stable.host, this.namespace);
+        const host = String(dr.spec?.host ?? '');
+        const drService = hosts_serviceOfHost(host, dr.metadata?.namespace ?? this.namespace);
+        if (!host || drService.name !== service.name || drService.namespace !== service.namespace)
+            throw new Error(`${this.where()} is for host "${host}" (Service ${drService.namespace}/${drService.name}), but the route ` +
+                `sends traffic to "${stable.host}" (Service ${service.namespace}/${service.name}): in subset mode both name the one shared Service.`);
+        const svc = await this.kubectl.get('services', service.name, service.namespace);
+        if (!svc)
+            throw new Error(`The shared Service "${service.namespace}/${service.name}" does not exist.`);
+        const names = subsetsOf(dr)
+            .map((s) => s?.name)
+            .join(', ') || '(none)';
+        if (!stable.subset)
+            throw new Error(`In subset mode the route's stable destination "${stable.host}" must name a subset of ${this.where()} (its subsets: ${names}).`);
+        const subset = findSubset(dr, stable.subset);
+        if (!subset)
+            throw new Error(`${this.where()} has no subset "${stable.subset}", which the route sends to; its subsets: ${names}.`);
+        const release = subset.labels?.[this.opts.label];
+        if (!release)
+            throw new Error(`Subset "${stable.subset}" of ${this.where()} has no label "${this.opts.label}" (input 'subset-label'), so the ` +
+                `stable release is unknown; its labels: ${JSON.stringify(subset.labels ?? {})}.`);
+        const selector = { ...(svc.spec?.selector ?? {}), ...(subset.labels ?? {}) };
+        const pods = await this.kubectl.list('pods', service.namespace, selectorOf(selector));
+        if (pods.length === 0)
+            throw new Error(`Subset "${stable.subset}" of ${this.where()} selects no pods of Service "${service.name}" (selector ${selectorOf(selector)}): ` +
+                `the stable release ${release} would get no traffic.`);
+        return { service, stableRelease: release };
+    }
+    destinationOf(release, stable) {
+        return {
+            host: stable.host,
+            ...(stable.port !== undefined ? { port: stable.port } : {}),
+            subset: release,
+        };
+    }
+    async add(release, like) {
+        await this.guarded(`adding subset "${release}"`, (dr) => {
+            const found = findSubset(dr, release);
+            if (found && found.labels?.[this.opts.label] !== release)
+                throw new Error(`${this.where()} already has a subset "${release}" that does not select ${this.opts.label}=${release}.`);
+            const stable = like.subset ? findSubset(dr, like.subset) : undefined;
+            return buildAddSubsetPatch(dr, subsetLike(stable, release, { [this.opts.label]: release }));
+        });
+    }
+    async remove(d) {
+        if (!d.subset)
+            return false;
+        let removed = false;
+        await this.guarded(`removing subset "${d.subset}"`, (dr) => {
+            const ops = buildRemoveSubsetPatch(dr, d.subset);
+            removed = ops !== undefined;
+            return ops;
+        });
+        return removed;
+    }
+    /** A patch derived from a fresh read; re-read and re-derived when the object changed meanwhile. */
+    async guarded(what, build) {
+        const max = this.opts.maxAttempts ?? 5;
+        const sleep = this.opts.sleep ?? ((ms) => new Promise((res) => setTimeout(res, ms)));
+        for (let attempt = 1;; attempt++) {
+            const ops = build(await this.read());
+            if (!ops)
+                return;
+            try {
+                await this.kubectl.patchJson(DESTINATION_RULE_RESOURCE, this.name, ops, this.namespace);
+                return;
+            }
+            catch (err) {
+                if (!(err instanceof KubeConflictError) || attempt >= max)
+                    throw new Error(`${this.where()}: ${what} failed: ${err instanceof Error ? err.message : String(err)}`, {
+                        cause: err,
+                    });
+                await sleep(100 * attempt);
+            }
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/router/multi-router.ts
+// Several routing objects moved as one (e.g. a gateway VirtualService and a mesh-internal one):
+// a TrafficRouter over TrafficRouters, so the rollout loop stays unaware of how many there are.
+// Every object must route the same way; writes go in a fixed order (input order), and a failed
+// write puts the objects already written back as they were. No traffic API is named here.
+
+/** Separates the objects' version tokens in the combined one. */
+const VERSION_SEPARATOR = ',';
+class MultiRouter {
+    routers;
+    versions;
+    kind;
+    name;
+    namespace;
+    objects;
+    /** The destinations every object was last found with or written to (all alike). */
+    known;
+    constructor(routers, versions) {
+        this.routers = routers;
+        this.versions = versions;
+        if (routers.length === 0)
+            throw new Error('MultiRouter needs at least one routing object.');
+        this.kind = routers[0].kind;
+        this.name = routers.map((r) => r.name).join(', ');
+        this.namespace = routers[0].namespace;
+        this.objects = routers.map((r) => ({ kind: r.kind, name: r.name }));
+    }
+    label(r) {
+        return `${r.kind} "${r.name}"`;
+    }
+    async inspect() {
+        const all = await Promise.all(this.routers.map((r) => r.inspect()));
+        const owners = [...new Set(all.flatMap((i) => (i.ownerReleases ?? [i.ownerRelease]).filter(Boolean)))];
+        return {
+            owners: all.flatMap((i) => i.owners),
+            // The same environment warning (e.g. the namespace's sidecar injection) is said once.
+            warnings: [...new Set(all.flatMap((i) => i.warnings))],
+            ownerRelease: owners[0],
+            ownerReleases: owners,
+        };
+    }
+    /**
+     * Reads every object. When they agree, the snapshot is the first one's, with a version token
+     * combining all of theirs. When they disagree after this router wrote or read them alike,
+     * the snapshot is the one that moved (so a watcher sees the change); before that it is an error
+     * naming both objects and what each routes to.
+     */
+    async getRoutes() {
+        const snaps = await Promise.all(this.routers.map((r) => r.getRoutes()));
+        return this.combine(snaps);
+    }
+    combine(snaps) {
+        const first = snaps[0];
+        const combined = (s) => ({
+            route: this.routeLabel(snaps),
+            destinations: s.destinations,
+            version: snaps.map((x) => x.version).join(VERSION_SEPARATOR),
+            state: first.state,
+            changedBy: s.changedBy ?? snaps.find((x) => x.changedBy)?.changedBy,
+        });
+        const odd = snaps.findIndex((s) => !this.alike(first.destinations, s.destinations));
+        if (odd < 0) {
+            this.known = first.destinations;
+            return combined(first);
+        }
+        if (this.known) {
+            const moved = snaps.find((s) => !this.alike(this.known, s.destinations)) ?? snaps[odd];
+            return combined(moved);
+        }
+        throw new Error(`The routing objects do not route alike: ${this.label(this.routers[0])} (route ${first.route}) sends ` +
+            `${describeDestinations(first.destinations)}, but ${this.label(this.routers[odd])} (route ${snaps[odd].route}) ` +
+            `sends ${describeDestinations(snaps[odd].destinations)}. Every object must route to the same stable ` +
+            `Service with the same weights before a rollout; fix them by hand first.`);
+    }
+    routeLabel(snaps) {
+        return snaps.map((s, i) => `${this.routers[i].name} ${s.route}`).join('; ');
+    }
+    /** Same backends (by Service, so "svc" and "svc.ns.svc.cluster.local" agree) with the same weights. */
+    alike(a, b) {
+        return a.length === b.length && a.every((d, i) => sameBackend(this, d, b[i]) && d.weight === b[i].weight);
+    }
+    /**
+     * Writes every object in order, each guarded. When the write to one fails, the objects already
+     * written get back what they had (guarded by what this call wrote), then the error is thrown.
+     */
+    async setRoutes(destinations, guard = {}) {
+        const versions = guard.version?.split(VERSION_SEPARATOR);
+        const written = [];
+        const snaps = [];
+        for (const [i, router] of this.routers.entries()) {
+            try {
+                const before = guard.current ?? (await router.getRoutes()).destinations;
+                const snap = await router.setRoutes(destinations, {
+                    current: guard.current,
+                    version: versions?.length === this.routers.length ? versions[i] : undefined,
+                });
+                written.push({ router, before, after: snap.destinations });
+                snaps.push(snap);
+            }
+            catch (err) {
+                const restored = await this.restore(written);
+                const note = written.length === 0
+                    ? ''
+                    : restored.length === 0
+                        ? ` The objects written before it were restored (${written.map((w) => this.label(w.router)).join(', ')}).`
+                        : ` Restoring the objects written before it ALSO failed: ${restored.join('; ')}.`;
+                const m = (err instanceof Error ? err.message : String(err)).trim();
+                const text = `${this.label(router)}: ${note && !/[.!?]$/.test(m) ? `${m}.` : m}${note}`;
+                if (err instanceof RouteChangedError)
+                    throw new RouteChangedError(text, err.found, err.changedBy);
+                throw new Error(text, { cause: err });
+            }
+        }
+        return this.combine(snaps);
+    }
+    /** Puts the written objects back (last first), each guarded; returns what failed. */
+    async restore(written) {
+        const failed = [];
+        for (const w of [...written].reverse()) {
+            if (compareDestinations(w.before, w.after) === undefined)
+                continue;
+            try {
+                await w.router.setRoutes(w.before, { current: w.after });
+            }
+            catch (e) {
+                failed.push(`${this.label(w.router)}: ${e instanceof Error ? e.message : String(e)} (restore it with: ` +
+                    `${w.router.restoreCommand(w.before)})`);
+            }
+        }
+        return failed;
+    }
+    async setPinnedRoute(pin) {
+        for (const r of this.routers)
+            await r.setPinnedRoute(pin);
+    }
+    /** Tries every object; throws the first failure after trying all. */
+    async removePinnedRoute() {
+        let removed = false;
+        let first;
+        for (const r of this.routers) {
+            try {
+                removed = (await r.removePinnedRoute()) || removed;
+            }
+            catch (e) {
+                first ??= e;
+            }
+        }
+        if (first)
+            throw first;
+        return removed;
+    }
+    externalHost(host) {
+        return this.routers[0].externalHost(host);
+    }
+    async references(host, subset) {
+        const all = await Promise.all(this.routers.map((r) => r.references(host, subset)));
+        return all.flatMap((refs, i) => refs.map((ref) => `${ref} of ${this.label(this.routers[i])}`));
+    }
+    /** Records the state on every object, so a later run finds it whichever object it reads first. */
+    async setState(state) {
+        for (const r of this.routers)
+            await r.setState(state);
+    }
+    /** One command per object, joined so that one line restores them all. */
+    restoreCommand(destinations) {
+        return this.routers.map((r) => r.restoreCommand(destinations)).join(' && ');
+    }
+    serviceOf(host) {
+        return this.routers[0].serviceOf(host);
+    }
+    hostOf(svc) {
+        return this.routers[0].hostOf(svc);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/router/factory.ts
 
+
+
+
 function createRouter(c) {
-    return new IstioRouter(c.kubectl, c.virtualService, c.namespace, {
+    if (c.httpRoute)
+        return new HttpRouteRouter(c.kubectl, c.httpRoute, c.namespace, {
+            route: c.route,
+            inputName: 'http-route',
+            stableHostOf: c.stableHostOf,
+            helmMajor: c.helmMajor,
+            logger: c.logger,
+        });
+    const versions = c.destinationRule
+        ? new SubsetRegistry(c.kubectl, c.destinationRule, c.namespace, {
+            label: c.subsetLabel ?? 'app.kubernetes.io/instance',
+        })
+        : undefined;
+    const names = c.virtualServices?.length ? c.virtualServices : [c.virtualService];
+    const routers = names.map((name) => new IstioRouter(c.kubectl, name, c.namespace, {
         route: c.route,
         inputName: 'virtual-service',
         stableHostOf: c.stableHostOf,
         helmMajor: c.helmMajor,
         logger: c.logger,
-    });
+        versions,
+    }));
+    return routers.length === 1 ? routers[0] : new MultiRouter(routers, versions);
 }
 
 ;// CONCATENATED MODULE: ./src/rollout/state.ts
@@ -49810,9 +50735,16 @@ function chooseCanaryService(manifest, wanted, stablePort) {
         }
         svc = byPort[0];
     }
-    // Keep the stable destination's port, unless the new Service clearly listens elsewhere.
-    const onlyOtherPort = svc.ports.length === 1 && stablePort !== undefined && svc.ports[0] !== stablePort;
-    return { name: svc.name, namespace: svc.namespace, port: onlyOtherPort ? svc.ports[0] : stablePort };
+    // A canary destination keeps the stable destination's port: users and callers reach the same
+    // port whichever version answers, so a Service without it cannot take the stable's place.
+    if (stablePort !== undefined && svc.ports.length > 0 && !svc.ports.includes(stablePort))
+        throw new Error(`Service "${svc.name}" of the new release has no port ${stablePort}, the port the route sends the stable ` +
+            `traffic to (it has ${svc.ports.join(', ')}); give it that port.`);
+    return { name: svc.name, namespace: svc.namespace, port: stablePort };
+}
+/** The manifest renders Service `svc` (a manifest object without a namespace lands in `namespace`). */
+function rendersService(manifest, svc, namespace) {
+    return servicesInManifest(manifest).some((x) => x.name === svc.name && (x.namespace ?? namespace) === svc.namespace);
 }
 /** `helm list`'s "<chart>-<version>" (e.g. "sample-0.1.0", "my-app-1.2.3-rc.1") split in two. */
 function chartOf(chartField) {
@@ -49881,7 +50813,7 @@ class Rollout {
     weight = 0;
     installed = false;
     /** Helm release that renders the routing object itself, if any: never uninstalled by cleanup. */
-    routerOwnerRelease;
+    routerOwnerReleases = [];
     /** The release being rolled out: the input's for `rollout`, the recorded one for promote/rollback. */
     canaryRelease;
     /** The managed route as this run last wrote (or found) it: anything else means someone changed it. */
@@ -49905,13 +50837,26 @@ class Rollout {
         this.s = deps.settings;
         this.log = deps.log;
         this.now = deps.now ?? Date.now;
-        this.router = deps.createRouter({ stableHostOf: (st) => readState(st).stableHost });
+        // The state records a destination as "host" or "host/subset"; the router's hint is the host.
+        this.router = deps.createRouter({
+            stableHostOf: (st) => {
+                const key = readState(st).stableHost;
+                return key ? parseDestinationKey(key).host : undefined;
+            },
+        });
         this.canaryRelease = this.s.canaryRelease;
         this.report = {
             command: this.s.command,
             namespace: this.s.namespace,
             release: this.s.release,
-            routing: { kind: this.router.kind, name: this.router.name },
+            routing: {
+                kind: this.router.kind,
+                name: this.router.name,
+                ...(this.router.objects ? { objects: this.router.objects } : {}),
+                ...(this.router.versions
+                    ? { versions: { kind: this.router.versions.kind, name: this.router.versions.name } }
+                    : {}),
+            },
             stable: {},
             canary: { release: this.s.canaryRelease, chart: this.s.chart, chartVersion: this.s.chartVersion },
             outcome: 'running',
@@ -49961,10 +50906,18 @@ class Rollout {
         // Killed during the install: a release of this run that never got traffic.
         const mine = this.canaryRelease;
         if (mine && mine !== state.stableRelease && (await this.deps.helm.status(mine, this.s.namespace))) {
-            const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
-            const svc = chooseCanaryService(manifest, this.s.service, undefined);
-            const host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
-            if ((this.findDest(snap, host)?.weight ?? 0) === 0) {
+            const versions = this.router.versions;
+            let key;
+            if (versions) {
+                key = destinationKey({ host: snap.destinations[0]?.host ?? '', subset: mine });
+            }
+            else {
+                const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
+                const svc = chooseCanaryService(manifest, this.s.service, undefined);
+                key = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
+            }
+            if ((this.findDest(snap, key)?.weight ?? 0) === 0) {
+                this.canary = { ...parseDestinationKey(key), weight: 0 };
                 await this.router
                     .removePinnedRoute()
                     .catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
@@ -50196,8 +51149,24 @@ class Rollout {
         this.log.info(`Recorded rollout: ${state.status} at ${this.weight}%, stable ${this.stableRelease ?? state.stableHost}, ` +
             `canary ${this.canaryRelease}; route ${snap.route}: ${describeDestinations(snap.destinations)}.`);
     }
-    findDest(snap, host) {
-        return snap.destinations.find((d) => sameService(this.router, d.host, host));
+    /** The destination a recorded key ("host" or "host/subset") names; a key without a subset matches by Service. */
+    findDest(snap, key) {
+        const want = parseDestinationKey(key);
+        return snap.destinations.find((d) => sameService(this.router, d.host, want.host) &&
+            (want.subset === undefined || d.subset === want.subset));
+    }
+    /** Subset mode: removes the registry entry of `d` (a release that no longer gets traffic). */
+    async removeVersion(d) {
+        const versions = this.router.versions;
+        if (!versions || !d?.subset)
+            return;
+        try {
+            if (await versions.remove(d))
+                this.log.info(`Removed subset "${d.subset}" from ${versions.kind} "${versions.name}".`);
+        }
+        catch (e) {
+            this.warn(`Could not remove subset "${d.subset}" from ${versions.kind} "${versions.name}": ${msg(e)}`);
+        }
     }
     /** Clears a stale record and rolls back a superseded rollout, before this run installs. */
     async settleRecord() {
@@ -50210,6 +51179,8 @@ class Rollout {
             await this.deps.helm
                 .uninstall(old.release, this.s.namespace, this.s.helmTimeoutMs)
                 .catch((e) => this.warn(`Uninstalling the superseded release ${old.release} failed: ${msg(e)}`));
+            if (old.host)
+                await this.removeVersion(parseDestinationKey(old.host));
             await this.saveState({
                 status: 'rolled-back',
                 weight: 0,
@@ -50235,7 +51206,8 @@ class Rollout {
         const inspection = await router.inspect();
         for (const w of inspection.warnings)
             this.warn(w);
-        this.routerOwnerRelease = inspection.ownerRelease;
+        this.routerOwnerReleases =
+            inspection.ownerReleases ?? (inspection.ownerRelease ? [inspection.ownerRelease] : []);
         const snap = await router.getRoutes();
         const state = readState(snap.state);
         this.report.route = snap.route;
@@ -50270,7 +51242,21 @@ class Rollout {
         this.stable = await this.findStable(snap, state);
         if (!this.stable)
             this.firstRoute = snap.destinations;
-        if (this.stable) {
+        if (router.versions && !this.stable)
+            throw new PreflightError(`Subset mode (input 'destination-rule') needs a stable subset to start from: route ${snap.route} of ${router.kind} ` +
+                `"${router.name}" has no destination; install the first version and route to its subset by hand.`);
+        if (this.stable && router.versions) {
+            const found = await router.versions.check(this.stable);
+            this.stableRelease = found.stableRelease ?? state.stableRelease;
+            this.stableReleaseNamespace = s.namespace;
+            this.report.stable = { release: this.stableRelease, service: destinationKey(this.stable) };
+            if (this.stableRelease) {
+                const info = await helm.status(this.stableRelease, s.namespace);
+                if (info)
+                    Object.assign(this.report.stable, chartOf(info.chart), { appVersion: info.appVersion });
+            }
+        }
+        else if (this.stable) {
             const svc = router.serviceOf(this.stable.host);
             const svcObj = await kubectl.get('services', svc.name, svc.namespace);
             if (!svcObj) {
@@ -50304,17 +51290,28 @@ class Rollout {
         // Render the chart once without touching the cluster: catches a missing chart or bad values,
         // and tells which Service will receive the canary traffic.
         const manifest = await helm.template(this.installOptions());
-        const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
-        this.canary = {
-            host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
-            port: svc.port,
-            weight: 0,
-        };
-        if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
-            throw new PreflightError(`The new release would render Service "${svc.name}", the one the stable release already serves; ` +
-                `a canary needs its own Service (its name should include the release name).`);
+        if (router.versions && this.stable) {
+            // Every version is reached through the one shared Service: a chart that renders its own copy
+            // would take it over (or fail to install).
+            const shared = router.serviceOf(this.stable.host);
+            if (rendersService(manifest, shared, s.namespace))
+                throw new PreflightError(`The new release would render Service "${shared.name}", the shared Service of subset mode (input 'destination-rule'); ` +
+                    `render it outside the app chart (e.g. with the routing objects) or disable it in the chart's values.`);
+            this.canary = { ...router.versions.destinationOf(s.canaryRelease, this.stable), weight: 0 };
         }
-        this.report.canary.service = this.canary.host;
+        else {
+            const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
+            this.canary = {
+                host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
+                port: svc.port,
+                weight: 0,
+            };
+            if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
+                throw new PreflightError(`The new release would render Service "${svc.name}", the one the stable release already serves; ` +
+                    `a canary needs its own Service (its name should include the release name).`);
+            }
+        }
+        this.report.canary.service = destinationKey(this.canary);
         if (this.deps.preflightChecks) {
             const c = {
                 canaryRelease: s.canaryRelease,
@@ -50365,7 +51362,7 @@ class Rollout {
     async findStable(snap, state) {
         const live = snap.destinations.filter((d) => d.weight > 0);
         if (state.stableHost) {
-            const d = snap.destinations.find((x) => sameService(this.router, x.host, state.stableHost));
+            const d = this.findDest(snap, state.stableHost);
             if (d)
                 return d;
         }
@@ -50404,10 +51401,21 @@ class Rollout {
             });
             this.installed = true;
             this.installedAt = this.now();
-            // The Service we route to is taken from what was really installed.
-            const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
-            this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
-            this.log.info(`Installed ${this.canaryRelease}; it serves ${this.canary.host}.`);
+            const versions = this.router.versions;
+            if (versions && this.stable) {
+                // Its subset exists before anything routes to it (the pinned route included).
+                await versions.add(this.canaryRelease, this.stable);
+                this.log.info(`Installed ${this.canaryRelease}; added its subset "${this.canary.subset}" to ${versions.kind} "${versions.name}".`);
+            }
+            else {
+                // The Service we route to is taken from what was really installed.
+                const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
+                this.canary.host = this.router.hostOf({
+                    name: svc.name,
+                    namespace: svc.namespace ?? this.s.namespace,
+                });
+                this.log.info(`Installed ${this.canaryRelease}; it serves ${this.canary.host}.`);
+            }
             const info = await this.deps.helm.status(this.canaryRelease, this.s.namespace).catch(() => undefined);
             if (info)
                 Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
@@ -50500,6 +51508,8 @@ class Rollout {
                 samples: v.samples,
                 verdict: v.verdict === 'passed' ? 'passed' : 'failed',
                 reason: v.reason,
+                ...(v.evidence ? { evidence: v.evidence } : {}),
+                ...(v.metrics ? { metrics: v.metrics } : {}),
                 ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
             });
             this.log.info(stepLine(rep));
@@ -50534,7 +51544,7 @@ class Rollout {
             status: 'promoted',
             weight: 100,
             stableRelease: this.canaryRelease,
-            stableHost: this.canary.host,
+            stableHost: destinationKey(this.canary),
             canaryRelease: undefined,
             canaryHost: undefined,
         });
@@ -50549,17 +51559,19 @@ class Rollout {
         else if (!this.stableRelease) {
             this.warn(`The old stable Service "${this.stable?.host}" is not part of a Helm release, so it was left running; remove it by hand.`);
         }
-        else if ((stillUsed = await this.router.references(this.stable.host)).length > 0) {
+        else if ((stillUsed = await this.router.references(this.stable.host, this.router.versions ? this.stable.subset : undefined)).length > 0) {
             this.warn(`The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of ${this.router.kind} ` +
                 `"${this.router.name}" still send traffic to ${this.stable.host}. Uninstall it once they no longer do.`);
         }
-        else if (this.routerOwnerRelease === this.stableRelease) {
+        else if (this.routerOwnerReleases.includes(this.stableRelease)) {
             this.warn(`The old stable release ${this.stableRelease} also owns ${this.router.kind} "${this.router.name}", so it was ` +
                 `not uninstalled (that would delete the route). Move the ${this.router.kind} to its own chart.`);
         }
         else {
             try {
                 await this.drain(this.stableRelease);
+                // Subset mode: the old subset goes first, so nothing can route to pods about to go.
+                await this.removeVersion(this.stable);
                 await this.deps.helm.uninstall(this.stableRelease, this.stableReleaseNamespace ?? s.namespace, s.helmTimeoutMs);
                 cleanup = ` The old release ${this.stableRelease} was uninstalled.`;
             }
@@ -50617,6 +51629,8 @@ class Rollout {
             }
         }
         await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
+        // The weights are back: the canary's subset is no longer routed to.
+        await this.removeVersion(this.canary);
         await this.saveState({
             status: 'rolled-back',
             weight: 0,
@@ -50638,13 +51652,16 @@ class Rollout {
     }
     /** Someone else changed the route: leave it as they left it, say so, and remove a canary only if it gets no traffic. */
     async yieldRoute(err, reason) {
-        const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
+        const mine = err.found.find((d) => this.canary &&
+            sameService(this.router, d.host, this.canary.host) &&
+            (!this.canary.subset || d.subset === this.canary.subset));
         const canaryWeight = mine?.weight ?? 0;
         this.weight = canaryWeight;
         // The pinned route is this run's own, beside the route they changed: it goes either way.
         await this.unpin().catch((e) => this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`));
         let after;
         if (canaryWeight === 0) {
+            await this.removeVersion(this.canary);
             const uninstalled = await this.uninstallCanary(false);
             await this.saveState({
                 status: 'rolled-back',
@@ -50753,9 +51770,9 @@ class Rollout {
     async saveState(change) {
         const st = {
             stableRelease: this.stableRelease,
-            stableHost: this.stable?.host,
+            stableHost: this.stable ? destinationKey(this.stable) : undefined,
             canaryRelease: this.canaryRelease,
-            canaryHost: this.canary?.host,
+            canaryHost: this.canary?.host ? destinationKey(this.canary) : undefined,
             runUrl: this.deps.runUrl,
             ...change,
         };
@@ -50861,18 +51878,14 @@ function stepLine(r) {
 // accumulators, the success-rate, latency and traffic-split rules, and evaluateStep() which
 // combines them into one verdict with a one-sentence reason. No I/O.
 //
-// Two rule sets live here, chosen by evaluateStep's 4th argument:
-// - the evidence rule (a phase: 'running' | 'bake-end' | 'max-bake'): a step passes only when the
-//   canary's own responses are sufficient evidence that its success rate is at least 0.5 points
-//   above success-rate rather than 5 points below (decideCanary: sequential test, fast guard,
-//   binomial test at max-bake; 'extend' while inconclusive, then a fail naming the missing
-//   evidence), and the users' path, the stable, latency, pinning and the split show no evidence of
-//   a problem. Error budget, by construction (Ville's inequality + exact binomial tails), for the
-//   canary: P(fail | success >= threshold + 0.5 pt) <= 0.4% + 0.1% + 0.5% = 1% once the canary has
-//   the responses the binomial test needs (designFor(...).needed, 156 at 99%), and
-//   P(pass | success <= threshold - 5 pt) <= 1% + 4% = 5%. Measured figures: bench/evidence-bench.ts.
-// - the legacy rule (a boolean `final`): today's step-verifier semantics (one-sided tests, pass
-//   at the end of the bake without an evidence requirement), kept until the verifier drives phases.
+// The rule: a step passes only when the canary's own responses are sufficient evidence that its
+// success rate is at least 0.5 points above success-rate rather than 5 points below (decideCanary:
+// sequential test, fast guard, binomial test at max-bake; 'extend' while inconclusive, then a fail
+// naming the missing evidence), and the users' path, the stable, latency, pinning and the split
+// show no evidence of a problem. Error budget, by construction (Ville's inequality + exact
+// binomial tails), for the canary: P(fail | success >= threshold + 0.5 pt) <= 0.4% + 0.1% + 0.5% =
+// 1% once the canary has the responses the binomial test needs (designFor(...).needed, 156 at
+// 99%), and P(pass | success <= threshold - 5 pt) <= 1% + 4% = 5%. Measured: bench/evidence-bench.ts.
 // ---------------------------------------------------------------------------------------------
 // Percentiles
 /**
@@ -51255,31 +52268,6 @@ function pinnedShare(o, opts = {}) {
     return Math.min(0.9, Math.max(0.5, share));
 }
 /**
- * p95 latency rule for one version (or for all responses), counting responses slower than max.
- * Nothing is judged below minSamples (20): the first responses of a fresh pod are often slow
- * (connection set-up, JIT warm-up) and say nothing about its steady state.
- * - 'fail' early when already more than 5% of the PLANNED responses of the step were slower than
- *   max: the end-of-bake p95 must then exceed max even if every later response is fast;
- * - 'fail' early when the slow fraction is conclusively above 5% by the same one-sided SPRT as the
- *   success rate (a response "succeeds" when it is not slower than max, threshold 95%, alpha 1%);
- * - at the end, 'fail' when the observed nearest-rank p95 exceeds max; else 'pass'.
- */
-function latencyCheck(stats, maxMs, opts = {}) {
-    const n = stats.requests;
-    const slow = stats.countAbove(maxMs);
-    const done = opts.final ? 'pass' : 'continue';
-    if (n < (opts.minSamples ?? 20))
-        return { decision: done, slow, n };
-    if (opts.planned !== undefined && slow > 0.05 * opts.planned)
-        return { decision: 'fail', slow, n };
-    if (decideSuccess(n - slow, n, 0.95) === 'fail')
-        return { decision: 'fail', slow, n };
-    if (!opts.final)
-        return { decision: 'continue', slow, n };
-    const p95Ms = stats.percentile(95);
-    return { decision: p95Ms > maxMs ? 'fail' : 'pass', p95Ms, slow, n };
-}
-/**
  * The p95 as evidence: "p95 <= max" means "at most 5% of the responses are slower than max", so
  * the count of slow responses is tested against 5%. An observed p95 is not evidence by itself: the
  * nearest-rank p95 of 3 responses is their maximum (one slow response in 3 "exceeds" it, which
@@ -51347,8 +52335,6 @@ class StepState {
     unattributed;
     /** Pinned responses whose marker says 'stable': the pin did not reach the canary. */
     misrouted = 0;
-    /** Legacy rule: planned responses of the whole step, for the latency "already certain" shortcut. */
-    plannedRequests;
     constructor(opts = {}) {
         const stats = () => new VersionStats(opts.maxLatencyMs);
         this.total = stats();
@@ -51358,7 +52344,6 @@ class StepState {
         this.pinned = stats();
         this.attributedCanary = stats();
         this.unattributed = stats();
-        this.plannedRequests = opts.plannedRequests;
     }
     add(o) {
         this.total.add(o.good, o.latencyMs);
@@ -51385,8 +52370,7 @@ class StepState {
 /**
  * Judge one step at canary weight `weight` (percent).
  *
- * evaluateStep(state, settings, weight, phase) — the evidence rule; judged in this order, the
- * first failing check gives the reason:
+ * Judged in this order, the first failing check gives the reason:
  *  1. canary success rate (decideCanary on pinned + attributed canary responses; pinned only when
  *     the users' path has unattributed failures, see CanaryEvidence.attributedUsed): conclusive
  *     failures at any time;
@@ -51400,13 +52384,8 @@ class StepState {
  *     `earlySplitMinTotal` (100) responses on;
  *  5. the canary's decision: 'running' -> 'continue'; 'pass' -> 'passed'; inconclusive ->
  *     'extend' at 'bake-end', 'failed' at 'max-bake' naming the missing evidence.
- *
- * evaluateStep(state, settings, weight, final: boolean) — the legacy rule, today's semantics
- * (see evaluateLegacy); its verdict is never 'extend'.
  */
 function evaluateStep(state, settings, weight, phase, opts = {}) {
-    if (typeof phase === 'boolean')
-        return evaluateLegacy(state, settings, weight, phase, opts);
     return evaluateEvidence(state, settings, weight, phase, opts);
 }
 function evaluateEvidence(state, settings, weight, phase, opts) {
@@ -51438,8 +52417,7 @@ function evaluateEvidence(state, settings, weight, phase, opts) {
     };
     if (cd.maxFailures !== undefined)
         canary.maxFailures = cd.maxFailures;
-    // 2. Stable and users' path: no evidence needed to pass, only none of a problem. 99% (not the
-    // legacy 95%) at the end: 1 failure in 5 responses is no evidence against a 99% stable.
+    // 2. Stable and users' path: no evidence needed to pass, only none of a problem. 99% (not 95%) at the end: 1 failure in 5 responses is no evidence against a 99% stable.
     const decide = { finalConfidence: 0.99, ...opts.decide, final: ending };
     const oneSided = (s) => {
         const r = decideSuccessDetailed(s.good, s.requests, threshold, decide);
@@ -51529,6 +52507,64 @@ function evaluateEvidence(state, settings, weight, phase, opts) {
         return out('extend', `${missingEvidence(canary, 'yet ')}; extending the bake`);
     return out('passed', evidencePassReason(state, settings, weight, evidence, split));
 }
+/**
+ * The evidence of a step as reports show it, with the confidence of each decision: 1 - the bound
+ * on the probability that it is wrong. Canary: a sequential pass is wrong with probability <=
+ * exp(llr) (Ville, under "clearly worse"), a sequential or guard fail <= exp(-llr) (under "good
+ * enough" / "at the threshold"), a binomial pass <= P(X <= failures | clearly worse), a binomial
+ * fail <= P(X >= failures | good enough). Stable and users' path: only a fail rests on a test.
+ * Computed once per report, not per response.
+ */
+function evidenceFigures(e, threshold, opts = {}) {
+    const c = e.canary;
+    const d = designFor(threshold, opts);
+    const canary = {
+        responses: c.responses,
+        failures: c.failures,
+        decision: c.decision,
+        pinned: c.pinned,
+        attributed: c.attributedUsed ? c.attributed : 0,
+        needed: c.needed,
+    };
+    let wrong;
+    if (c.kind === 'guard')
+        wrong = Math.exp(-llrOf(c.responses, c.failures, d.guardBad, d.guardGood));
+    else if (c.kind === 'sequential')
+        wrong = Math.exp(c.decision === 'pass' ? c.llr : -c.llr);
+    else if (c.kind === 'final')
+        wrong =
+            c.decision === 'pass'
+                ? binomialLowerTail(c.responses, c.failures, d.e1)
+                : binomialUpperTail(c.responses, c.failures, d.e0);
+    if (c.kind)
+        canary.test = c.kind === 'final' ? 'binomial' : c.kind;
+    if (wrong !== undefined)
+        canary.confidence = clamp01(1 - wrong);
+    const oneSided = (s) => {
+        const f = { responses: s.responses, failures: s.failures, decision: s.decision };
+        if (s.decision !== 'fail')
+            return f;
+        if (s.pValue !== undefined) {
+            f.test = 'binomial';
+            f.confidence = clamp01(1 - s.pValue);
+        }
+        else if (s.llr !== undefined) {
+            f.test = 'sequential';
+            f.confidence = clamp01(1 - Math.exp(-s.llr));
+        }
+        return f;
+    };
+    const out = {
+        canary,
+        users: { ...oneSided(e.users), unattributed: e.users.unattributed },
+    };
+    if (e.stable)
+        out.stable = oneSided(e.stable);
+    return out;
+}
+function clamp01(x) {
+    return Math.min(1, Math.max(0, x));
+}
 /** Canary share among the unpinned responses attributed to a version. */
 function unpinnedSplit(state, weight, opts) {
     const n = state.attributedCanary.requests + state.stable.requests;
@@ -51602,98 +52638,6 @@ function rateOf(s, note) {
         return 'no responses';
     return `${analysis_pct(1 - s.failures / s.responses)} (${s.responses - s.failures}/${s.responses}${note ? `, ${note}` : ''})`;
 }
-/**
- * The legacy rule (today's step-verifier semantics), for one step at canary weight `weight`
- * (percent). Judged in this order; the first failing check gives the reason:
- *  1. success rate of the canary, then of the stable (only with canary-match), then of all
- *     responses (always: it also covers responses that have no version, e.g. timeouts);
- *  2. p95 latency (when max-latency is set): canary, then stable with canary-match, else all responses;
- *  3. traffic split (only with canary-match): at the end from 30 responses on, before the end only
- *     from `earlySplitMinTotal` (100) on, so that the first seconds of a step, while the gateway
- *     may still route by the previous weights, cannot fail it on their own. A wrong split is no
- *     danger to users (errors of whatever receives traffic are caught by 1.), so waiting is cheap.
- * Before the end the verdict is 'failed' or 'continue'; at the end (final) 'failed' or 'passed'.
- */
-function evaluateLegacy(state, settings, weight, final, opts) {
-    const perVersion = settings.canaryMatch !== undefined;
-    const threshold = settings.successRate;
-    const streams = perVersion
-        ? [
-            { name: 'canary', stats: state.canary, share: weight / 100 },
-            { name: 'stable', stats: state.stable, share: 1 - weight / 100 },
-            { name: 'all responses', stats: state.total, share: 1 },
-        ]
-        : [{ name: 'all responses', stats: state.total, share: 1 }];
-    for (const s of streams) {
-        const r = decideSuccessDetailed(s.stats.good, s.stats.requests, threshold, { ...opts.decide, final });
-        if (r.decision === 'fail') {
-            const subject = s.name === 'all responses' ? 'success rate of all responses' : `${s.name} success rate`;
-            const rate = `${analysis_pct(s.stats.good / s.stats.requests)} (${s.stats.good}/${s.stats.requests})`;
-            const how = r.kind === 'final'
-                ? `is below ${analysis_pct(threshold, true)} (${analysis_pct(opts.decide?.finalConfidence ?? 0.95, true)} confidence)`
-                : `is conclusively below ${analysis_pct(threshold, true)}`;
-            return { verdict: 'failed', reason: `${subject} ${rate} ${how}`, split: splitOf() };
-        }
-    }
-    if (settings.maxLatencyMs !== undefined) {
-        const max = settings.maxLatencyMs;
-        // With canary-match only per version: a slow canary is then named as such (responses without a
-        // version are timeouts, which the success rate already counts as bad).
-        for (const s of perVersion ? streams.slice(0, 2) : streams) {
-            const planned = state.plannedRequests !== undefined ? state.plannedRequests * s.share : undefined;
-            const r = latencyCheck(s.stats, max, { final, planned, minSamples: opts.latencyMinSamples });
-            if (r.decision === 'fail') {
-                const subject = s.name === 'all responses' ? 'p95 latency of all responses' : `${s.name} p95 latency`;
-                const reason = r.p95Ms !== undefined
-                    ? `${subject} ${fmtMs(r.p95Ms)} exceeds ${fmtMs(max)} (${r.slow} of ${r.n} responses slower)`
-                    : `${subject} is conclusively above ${fmtMs(max)}: ${r.slow} of ${r.n} responses slower`;
-                return { verdict: 'failed', reason, split: splitOf() };
-            }
-        }
-    }
-    const split = splitOf();
-    if (split && !split.ok) {
-        const n = state.attributedCanary.requests + state.stable.requests;
-        const judgeNow = final || n >= (opts.earlySplitMinTotal ?? 100);
-        if (judgeNow) {
-            return {
-                verdict: 'failed',
-                reason: `observed canary share ${analysis_pct(split.observed)} (${state.attributedCanary.requests}/${n}) is outside the ` +
-                    `expected ${analysis_pct(split.low)}–${analysis_pct(split.high)} for weight ${weight}%`,
-                split,
-            };
-        }
-    }
-    if (!final)
-        return { verdict: 'continue', split };
-    return { verdict: 'passed', reason: passReason(state, settings, weight, streams, split), split };
-    function splitOf() {
-        return perVersion ? unpinnedSplit(state, weight, opts) : undefined;
-    }
-}
-function passReason(state, settings, weight, streams, split) {
-    if (state.total.requests === 0)
-        return 'no probe responses were received during the bake';
-    const shown = streams.length > 1 ? streams.slice(0, 2) : streams;
-    const parts = shown.map((s) => s.stats.requests === 0
-        ? `${s.name}: no responses`
-        : `${s.name} ${analysis_pct(s.stats.good / s.stats.requests)} (${s.stats.good}/${s.stats.requests})`);
-    let text = `success rate ${parts.join(', ')} meets ${analysis_pct(settings.successRate, true)}`;
-    if (settings.maxLatencyMs !== undefined) {
-        const p95s = shown
-            .filter((s) => s.stats.requests > 0)
-            .map((s) => `${shown.length > 1 ? `${s.name} ` : ''}${fmtMs(s.stats.percentile(95))}`);
-        if (p95s.length)
-            text += `; p95 ${p95s.join(', ')} within ${fmtMs(settings.maxLatencyMs)}`;
-    }
-    if (split) {
-        text += split.judged
-            ? `; canary share ${analysis_pct(split.observed)} within ${analysis_pct(split.low)}–${analysis_pct(split.high)} for weight ${weight}%`
-            : `; canary share ${analysis_pct(split.observed)} not judged (too few responses)`;
-    }
-    return text;
-}
-/** 0.987 -> "98.7%"; compact (for thresholds): 0.99 -> "99%", 0.995 -> "99.5%". */
 function analysis_pct(x, compact = false) {
     const v = x * 100;
     if (compact)
@@ -51971,8 +52915,8 @@ class Prober {
                     delete headers[k];
             headers.host = this.settings.host;
         }
-        // Pinned probes alternate with unpinned ones, starting with a pinned one.
-        const pinned = this.pin !== undefined && (this.pin.mode === 'all' || this.sent % 2 === 0);
+        // Pinned probes are spread evenly among the unpinned ones, starting with a pinned one.
+        const pinned = this.pin !== undefined && (this.pin.mode === 'all' || pinnedAt(this.sent, this.pin.share));
         if (pinned)
             headers[this.pin.header] = this.pin.value;
         const reqOpts = { method: 'GET', agent: this.agent, headers };
@@ -52054,6 +52998,11 @@ class Prober {
             this.callbackError ??= err;
         }
     }
+}
+/** Is probe number i (from 0) pinned, with `share` of the probes pinned? */
+function pinnedAt(i, share = 0.5) {
+    const p = Math.min(1, Math.max(0, share));
+    return Math.ceil((i + 1) * p - 1e-9) > Math.ceil(i * p - 1e-9);
 }
 function transportError(err, latencyMs, pinned) {
     const e = err;
@@ -52172,37 +53121,18 @@ function verify_command_tail(text) {
 
 
 
-function observationOf(r) {
-    return { good: r.good, latencyMs: r.latencyMs, version: r.pinned ? 'canary' : r.version, pinned: r.pinned };
-}
-const SPLIT_PROBE = {
-    headers: {},
-    statuses: [[200, 399]],
-    rps: 1,
-    timeoutMs: 1000,
-    successRate: 0.99,
-    canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
-};
-const splitCountsPinnedOf = new WeakMap();
 /**
- * Does `rule` count pinned responses in the traffic split? Asked once of the rule itself: 100
- * pinned and 100 users' stable responses at weight 10 are a perfect split when pinned ones are left
- * out, and an impossible one (50%) when they are counted. The rule before per-version evidence
- * counts every 'canary' response; then the users' and the pinned responses are judged apart here,
- * so pinned probes can never skew the split. A rule that knows pinned responses judges them together.
+ * A probe response as the analysis takes it. A pinned response is the canary's by construction,
+ * whatever the weight; with canary-match its marker still says which version answered (a pinned
+ * response from the stable means the pin did not reach the canary, see StepState.misrouted).
  */
-function splitCountsPinned(rule = evaluateStep) {
-    const known = splitCountsPinnedOf.get(rule);
-    if (known !== undefined)
-        return known;
-    const st = new StepState();
-    for (let i = 0; i < 100; i++) {
-        st.add(observationOf({ good: true, latencyMs: 1, version: 'canary', pinned: true }));
-        st.add(observationOf({ good: true, latencyMs: 1, version: 'stable', pinned: false }));
-    }
-    const counts = rule(st, SPLIT_PROBE, 10, true).split?.ok === false;
-    splitCountsPinnedOf.set(rule, counts);
-    return counts;
+function observationOf(r, canaryMatch = false) {
+    if (!r.pinned)
+        return { good: r.good, latencyMs: r.latencyMs, version: r.version };
+    const o = { good: r.good, latencyMs: r.latencyMs, version: 'pinned' };
+    if (canaryMatch)
+        o.marker = r.version;
+    return o;
 }
 /** The responses of one step: what the rule judges, and the figures the report shows. */
 class Evidence {
@@ -52211,83 +53141,26 @@ class Evidence {
     rule;
     opts;
     pinMode;
-    /** Every judged response, marked pinned or not. */
     state;
-    /** Only for a rule that counts pinned responses in the split: the users' and the pinned apart. */
-    apart;
-    total;
-    canary;
-    stable;
-    usersCanary = 0;
-    usersClassified = 0;
-    pinnedCount = 0;
-    constructor(verify, weight, plannedRequests, rule, opts, pinMode) {
+    constructor(verify, weight, rule, opts, pinMode) {
         this.verify = verify;
         this.weight = weight;
         this.rule = rule;
         this.opts = opts;
         this.pinMode = pinMode;
-        const maxLatencyMs = verify.maxLatencyMs;
-        this.state = new StepState({ maxLatencyMs, plannedRequests });
-        if (pinMode === 'alternate' && verify.canaryMatch && splitCountsPinned(rule)) {
-            const half = plannedRequests / 2;
-            this.apart = {
-                users: new StepState({ maxLatencyMs, plannedRequests: half }),
-                pinned: new StepState({ maxLatencyMs, plannedRequests: half }),
-            };
-        }
-        this.total = new VersionStats();
-        this.canary = new VersionStats();
-        this.stable = new VersionStats();
+        this.state = new StepState({ maxLatencyMs: verify.maxLatencyMs });
     }
     add(r) {
-        const o = observationOf(r);
-        this.state.add(o);
-        if (this.apart)
-            (r.pinned ? this.apart.pinned : this.apart.users).add(o);
-        this.total.add(r.good, r.latencyMs);
-        if (o.version === 'canary')
-            this.canary.add(r.good, r.latencyMs);
-        else if (o.version === 'stable')
-            this.stable.add(r.good, r.latencyMs);
-        if (r.pinned)
-            this.pinnedCount++;
-        else if (r.version !== 'unknown') {
-            this.usersClassified++;
-            if (r.version === 'canary')
-                this.usersCanary++;
-        }
+        this.state.add(observationOf(r, this.verify.canaryMatch !== undefined));
     }
-    judge(final) {
-        if (!this.apart)
-            return this.rule(this.state, this.verify, this.weight, final, this.opts);
-        // Pinned responses all come from the canary: judged as a step at 100%; the users' at the weight.
-        const pinned = this.rule(this.apart.pinned, this.verify, 100, final, this.opts);
-        const users = this.rule(this.apart.users, this.verify, this.weight, final, this.opts);
-        if (pinned.verdict === 'failed')
-            return { ...pinned, reason: `${pinned.reason} (pinned probes)`, split: users.split };
-        if (users.verdict !== 'passed' || !final)
-            return users;
-        if (pinned.verdict !== 'passed')
-            return { ...pinned, split: users.split };
-        const p = this.apart.pinned.canary;
-        const pinnedText = p.requests === 0
-            ? 'no pinned responses'
-            : `pinned probes ${step_verifier_pct(p.good / p.requests)} (${p.good}/${p.requests})`;
-        return { ...users, reason: `${users.reason}; ${pinnedText}` };
+    judge(phase) {
+        return this.rule(this.state, this.verify, this.weight, phase, this.opts);
     }
-    /**
-     * The users' split for the report: the rule's, unless it counts pinned responses (then computed
-     * here from the users' responses alone); none when every probe is pinned.
-     */
+    /** The users' split for the report (with canary-match); none when every probe is pinned. */
     split(judged) {
         if (!this.verify.canaryMatch || this.pinMode === 'all')
             return undefined;
-        if (!this.apart && judged?.split)
-            return judged.split;
-        if (this.usersClassified === 0)
-            return undefined;
-        return splitCheck(this.usersCanary, this.usersClassified, this.weight / 100, this.opts?.z ?? 4, this.opts?.split);
+        return judged?.split;
     }
 }
 async function verifyStep(opts) {
@@ -52299,7 +53172,8 @@ async function verifyStep(opts) {
     const startedMs = now();
     const origin = opts.timeOrigin ?? startedMs;
     const perVersion = verify.canaryMatch !== undefined;
-    const ev = new Evidence(verify, weight, (verify.rps * bakeMs) / 1000, rule, opts.evaluate, opts.pin?.mode);
+    const ev = new Evidence(verify, weight, rule, opts.evaluate, opts.pin?.mode);
+    const st = ev.state;
     const samples = [];
     let settling = settleMs > 0;
     let settlingResponses = 0;
@@ -52310,23 +53184,25 @@ async function verifyStep(opts) {
         samples.push({
             t: Math.round((now() - origin) / 100) / 10,
             weight,
-            ...(knowsCanary() && ev.canary.requests > 0 ? { canarySuccess: ev.canary.successRate } : {}),
+            ...(knowsCanary() && st.canary.requests > 0 ? { canarySuccess: st.canary.successRate } : {}),
         });
     };
     const result = (verdict, reason, stoppedEarly, judged) => {
         const r = {
             verdict,
             reason,
-            total: ev.total.figures(),
+            total: st.total.figures(),
             samples,
             startedAt: new Date(startedMs).toISOString(),
             endedAt: new Date(now()).toISOString(),
             stoppedEarly,
         };
         if (knowsCanary())
-            r.canary = ev.canary.figures();
+            r.canary = st.canary.figures();
+        if (judged?.evidence)
+            r.evidence = evidenceFigures(judged.evidence, verify.successRate, opts.evaluate?.evidence);
         if (perVersion) {
-            r.stable = ev.stable.figures();
+            r.stable = st.stable.figures();
             const split = ev.split(judged);
             if (split) {
                 r.observedCanaryShare = split.observed;
@@ -52348,6 +53224,9 @@ async function verifyStep(opts) {
             return result('cancelled', `verification was cancelled after ${step_verifier_secs(now() - startedMs)}`, true);
         return withCommand(result('passed', 'no HTTP verification was configured (no verify url); waited the bake time', false));
     }
+    // A step planned with no bake time ("100@0s") is not judged: there is no evidence to gather.
+    if (bakeMs <= 0)
+        return withCommand(result('passed', 'no bake time at this weight (0 s): not verified here', false));
     let decided;
     let poke;
     let prober;
@@ -52360,9 +53239,9 @@ async function verifyStep(opts) {
             ev.add(r);
             if (decided)
                 return;
-            const e = ev.judge(false);
             // Before the end only a conclusive failure stops a step; past the bake a pass does too.
-            if (e.verdict === 'failed' || (extending && e.verdict === 'passed')) {
+            const e = ev.judge(extending ? 'bake-end' : 'running');
+            if (e.verdict === 'failed' || e.verdict === 'passed') {
                 decided = e;
                 poke?.();
             }
@@ -52389,21 +53268,21 @@ async function verifyStep(opts) {
         sample();
         if (!opts.onProgress)
             return;
-        const judged = perVersion && !settling ? ev.judge(false) : undefined;
+        const judged = perVersion && !settling ? ev.judge('running') : undefined;
         const snap = {
             elapsedMs: now() - judgingFrom,
             bakeMs,
             weight,
-            total: ev.total.figures(),
+            total: st.total.figures(),
         };
         if (settling)
             snap.settling = true;
         if (extending)
             snap.extended = true;
         if (knowsCanary())
-            snap.canary = ev.canary.figures();
+            snap.canary = st.canary.figures();
         if (perVersion) {
-            snap.stable = ev.stable.figures();
+            snap.stable = st.stable.figures();
             const split = ev.split(judged);
             if (split) {
                 snap.observedCanaryShare = split.observed;
@@ -52425,9 +53304,11 @@ async function verifyStep(opts) {
             judgingFrom = now();
         }
         await wait(bakeMs);
-        if (!decided && !signal?.aborted && maxBakeMs > bakeMs) {
-            const atBake = ev.judge(true);
-            if (!conclusive(atBake)) {
+        if (!decided && !signal?.aborted) {
+            const atBake = ev.judge('bake-end');
+            if (atBake.verdict !== 'extend')
+                decided = atBake;
+            else if (maxBakeMs > bakeMs) {
                 extending = true;
                 opts.onExtend?.(`The evidence is inconclusive at the end of the ${step_verifier_secs(bakeMs)} bake; probing on for up to ${step_verifier_secs(maxBakeMs - bakeMs)} more (max-bake ${step_verifier_secs(maxBakeMs)}).`);
                 await wait(maxBakeMs - bakeMs);
@@ -52460,7 +53341,8 @@ async function verifyStep(opts) {
         const early = elapsed < bakeMs;
         return result('failed', `${decided.reason}${early ? ` (after ${step_verifier_secs(elapsed)} of the ${step_verifier_secs(bakeMs)} bake)` : ''}`, early, decided);
     }
-    const final = decided ?? ev.judge(true);
+    // Neither decided at the end of the bake nor during the extension: the last judgment.
+    const final = decided ?? ev.judge('max-bake');
     const extendedBy = extending
         ? ` (decided ${step_verifier_secs(Math.max(0, elapsed - bakeMs))} past the ${step_verifier_secs(bakeMs)} bake)`
         : '';
@@ -52498,11 +53380,6 @@ async function verifyStep(opts) {
         return passed;
     }
 }
-/** A verdict the rule is sure of (the rule may also answer 'continue' or 'inconclusive'). */
-function conclusive(e) {
-    const v = e.verdict;
-    return v === 'passed' || v === 'failed';
-}
 /** How many probes the baseline sends: five seconds' worth at verify-rps, at most 20. */
 function baselineCount(rps) {
     return Math.min(20, Math.max(1, Math.ceil(rps * 5)));
@@ -52520,7 +53397,7 @@ async function verifyBaseline(opts) {
     const rule = opts.rule ?? evaluateStep;
     const startedMs = now();
     const n = baselineCount(verify.rps);
-    const state = new StepState({ maxLatencyMs: verify.maxLatencyMs, plannedRequests: n });
+    const state = new StepState({ maxLatencyMs: verify.maxLatencyMs });
     const results = [];
     const end = (verdict, reason) => ({
         verdict,
@@ -52545,8 +53422,9 @@ async function verifyBaseline(opts) {
                 return;
             const r = answered(raw);
             results.push(r);
-            state.add(observationOf(r));
-            const e = rule(state, verify, 0, false, opts.evaluate);
+            // Nothing is installed yet: every response is the users' path, whatever its marker says.
+            state.add(observationOf({ ...r, version: 'unknown' }));
+            const e = rule(state, verify, 0, 'running', opts.evaluate);
             if (e.verdict === 'failed')
                 failed = e;
             if (failed || results.length >= n)
@@ -52574,7 +53452,9 @@ async function verifyBaseline(opts) {
         timeoutMs: verify.timeoutMs,
         ca: verify.ca !== undefined,
     };
-    const verdict = failed ?? rule(state, verify, 0, true, opts.evaluate);
+    // There is no canary yet: only the users' path (the stable) is judged, as at the end of a bake
+    // (the canary's missing evidence makes that 'extend', which is no failure here).
+    const verdict = failed ?? rule(state, verify, 0, 'bake-end', opts.evaluate);
     if (verdict.verdict === 'failed')
         return end('failed', results.some((r) => !r.good)
             ? describeSetupProblem(results, facts)
@@ -52618,9 +53498,6 @@ function step_verifier_secs(ms) {
     const r = Math.round(s - m * 60);
     return r ? `${m} min ${r} s` : `${m} min`;
 }
-function step_verifier_pct(x) {
-    return `${(100 * x).toFixed(1)}%`;
-}
 function truncate(s, n) {
     return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
@@ -52652,6 +53529,7 @@ function describeProgress(p) {
 
 ;// CONCATENATED MODULE: ./src/verify/verifier.ts
 
+
 function createVerifier(settings, o = {}) {
     const runStart = o.runStart ?? Date.now();
     const redact = (t) => settings.secrets.redact(t);
@@ -52670,7 +53548,7 @@ function createVerifier(settings, o = {}) {
             bakeMs: r.bakeMs,
             maxBakeMs: r.maxBakeMs,
             settleMs: r.settleMs,
-            pin: r.pin ? { ...r.pin, mode: precheck ? 'all' : 'alternate' } : undefined,
+            pin: r.pin ? { ...r.pin, ...pinMode(r, settings, precheck) } : undefined,
             // The pre-traffic check is probes only: verify-command runs with the user weights.
             runCommand: !precheck,
             signal: r.signal,
@@ -52688,6 +53566,21 @@ function createVerifier(settings, o = {}) {
             commandTimeoutMs: settings.timeoutMs,
         });
     };
+}
+/**
+ * Every probe of the pre-traffic check is pinned; at a weight, half of them — more when the rate is
+ * too low for the canary's evidence to arrive by max-bake (analysis.ts pinnedShare).
+ */
+function pinMode(r, settings, precheck) {
+    if (precheck)
+        return { mode: 'all' };
+    const share = pinnedShare({
+        rps: settings.verify.rps,
+        weight: r.weight,
+        maxBakeMs: r.maxBakeMs ?? r.bakeMs,
+        successRate: settings.verify.successRate,
+    });
+    return { mode: 'alternate', share };
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/queries.ts
@@ -52992,6 +53885,22 @@ function describeFigures(f) {
     const custom = f.custom.map((c) => `${c.name} ${c.value === undefined ? 'no data' : String(c.value)}`);
     return [...v('canary', f.canary), ...v('stable', f.stable), ...custom].join('; ');
 }
+/** The figures as the report keeps them. */
+function reportFigures(f, verdict) {
+    const version = (m) => m && {
+        requests: m.requests,
+        errors: m.errors,
+        p95Ms: m.p95Ms,
+        reporter: m.reporter,
+        query: m.queries[0] ?? '',
+    };
+    return {
+        ...(f.canary ? { canary: version(f.canary) } : {}),
+        ...(f.stable ? { stable: version(f.stable) } : {}),
+        custom: f.custom.map((c) => ({ ...c })),
+        verdict,
+    };
+}
 function withMetrics(inner, o) {
     const now = o.now ?? Date.now;
     return async (r) => {
@@ -53022,12 +53931,18 @@ function withMetrics(inner, o) {
         });
         const finish = async (v) => {
             r.signal.removeEventListener('abort', onAbort);
-            return v;
+            return last && !v.metrics ? { ...v, metrics: last } : v;
         };
+        let last;
         const failWith = async (reason) => {
             stopInner.abort(new Error(reason));
             const base = await innerDone.catch(() => undefined);
-            return finish({ ...(base ?? { total: { requests: 0, good: 0, bad: 0 } }), verdict: 'failed', reason });
+            return finish({
+                ...(base ?? { total: { requests: 0, good: 0, bad: 0 } }),
+                verdict: 'failed',
+                reason,
+                ...(last ? { metrics: last } : {}),
+            });
         };
         // Judged every metrics-interval, at the end of the bake and at max-bake.
         let nextAt = start + o.metrics.intervalMs;
@@ -53068,6 +53983,7 @@ function withMetrics(inner, o) {
                 return failWith(`metrics: ${e.message}`);
             }
             const v = judgeMetrics(figures, o.thresholds, phase);
+            last = reportFigures(figures, v.verdict === 'failed' ? 'failed' : v.verdict === 'passed' ? 'passed' : 'inconclusive');
             r.progress(`metrics (${phase}): ${describeFigures(figures)}${v.verdict === 'extend' ? ` — ${v.reason}` : ''}`);
             if (v.verdict === 'failed')
                 return failWith(`${v.reason} [${describeFigures(figures)}]`);
@@ -53433,6 +54349,105 @@ function stepsTable(steps, end) {
     });
     return [head, sep, ...rows];
 }
+// ---------------------------------------------------------------------------------------------
+// Evidence per version
+const DECISION = {
+    pass: 'passed',
+    fail: '**failed**',
+    continue: 'still running',
+    inconclusive: 'inconclusive',
+};
+/** e.g. "81 / 0 · passed (sequential, 99.0%)": responses / failures · decision (test, confidence). */
+function streamCell(f, oneSided = false) {
+    if (!f)
+        return DASH;
+    if (f.responses === 0)
+        return oneSided ? DASH : 'no responses';
+    // The stable and the users' path need no evidence to pass, only none of a problem.
+    const decision = oneSided && f.decision !== 'fail' ? 'no problem seen' : DECISION[f.decision];
+    const basis = [f.test, f.confidence !== undefined ? confidencePct(f.confidence) : undefined].filter(Boolean);
+    return `${count(f.responses)} / ${count(f.failures)} · ${decision}${basis.length ? ` (${basis.join(', ')})` : ''}`;
+}
+/** Confidence floored to 0.1 so that 99.99% never shows as 100%; "> 99.9%" above that. */
+function confidencePct(c) {
+    if (c > 0.999)
+        return '> 99.9%';
+    return `${(Math.floor(c * 1000 + 1e-9) / 10).toFixed(1)}%`;
+}
+function compositionCell(e) {
+    const c = e.canary;
+    const parts = [`${count(c.pinned)} pinned`];
+    if (c.attributed > 0)
+        parts.push(`${count(c.attributed)} users'`);
+    const needed = c.decision === 'inconclusive' || c.test === 'insufficient' ? `; needs ~${count(c.needed)}` : '';
+    return `${parts.join(' + ')}${needed}`;
+}
+/**
+ * Per step, what each version's verdict rests on: responses / failures, the decision, the test
+ * that made it and its confidence (1 - the bound on the probability that it is wrong).
+ */
+function evidenceTable(steps) {
+    const rows = steps
+        .filter((s) => s.evidence)
+        .map((s) => {
+        const e = s.evidence;
+        const unattributed = e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
+        return [
+            s.kind === 'precheck' ? '0' : String(s.index + 1),
+            streamCell(e.canary),
+            compositionCell(e),
+            streamCell(e.stable, true),
+            `${streamCell(e.users, true)}${unattributed}`,
+        ];
+    });
+    return collapsibleTable('Evidence per version (responses / failures · decision)', "| # | Canary | Canary responses | Stable | Users' path |", '|--:|:--|:--|:--|:--|', rows);
+}
+/** A table folded under a <details> summary line; nothing without rows. */
+function collapsibleTable(title, head, align, rows) {
+    if (rows.length === 0)
+        return [];
+    return [
+        `<details><summary>${title}</summary>`,
+        '',
+        head,
+        align,
+        ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+        '',
+        '</details>',
+    ];
+}
+/** Per step, what Prometheus said of each version: requests, errors, p95 and the query used. */
+function metricsTable(steps) {
+    const rows = [];
+    for (const s of steps.filter((x) => x.metrics)) {
+        const m = s.metrics;
+        const n = s.kind === 'precheck' ? '0' : String(s.index + 1);
+        for (const [who, v] of [
+            ['canary', m.canary],
+            ['stable', m.stable],
+        ]) {
+            if (!v)
+                continue;
+            rows.push([
+                n,
+                who,
+                v.requests === undefined ? 'no data' : count(v.requests),
+                v.requests === undefined ? '—' : count(v.errors ?? 0),
+                v.p95Ms === undefined ? '—' : `${Math.round(v.p95Ms)} ms`,
+                v.reporter === 'source' ? 'gateway (no sidecar)' : 'sidecar',
+                summary_code(v.query, 300),
+            ]);
+        }
+        for (const c of m.custom) {
+            const bounds = [c.min !== undefined ? `min ${c.min}` : '', c.max !== undefined ? `max ${c.max}` : '']
+                .filter(Boolean)
+                .join(', ');
+            const value = c.value === undefined ? 'no data' : String(Math.round(c.value * 1000) / 1000);
+            rows.push([n, `${escapeMarkdown(c.name, 80)} (${bounds})`, value, '', '', '', summary_code(c.query, 300)]);
+        }
+    }
+    return collapsibleTable('Metrics per version (Prometheus)', '| # | Version | Requests | Errors | p95 | Series | Query |', '|--:|:--|--:|--:|--:|:--|:--|', rows);
+}
 function stepSuccess(s) {
     const f = s.canary ?? s.total;
     return f.requests > 0 ? (f.good / f.requests) * 100 : undefined;
@@ -53568,6 +54583,19 @@ function safeUrl(url) {
         .trim()
         .replace(/[()<>[\]"'`|]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
+/** The routing object(s) and, in subset mode, the registry of the versions. */
+function routingLine(r) {
+    const objects = r.routing.objects ?? [{ kind: r.routing.kind, name: r.routing.name }];
+    const kinds = [...new Set(objects.map((o) => o.kind))];
+    const names = objects.map((o) => summary_code(o.name)).join(', ');
+    const head = kinds.length === 1
+        ? `**${kinds[0]}${objects.length > 1 ? 's' : ''}:** ${names}`
+        : objects.map((o) => `**${o.kind}:** ${summary_code(o.name)}`).join(', ');
+    const versions = r.routing.versions
+        ? `; **${r.routing.versions.kind}:** ${summary_code(r.routing.versions.name)}`
+        : '';
+    return `${head}${r.route ? `, route ${summary_code(r.route)}` : ''}${versions}`;
+}
 /** The Markdown job summary / pull-request comment for one run. */
 function renderSummary(r, opts = {}) {
     const end = timeOf(r.endedAt) ?? nowMs(opts.now);
@@ -53586,7 +54614,7 @@ function renderSummary(r, opts = {}) {
     out.push('');
     out.push(`${releaseText('Stable', r.stable)} → ${releaseText('Canary', r.canary)}`);
     out.push('');
-    out.push(`**${r.routing.kind}:** ${summary_code(r.routing.name)}${r.route ? `, route ${summary_code(r.route)}` : ''}`);
+    out.push(routingLine(r));
     out.push('');
     const warnings = (r.warnings ?? []).filter((w) => w && w.trim());
     if (warnings.length) {
@@ -53612,6 +54640,12 @@ function renderSummary(r, opts = {}) {
     if (r.steps.length) {
         out.push(...stepsTable(r.steps, end));
         out.push('');
+        const evidence = evidenceTable(r.steps);
+        if (evidence.length)
+            out.push(...evidence, '');
+        const metrics = metricsTable(r.steps);
+        if (metrics.length)
+            out.push(...metrics, '');
     }
     const start = timeOf(r.startedAt);
     const total = start !== undefined ? formatDuration(Math.max(0, end - start)) : DASH;
@@ -54097,6 +55131,10 @@ async function run() {
                 kubectl,
                 namespace: settings.namespace,
                 virtualService: settings.virtualService,
+                virtualServices: settings.virtualServices,
+                destinationRule: settings.destinationRule,
+                subsetLabel: settings.subsetLabel,
+                httpRoute: settings.httpRoute,
                 route: settings.route,
                 helmMajor: helm.major,
                 logger: log,
@@ -54160,29 +55198,70 @@ function metricsSignal(settings, kubectl, helm, log) {
     };
 }
 /**
- * One rollout at a time per routing object: a Lease `helm-canary-<name>` held by this run's URL
- * (the post step of the same run holds the same identity, so it can finish what the main step left).
+ * One rollout at a time per routing object: a Lease `helm-canary-<name>` per object, held by this
+ * run's URL (the post step of the same run holds the same identity, so it can finish what the main
+ * step left). With several objects every lease is taken, in name order (so two runs sharing
+ * objects never wait for each other crosswise), and two runs sharing any one object exclude each other.
  */
 function leaseLock(kubectl, s, runUrl, signal) {
+    const names = [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].sort();
+    // `helm-canary-<VirtualService>` (as before), `helm-canary-httproute-<HTTPRoute>`.
+    const objects = s.httpRoute
+        ? [{ lease: `helm-canary-httproute-${s.httpRoute}`, shown: `HTTPRoute ${s.httpRoute}` }]
+        : names.map((name) => ({ lease: `helm-canary-${name}`, shown: name }));
+    const locks = objects.map((object) => objectLease(kubectl, s, object, runUrl, signal));
+    if (locks.length === 1)
+        return locks[0];
+    return {
+        acquire: async () => {
+            const held = [];
+            const notes = [];
+            try {
+                for (const l of locks) {
+                    const h = await l.acquire();
+                    held.push(h);
+                    if (h.tookOver)
+                        notes.push(h.tookOver);
+                }
+            }
+            catch (err) {
+                for (const h of held.reverse())
+                    await h.release().catch(() => undefined);
+                throw err;
+            }
+            return {
+                release: async () => {
+                    let first;
+                    for (const h of [...held].reverse())
+                        await h.release().catch((e) => (first ??= e));
+                    if (first)
+                        throw first;
+                },
+                tookOver: notes.length ? notes.join(' ') : undefined,
+            };
+        },
+    };
+}
+function objectLease(kubectl, s, object, runUrl, signal) {
     const holder = runUrl ?? `${external_node_os_default().hostname()}/pid-${process.pid}`;
     return {
         acquire: async () => {
             const lease = await acquireLease(kubectl, {
-                name: `helm-canary-${s.virtualService}`.slice(0, 253),
+                name: object.lease.slice(0, 253),
                 namespace: s.namespace,
                 holder,
                 durationSeconds: LEASE_SECONDS,
                 waitMs: s.lockTimeoutMs,
                 signal,
                 onWait: (other, ms) => info(`Waiting for the lock held by ${other} (expires in ${Math.ceil(ms / 1000)} s at the latest).`),
-                onLost: (info) => warning(`The lock on ${s.virtualService} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`),
+                onLost: (info) => warning(`The lock on ${object.shown} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`),
                 onRenewError: (e) => debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
             });
             const t = lease.tookOver;
             return {
                 release: async () => void (await lease.release()),
                 tookOver: t
-                    ? `Took over the lock on ${s.virtualService} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+                    ? `Took over the lock on ${object.shown} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
                     : undefined,
             };
         },

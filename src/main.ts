@@ -85,6 +85,10 @@ export async function run(): Promise<void> {
           kubectl,
           namespace: settings.namespace,
           virtualService: settings.virtualService,
+          virtualServices: settings.virtualServices,
+          destinationRule: settings.destinationRule,
+          subsetLabel: settings.subsetLabel,
+          httpRoute: settings.httpRoute,
           route: settings.route,
           helmMajor: helm.major,
           logger: log,
@@ -145,8 +149,10 @@ function metricsSignal(settings: Settings, kubectl: IKubectl, helm: IHelm, log: 
 }
 
 /**
- * One rollout at a time per routing object: a Lease `helm-canary-<name>` held by this run's URL
- * (the post step of the same run holds the same identity, so it can finish what the main step left).
+ * One rollout at a time per routing object: a Lease `helm-canary-<name>` per object, held by this
+ * run's URL (the post step of the same run holds the same identity, so it can finish what the main
+ * step left). With several objects every lease is taken, in name order (so two runs sharing
+ * objects never wait for each other crosswise), and two runs sharing any one object exclude each other.
  */
 function leaseLock(
   kubectl: IKubectl,
@@ -154,11 +160,51 @@ function leaseLock(
   runUrl: string | undefined,
   signal: AbortSignal,
 ): RolloutLock {
+  const names = [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].sort();
+  // `helm-canary-<VirtualService>` (as before), `helm-canary-httproute-<HTTPRoute>`.
+  const objects = s.httpRoute
+    ? [{ lease: `helm-canary-httproute-${s.httpRoute}`, shown: `HTTPRoute ${s.httpRoute}` }]
+    : names.map((name) => ({ lease: `helm-canary-${name}`, shown: name }));
+  const locks = objects.map((object) => objectLease(kubectl, s, object, runUrl, signal));
+  if (locks.length === 1) return locks[0];
+  return {
+    acquire: async () => {
+      const held: Array<{ release(): Promise<void> }> = [];
+      const notes: string[] = [];
+      try {
+        for (const l of locks) {
+          const h = await l.acquire();
+          held.push(h);
+          if (h.tookOver) notes.push(h.tookOver);
+        }
+      } catch (err) {
+        for (const h of held.reverse()) await h.release().catch(() => undefined);
+        throw err;
+      }
+      return {
+        release: async () => {
+          let first: unknown;
+          for (const h of [...held].reverse()) await h.release().catch((e: unknown) => (first ??= e));
+          if (first) throw first;
+        },
+        tookOver: notes.length ? notes.join(' ') : undefined,
+      };
+    },
+  };
+}
+
+function objectLease(
+  kubectl: IKubectl,
+  s: Settings,
+  object: { lease: string; shown: string },
+  runUrl: string | undefined,
+  signal: AbortSignal,
+): RolloutLock {
   const holder = runUrl ?? `${os.hostname()}/pid-${process.pid}`;
   return {
     acquire: async () => {
       const lease = await acquireLease(kubectl, {
-        name: `helm-canary-${s.virtualService}`.slice(0, 253),
+        name: object.lease.slice(0, 253),
         namespace: s.namespace,
         holder,
         durationSeconds: LEASE_SECONDS,
@@ -170,7 +216,7 @@ function leaseLock(
           ),
         onLost: (info) =>
           core.warning(
-            `The lock on ${s.virtualService} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
+            `The lock on ${object.shown} was lost (${info.reason}); weight writes stay guarded, so another run's changes are never overwritten.`,
           ),
         onRenewError: (e) =>
           core.debug(`Renewing the lock failed (retried): ${e instanceof Error ? e.message : String(e)}`),
@@ -179,7 +225,7 @@ function leaseLock(
       return {
         release: async () => void (await lease.release()),
         tookOver: t
-          ? `Took over the lock on ${s.virtualService} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
+          ? `Took over the lock on ${object.shown} from ${t.previousHolder}: it was not renewed for ${t.expiredForSeconds} s (that run's runner probably died).`
           : undefined,
       };
     },

@@ -91,6 +91,15 @@ describe(`issue 11: metrics analysis (${TOOLS})`, () => {
     );
     expect(w.weights()).toBe(STABLE_ONLY);
     expect(report(r).unverified).toBeUndefined();
+    const step = report(r).steps.find((x: { index: number }) => x.index === 0);
+    expect(step.metrics.verdict).toBe('failed');
+    expect(step.metrics.canary).toMatchObject({
+      reporter: 'source',
+      query: expect.stringContaining('destination_workload="sample-v2"'),
+    });
+    expect(step.metrics.canary.errors).toBeGreaterThan(0);
+    expect(r.summary).toMatch(/Metrics per version \(Prometheus\)/);
+    expect(r.summary).toMatch(/\| 1 \| canary \| \d+ \| \d+ \| \d+ ms \| gateway \(no sidecar\) \|/);
     expect(got.byStatus['500']).toBeGreaterThan(0);
     expect(firstWeightAt).toBeDefined();
     // Stopped well before the 60 s bake: the metrics decided early.

@@ -25,7 +25,8 @@ const base = () => ({
   'virtual-service': VS,
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
-  'verify-rps': '10',
+  // The canary's evidence (81 failure-free responses at 99%) must arrive within short bakes.
+  'verify-rps': '100',
   // Short waits (defaults 30s / 2s / 10s).
   precheck: '1s',
   settle: '500ms',
@@ -38,6 +39,7 @@ const op = (command: string, extra: Record<string, string> = {}) => ({
   'virtual-service': VS,
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
+  'verify-rps': '100',
   settle: '500ms',
   drain: '1s',
   ...extra,

@@ -21,6 +21,8 @@ const base = () => ({
   'virtual-service': 'exciting-lemur-vs',
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
+  // The canary's evidence (81 failure-free responses at 99%) must arrive within short bakes.
+  'verify-rps': '100',
   // Short waits (defaults 30s / 2s / 10s).
   precheck: '1s',
   settle: '500ms',
@@ -41,7 +43,6 @@ describe(`rollout that fails (${TOOLS})`, () => {
       ...base(),
       'values-files': values,
       steps: '10@60s,50@60s,100@60s',
-      'verify-rps': '5',
       'canary-match': 'header:x-version=v2',
       // The step-level rollback is what this test measures: without the pre-traffic check (issue 9)
       // the canary gets its 10% (the pinned probes of the step still catch it).
@@ -81,7 +82,6 @@ describe(`rollout that fails (${TOOLS})`, () => {
       ...base(),
       'values-files': values,
       steps: '50@60s,100@10s',
-      'verify-rps': '10',
       'max-latency': '200',
       'canary-match': 'header:x-version=v2',
       precheck: '0s', // the step's latency rule is tested (the pre-traffic check would catch it first)
@@ -102,7 +102,6 @@ describe(`rollout that fails (${TOOLS})`, () => {
       ...base(),
       'values-files': values,
       steps: '20@30s,100@5s',
-      'verify-rps': '10',
       'canary-match': 'body:v2',
       'on-failure': 'pause',
       precheck: '0s', // a pause needs user weight (the pre-traffic check would roll back)
@@ -153,7 +152,6 @@ describe(`rollout that fails (${TOOLS})`, () => {
       steps: '10@2s,50@9s,100@0s',
       timeout: '14s',
       settle: '0s',
-      'verify-rps': '10',
     });
     expect(r.code).toBe(1);
     expect(r.outputs.status).toBe('rolled-back');
@@ -164,10 +162,7 @@ describe(`rollout that fails (${TOOLS})`, () => {
 
   it('cancellation (SIGINT from the runner) puts 100% back on stable at once', async () => {
     let proc: ChildProcess | undefined;
-    const run = w.runAction(
-      { ...base(), steps: '10@60s,100@60s', 'verify-rps': '5' },
-      { onSpawn: (p) => (proc = p) },
-    );
+    const run = w.runAction({ ...base(), steps: '10@60s,100@60s' }, { onSpawn: (p) => (proc = p) });
     await until(() => /sample-v2=10/.test(w.weights()), 60000);
     const t0 = Date.now();
     proc!.kill('SIGINT');

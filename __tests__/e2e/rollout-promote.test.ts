@@ -19,7 +19,8 @@ const base = () => ({
   'virtual-service': 'exciting-lemur-vs',
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
-  'verify-rps': '10',
+  // The canary's evidence (81 failure-free responses at 99%) must arrive within short bakes.
+  'verify-rps': '100',
   // Short waits (defaults 30s / 2s / 10s: the pre-traffic check test below runs with them).
   precheck: '1s',
   settle: '500ms',
@@ -38,7 +39,6 @@ describe(`rollout that promotes (${TOOLS})`, () => {
       'values-files': values,
       steps: '10@4s,50@3s,100@3s',
       'verify-url': `${w.gateway.url}/`,
-      'verify-rps': '20',
       'canary-match': 'header:x-version=v2',
     });
     expect(r.stderr).toBe('');
@@ -188,7 +188,6 @@ describe(`rollout that promotes (${TOOLS})`, () => {
       steps: '25@1s,100@1s',
       'verify-url': `${w.gateway.url}/`,
       'verify-host': 'shop.example.com',
-      'verify-rps': '10',
     });
     expect(r.code).toBe(0);
     expect(r.outputs.status).toBe('promoted');

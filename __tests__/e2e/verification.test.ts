@@ -27,7 +27,8 @@ const base = () => ({
   'virtual-service': 'exciting-lemur-vs',
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
-  'verify-rps': '10',
+  // The canary's evidence (81 failure-free responses at 99%) must arrive within short bakes.
+  'verify-rps': '100',
   precheck: '3s',
   settle: '500ms',
   drain: '1s',
@@ -103,7 +104,7 @@ describe(`issue 9: verification you can trust (${TOOLS})`, () => {
     expect(w.pinnedRoute()).toBeUndefined();
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);
     expect(r.log).toMatch(
-      /::error::helm-canary rolled back: .*pre-traffic check failed, 0\/2 steps run.*The pre-traffic check failed: success rate of all responses 0\.0% .*No user traffic reached sample-v2; sample-v2 was uninstalled/,
+      /::error::helm-canary rolled back: .*pre-traffic check failed, 0\/2 steps run.*The pre-traffic check failed: canary success rate 0\.0% \(0\/\d\) \(pinned probes\) is conclusively below 99%.*No user traffic reached sample-v2; sample-v2 was uninstalled/,
     );
     // No drain: it never had user traffic.
     expect(r.log).not.toMatch(/Draining/);
@@ -403,6 +404,83 @@ describe(`issue 9: verification you can trust (${TOOLS})`, () => {
     console.log(
       `[measure] ${TOOLS}: install done → first user weight: ${firstWeightAt! - installedAt!} ms observed on the VirtualService ` +
         `(the action's own figure ${own} s; precheck 30s + settle 2s defaults, ${rep.steps[0].total.requests} pinned probes at 10 rps)`,
+    );
+  }, 120000);
+
+  it('a canary failing 10% of requests is rolled back without ever exceeding the first step’s weight', async () => {
+    await w.tutorial();
+    // The canary-match marker is on its good pages only (error pages carry none): the pinned probes
+    // are its evidence. The pre-traffic check is off so that it does get the first step's weight.
+    const values = w.sampleValues('v2', 'hello world v2', {
+      'standin.helm-canary/error-rate': '0.1',
+      'standin.helm-canary/response-headers': 'x-version=canary',
+    });
+    const stop = watchVs();
+    const r = await w.runAction({
+      ...base(),
+      'values-files': values,
+      'canary-match': 'header:x-version=canary',
+      precheck: '0s',
+      steps: '10@60s,50@60s,100@5s',
+    });
+    const seen = stop();
+    expect(r.outputs.status).toBe('rolled-back');
+    expect(seen.maxCanaryWeight).toBe(10);
+    expect(w.weights()).toBe(STABLE_ONLY);
+    const rep = report(r);
+    expect(rep.steps[0]).toMatchObject({ weight: 10, verdict: 'failed' });
+    expect(rep.steps[0].reason).toMatch(
+      /^canary success rate 9\d\.\d% \(\d+\/\d+\) is conclusively below 99%/,
+    );
+    // The evidence that decided it, per version, is in the report (and rendered in the summary).
+    expect(rep.steps[0].evidence.canary).toMatchObject({
+      decision: 'fail',
+      test: expect.stringMatching(/sequential|guard/),
+    });
+    expect(rep.steps[0].evidence.canary.confidence).toBeGreaterThan(0.99);
+    expect(rep.steps[0].evidence.canary.pinned).toBeGreaterThan(0);
+    expect(rep.steps.slice(1).map((s: { verdict: string }) => s.verdict)).toEqual(['skipped', 'skipped']);
+    expect(r.summary).toMatch(/Evidence per version/);
+  }, 120000);
+
+  it('a healthy canary that starts failing every request at 10% is back to 100% stable within 2 s of its first failure', async () => {
+    await w.tutorial();
+    const stop = watchVs();
+    let proc: ChildProcess | undefined;
+    const run = w.runAction(
+      { ...base(), precheck: '1s', steps: '10@60s,100@5s' },
+      { onSpawn: (x) => (proc = x) },
+    );
+    await until(() => /sample-v2=10/.test(w.weights()), 60000);
+    // Some healthy seconds at 10%, then every request fails (its 500 pages carry no version marker).
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const from = w.gateway.stats.failures.length;
+    await w.must(
+      w.kubectl('annotate', 'deployment', 'sample-v2', 'standin.helm-canary/error-rate=1', '--overwrite'),
+    );
+    let restoredAt: number | undefined;
+    const t = setInterval(() => {
+      if (restoredAt === undefined && w.weights() === STABLE_ONLY) restoredAt = Date.now();
+    }, 5);
+    const r = await run;
+    clearInterval(t);
+    const seen = stop();
+    expect(proc).toBeDefined();
+    expect(r.outputs.status).toBe('rolled-back');
+    expect(seen.maxCanaryWeight).toBe(10);
+    const first = w.gateway.stats.failures.slice(from).find((f) => f.backend === 'default/sample-v2');
+    expect(first).toBeDefined();
+    expect(restoredAt).toBeDefined();
+    const ms = restoredAt! - first!.at;
+    expect(ms).toBeGreaterThan(0);
+    // The figure, not a timed assertion: printed for the note (the machines are shared and noisy).
+    console.log(
+      `[measure] ${TOOLS}: canary starts failing at 10% → 100% stable ${ms} ms after its first failed response ` +
+        `(verify-rps 100, pinned share 50%; the 2 s goal is ${ms <= 2000 ? 'met' : 'MISSED'})`,
+    );
+    // Its 500 pages carry no marker: the pinned probes, not the users' path, are the evidence.
+    expect(report(r).steps[1].reason).toMatch(
+      /^canary success rate \d+\.\d% \(\d+\/\d+\) \(pinned probes\) is conclusively below 99%/,
     );
   }, 120000);
 });

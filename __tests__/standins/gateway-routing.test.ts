@@ -205,3 +205,67 @@ describe('gateway routing (pure)', () => {
     });
   });
 });
+
+describe('gateway routing: subsets of one shared Service, and mesh-internal calls', () => {
+  const dep = (release: string, text: string) => ({
+    metadata: { name: release, namespace: 'default' },
+    spec: {
+      template: {
+        metadata: { labels: { app: 'web', 'app.kubernetes.io/instance': release } },
+        spec: { containers: [{ args: [`-text=${text}`] }] },
+      },
+    },
+    status: { readyReplicas: 1 },
+  });
+  const world = (subsets: any[]) =>
+    snap({
+      services: [{ metadata: { name: 'web', namespace: 'default' }, spec: { selector: { app: 'web' } } }],
+      deployments: [dep('web-v1', 'v1'), dep('web-v2', 'v2')],
+      destinationRules: [{ metadata: { name: 'web', namespace: 'default' }, spec: { host: 'web', subsets } }],
+      virtualServices: [
+        {
+          metadata: { name: 'vs', namespace: 'default' },
+          spec: {
+            hosts: ['shop.example.com'],
+            http: [{ route: [{ destination: { host: 'web', subset: 'web-v2' } }] }],
+          },
+        },
+      ],
+    });
+  const v2 = { name: 'web-v2', labels: { 'app.kubernetes.io/instance': 'web-v2' } };
+
+  it('a subset selects pods by the Service selector AND its labels; an unknown subset has none', () => {
+    const s = world([v2]);
+    const d = decideRoute(s, req('shop.example.com'));
+    if (d.kind !== 'backends') throw new Error(d.kind);
+    for (const r of [0, 0.5, 0.99]) {
+      const u = pickUpstream(s, d.backends[0], () => r);
+      expect(u.kind === 'deployment' && u.deployment.metadata?.name).toBe('web-v2');
+    }
+    const gone = world([]);
+    const d2 = decideRoute(gone, req('shop.example.com'));
+    if (d2.kind !== 'backends') throw new Error(d2.kind);
+    expect(pickUpstream(gone, d2.backends[0], () => 0).kind).toBe('no-ready');
+  });
+
+  it('"<svc>.<ns>.svc.cluster.local" with no route for it reaches every pod of the Service', () => {
+    const s = world([v2]);
+    for (const host of ['web.default.svc.cluster.local', 'web.default.svc']) {
+      const d = decideRoute(s, req(host));
+      expect(d).toMatchObject({
+        kind: 'backends',
+        backends: [{ namespace: 'default', service: 'web', weight: 100 }],
+      });
+      if (d.kind !== 'backends') throw new Error(d.kind);
+      expect(d.backends[0].subsetLabels).toBeUndefined();
+      const names = [0, 0.99].map((r) => {
+        const u = pickUpstream(s, d.backends[0], () => r);
+        return u.kind === 'deployment' ? u.deployment.metadata?.name : u.kind;
+      });
+      expect(new Set(names)).toEqual(new Set(['web-v1', 'web-v2']));
+    }
+    // No such Service, or not a cluster name: nothing answers.
+    expect(decideRoute(s, req('api.default.svc.cluster.local')).kind).toBe('not-found');
+    expect(decideRoute(s, req('web.example.com')).kind).toBe('not-found');
+  });
+});

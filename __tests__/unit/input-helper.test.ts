@@ -298,6 +298,14 @@ describe('parseInputs: version and release name', () => {
     expect(e.message).toContain("set 'version'");
   });
 
+  it('http-route instead of virtual-service: the HTTPRoute is the routing object', () => {
+    const s = parseInputs({ ...base(), 'virtual-service': '', 'http-route': 'my-app', version: 'v2' }, env);
+    expect(s.httpRoute).toBe('my-app');
+    expect(s.virtualService).toBe('');
+    const p = parseInputs({ ...base(), command: 'promote', 'virtual-service': '', 'http-route': 'web' }, env);
+    expect(p.httpRoute).toBe('web');
+  });
+
   it('truncates the slug to keep the name within 53 characters, with a warning', () => {
     const release = 'r'.repeat(45);
     const s = parseInputs({ ...base(), release, version: 'v1.2.3-rc.10' }, env);
@@ -320,6 +328,17 @@ const BAD: Array<[string, Record<string, string>, string[]]> = [
   ['chart', { chart: '' }, ['is required for command "rollout"', 'chart directory']],
   ['release', { release: '' }, ['is required for command "rollout"', 'lowercase letters']],
   ['virtual-service', { 'virtual-service': '' }, ['is required', 'VirtualService']],
+  ['virtual-service', { 'virtual-service': '' }, ["set exactly one of 'virtual-service' / 'http-route'"]],
+  [
+    'http-route',
+    { 'http-route': 'web' },
+    ['"web" cannot be combined with \'virtual-service\'', "exactly one of 'virtual-service'", 'HTTPRoute'],
+  ],
+  [
+    'http-route',
+    { 'virtual-service': '', 'http-route': 'Web_1' },
+    ['"Web_1" is not a valid Kubernetes resource name'],
+  ],
   ['chart', { chart: './missing' }, ['"./missing" does not exist', 'packaged .tgz']],
   ['chart', { chart: 'nochart' }, ['"nochart" is a directory without Chart.yaml', 'chart directory']],
   [
@@ -787,6 +806,7 @@ describe('action.yml', () => {
       'values-files',
       'set',
       'helm-args',
+      'virtual-service',
       'verify-headers',
     ]);
   });
@@ -992,5 +1012,37 @@ describe('issue 9 inputs', () => {
       parseInputs({ ...base(), steps: '50@1m,100@1m', timeout: '2m30s', precheck: '0s', settle: '0s' }, env)
         .timeoutMs,
     ).toBe(150_000);
+  });
+});
+
+describe('issue 10 inputs (Istio modes)', () => {
+  it('one VirtualService works as before; several, one per line, keep their order', () => {
+    const one = parseInputs(base(), env);
+    expect(one.virtualService).toBe('my-app');
+    expect(one.virtualServices).toEqual(['my-app']);
+    expect(one.destinationRule).toBeUndefined();
+    expect(one.subsetLabel).toBe('app.kubernetes.io/instance');
+    const two = parseInputs({ ...base(), 'virtual-service': 'web-gw\nweb-mesh' }, env);
+    expect(two.virtualService).toBe('web-gw');
+    expect(two.virtualServices).toEqual(['web-gw', 'web-mesh']);
+  });
+
+  it('a VirtualService named twice, or a bad name among several, is an input error', () => {
+    const twice = errorOf({ ...base(), 'virtual-service': 'a\nb\na' });
+    expect(twice.message).toMatch(/Input 'virtual-service'.*"a".*listed twice/);
+    const bad = errorOf({ ...base(), 'virtual-service': 'a\nB_C' });
+    expect(bad.message).toMatch(/Input 'virtual-service'.*"B_C".*not a valid Kubernetes resource name/);
+  });
+
+  it('destination-rule and subset-label: names and label keys are checked', () => {
+    const s = parseInputs({ ...base(), 'destination-rule': 'my-app', 'subset-label': 'version' }, env);
+    expect(s).toMatchObject({ destinationRule: 'my-app', subsetLabel: 'version' });
+    expect(errorOf({ ...base(), 'destination-rule': 'My App' }).message).toMatch(/Input 'destination-rule'/);
+    for (const bad of ['-x', 'a/b/', 'Bad_Prefix/x', 'x'.repeat(64)])
+      expect(errorOf({ ...base(), 'destination-rule': 'd', 'subset-label': bad }).message).toMatch(
+        /Input 'subset-label'.*not a valid label key/,
+      );
+    const warned = parseInputs({ ...base(), 'subset-label': 'version' }, env);
+    expect(warned.warnings).toContainEqual(expect.stringContaining("'subset-label' has no effect"));
   });
 });

@@ -67,6 +67,12 @@ describe('withMetrics', () => {
     expect(v.verdict).toBe('failed');
     expect(v.reason).toMatch(/^metrics: the canary's success rate is 70(\.0)?% \(6 errors of 20 requests\)/);
     expect(probesStopped).toBe(true);
+    expect(v.metrics).toMatchObject({
+      verdict: 'failed',
+      canary: { requests: 20, errors: 6, p95Ms: 10 },
+      custom: [],
+    });
+    expect(v.metrics?.canary?.query).toMatch(/istio_requests_total\{reporter="destination"/);
   });
 
   it('a probe failure is the verdict, whatever the metrics say', async () => {

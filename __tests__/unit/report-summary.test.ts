@@ -1,3 +1,10 @@
+import {
+  evaluateStep,
+  evidenceFigures,
+  StepState,
+  type Observation,
+  type StepPhase,
+} from '../../src/verify/analysis.js';
 import { describe, it, expect } from '@jest/globals';
 import {
   chartPoints,
@@ -582,5 +589,69 @@ describe('issue 9: the pre-traffic check, the baseline, unverified runs', () => 
     );
     expect(renderOneLine(r)).toContain('not verified');
     expect(renderSummary(promotedReport())).not.toContain('Not verified');
+  });
+
+  it('shows per step the evidence of each version: responses / failures, decision, test and confidence', () => {
+    const settings = {
+      url: 'http://gw',
+      headers: {},
+      statuses: [[200, 299]] as Array<[number, number]>,
+      rps: 10,
+      timeoutMs: 1000,
+      successRate: 0.99,
+      canaryMatch: { kind: 'header' as const, name: 'x-version', value: 'canary' },
+    };
+    const judged = (rows: Array<[Observation['version'], boolean, number]>, phase: StepPhase) => {
+      const st = new StepState();
+      for (const [version, good, n] of rows)
+        for (let i = 0; i < n; i++) st.add({ version, good, latencyMs: 5 });
+      return evidenceFigures(evaluateStep(st, settings, 10, phase).evidence!, 0.99);
+    };
+    const r = promotedReport();
+    r.steps.unshift({ ...precheck('passed'), evidence: judged([['pinned', true, 90]], 'bake-end') });
+    r.steps[1].evidence = judged(
+      [
+        ['pinned', true, 85],
+        ['canary', true, 10],
+        ['stable', true, 90],
+        ['unknown', true, 3],
+      ],
+      'bake-end',
+    );
+    const out = renderSummary(r);
+    const lines = out.split('\n');
+    const head = lines.findIndex((l) =>
+      l.startsWith("| # | Canary | Canary responses | Stable | Users' path |"),
+    );
+    expect(head).toBeGreaterThan(0);
+    expect(lines[head - 2]).toMatch(/^<details><summary>Evidence per version/);
+    const rows = lines.slice(head + 2, head + 4).map(splitRow);
+    // 90 failure-free pinned responses: LLR 90 x ln(0.94/0.995) = -5.1, wrong with probability <= e^-5.1
+    expect(rows[0]).toEqual(['0', '90 / 0 · passed (sequential, 99.4%)', '90 pinned', '—', '—']);
+    expect(rows[1][1]).toMatch(/^95 \/ 0 · passed \(sequential, 99\.\d%\)$/);
+    expect(rows[1][2]).toBe("85 pinned + 10 users'");
+    expect(rows[1][3]).toBe('90 / 0 · no problem seen');
+    expect(rows[1][4]).toBe('103 / 0 · no problem seen · 3 without a version');
+  });
+
+  it('says how much evidence an inconclusive canary still needs, and the confidence of a failure', () => {
+    const settings = {
+      url: 'http://gw',
+      headers: {},
+      statuses: [[200, 299]] as Array<[number, number]>,
+      rps: 1,
+      timeoutMs: 1,
+      successRate: 0.99,
+    };
+    const st = new StepState();
+    for (let i = 0; i < 30; i++) st.add({ version: 'pinned', good: true, latencyMs: 5 });
+    const r = promotedReport();
+    r.steps[0].evidence = evidenceFigures(evaluateStep(st, settings, 10, 'max-bake').evidence!, 0.99);
+    const failing = new StepState();
+    for (let i = 0; i < 4; i++) failing.add({ version: 'pinned', good: false, latencyMs: 5 });
+    r.steps[1].evidence = evidenceFigures(evaluateStep(failing, settings, 25, 'running').evidence!, 0.99);
+    const out = renderSummary(r);
+    expect(out).toContain('| 1 | 30 / 0 · **failed** (insufficient) | 30 pinned; needs ~156 |');
+    expect(out).toMatch(/\| 2 \| \d \/ \d · \*\*failed\*\* \(guard, > 99\.9%\) \|/);
   });
 });

@@ -330,16 +330,6 @@ describe('evaluateStep with phases', () => {
       'pinned probes do not reach the canary: 34 of 100 were answered by the stable',
     );
   });
-
-  it('keeps the boolean form as the legacy rule (no evidence requirement, never "extend")', () => {
-    const st = stateWith([
-      ['canary', true, 10],
-      ['stable', true, 90],
-    ]);
-    expect(evaluateStep(st, withMatch, 10, true).verdict).toBe('passed'); // 10 canary responses suffice
-    expect(evaluateStep(st, withMatch, 10, 'max-bake').verdict).toBe('failed'); // not as evidence
-    expect(evaluateStep(st, withMatch, 10, false).evidence).toBeUndefined();
-  });
 });
 
 describe('latency as evidence', () => {

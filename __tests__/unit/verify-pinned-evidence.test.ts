@@ -6,12 +6,11 @@ import type { AddressInfo } from 'node:net';
 import {
   baselineCount,
   observationOf,
-  splitCountsPinned,
   verifyBaseline,
   verifyStep,
   type StepRule,
 } from '../../src/verify/step-verifier.js';
-import { evaluateStep, type StepEvaluation, type StepState } from '../../src/verify/analysis.js';
+import type { StepEvaluation, StepState } from '../../src/verify/analysis.js';
 import { describeSetupProblem, problemOf, problemOfCode } from '../../src/verify/diagnose.js';
 import type { ProbeResult } from '../../src/verify/prober.js';
 import type { VerifySettings } from '../../src/lib/types.js';
@@ -52,25 +51,20 @@ function verify(over: Partial<VerifySettings>): VerifySettings {
 }
 
 describe('pinned and users’ probes in one step', () => {
-  it('the rule before per-version evidence counts pinned responses in the split: they are judged apart', () => {
-    expect(splitCountsPinned(evaluateStep)).toBe(true);
-    // A rule that knows pinned responses (its split ignores them) judges everything together.
-    const knowing: StepRule = (_st, _s, _w, f) => ({ verdict: f ? 'passed' : 'continue' });
-    expect(splitCountsPinned(knowing)).toBe(false);
-  });
-
   it('marks every observation with its source; a pinned one is the canary’s by construction', () => {
-    expect(observationOf({ good: true, latencyMs: 3, version: 'stable', pinned: true })).toEqual({
+    const pinnedOne = { good: true, latencyMs: 3, version: 'stable' as const, pinned: true };
+    expect(observationOf(pinnedOne)).toEqual({ good: true, latencyMs: 3, version: 'pinned' });
+    // With canary-match the marker still says who answered: a pin that reached the stable.
+    expect(observationOf(pinnedOne, true)).toEqual({
       good: true,
       latencyMs: 3,
-      version: 'canary',
-      pinned: true,
+      version: 'pinned',
+      marker: 'stable',
     });
-    expect(observationOf({ good: false, latencyMs: 3, version: 'unknown', pinned: false })).toEqual({
+    expect(observationOf({ good: false, latencyMs: 3, version: 'unknown', pinned: false }, true)).toEqual({
       good: false,
       latencyMs: 3,
       version: 'unknown',
-      pinned: false,
     });
   });
 
@@ -79,10 +73,12 @@ describe('pinned and users’ probes in one step', () => {
       verify: verify({ url: `${base}/w/10/healthy`, canaryMatch: header }),
       weight: 10,
       bakeMs: 2500,
+      maxBakeMs: 10000,
       pin: { ...pin, mode: 'alternate' },
     });
     expect(r.verdict).toBe('passed');
-    expect(r.reason).toMatch(/; pinned probes 100\.0% \(\d+\/\d+\)$/);
+    expect(r.reason).toMatch(/^canary 100\.0% \(\d+\/\d+, \d+ pinned\): evidence for 99\.5% over 94%/);
+    expect(r.evidence!.canary.pinned).toBeGreaterThan(r.evidence!.canary.attributed);
     // The users' share of canary responses is near 10%, far from the ~55% pinned probes would make it.
     expect(r.observedCanaryShare).toBeLessThan(0.3);
     expect(r.observedCanaryShare).toBeGreaterThanOrEqual(r.expectedShareRange![0]);
@@ -101,7 +97,7 @@ describe('pinned and users’ probes in one step', () => {
     });
     expect(r.verdict).toBe('failed');
     expect(r.reason).toMatch(
-      /^canary success rate 0\.0% \(0\/3\) is conclusively below 99% \(pinned probes\) \(after/,
+      /^canary success rate 0\.0% \(0\/\d\) \(pinned probes\) is conclusively below 99% \(after/,
     );
     expect(r.total.requests).toBeLessThan(20);
   });
@@ -111,6 +107,7 @@ describe('pinned and users’ probes in one step', () => {
       verify: verify({ url: `${base}/w/10/healthy` }),
       weight: 10,
       bakeMs: 1000,
+      maxBakeMs: 10000,
       pin: { ...pin, mode: 'alternate' },
     });
     expect(r.verdict).toBe('passed');
@@ -126,6 +123,7 @@ describe('pinned and users’ probes in one step', () => {
       verify: verify({ url: `${base}/w/0/healthy`, canaryMatch: header }),
       weight: 100,
       bakeMs: 800,
+      maxBakeMs: 10000,
       pin: { ...pin, mode: 'all' },
       runCommand: false,
     });
@@ -162,10 +160,10 @@ describe('max-bake: inconclusive evidence at the end of the bake', () => {
   /** A rule that is inconclusive at the end until `after` responses, then decides `verdict`. */
   const ruleUntil =
     (after: number, verdict: 'passed' | 'failed' | 'never'): StepRule =>
-    (st: StepState, _s, _w, final): StepEvaluation => {
-      if (!final) return { verdict: 'continue' };
+    (st: StepState, _s, _w, phase): StepEvaluation => {
+      if (phase === 'running') return { verdict: 'continue' };
       if (verdict === 'never' || st.total.requests < after)
-        return { verdict: 'inconclusive' as 'continue', reason: `${st.total.requests} responses` };
+        return { verdict: 'extend', reason: `${st.total.requests} responses` };
       return { verdict, reason: `decided on ${st.total.requests} responses` };
     };
 

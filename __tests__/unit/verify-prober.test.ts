@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { classifyVersion, Prober, type ProbeResult } from '../../src/verify/prober.js';
+import { classifyVersion, pinnedAt, Prober, type ProbeResult } from '../../src/verify/prober.js';
 import type { VerifySettings } from '../../src/lib/types.js';
 
 // A local server whose behaviour is chosen by the request path.
@@ -279,6 +279,17 @@ describe('Prober against a local server', () => {
     expect(alt.results.filter((r) => r.pinned)).toHaveLength(3);
     const none = await collect(settings({ url: `${base}/` }), 2);
     expect(none.results.map((r) => r.pinned)).toEqual([false, false]);
+  });
+
+  it('spreads a share of pinned probes evenly, starting with a pinned one', () => {
+    const pattern = (share: number, n: number) => Array.from({ length: n }, (_, i) => pinnedAt(i, share));
+    expect(pattern(0.5, 6)).toEqual([true, false, true, false, true, false]);
+    const nine = pattern(0.9, 100);
+    expect(nine.filter(Boolean)).toHaveLength(90);
+    expect(nine[0]).toBe(true);
+    // never two unpinned probes in a row at 90%
+    expect(nine.some((p, i) => !p && nine[i + 1] === false)).toBe(false);
+    expect(pattern(1, 5).every(Boolean)).toBe(true);
   });
 
   it('says why a response is bad: status, body, transport error (with its code) or timeout', async () => {

@@ -172,13 +172,30 @@ export const INPUTS = [
   }),
   input({
     name: 'virtual-service',
-    form: "use the name of an Istio VirtualService: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+    multiline: true,
+    form: "use the name of an Istio VirtualService, one per line: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+    parse: objectNames(kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name')),
+  }),
+  input({
+    name: 'http-route',
+    form: "use the name of a Gateway API HTTPRoute: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
     parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
   }),
   input({
     name: 'route',
-    form: 'use the name of an http route of the VirtualService, on one line',
+    form: 'use the name of an http route of the VirtualService (or of a rule of the HTTPRoute), on one line',
     parse: singleLine,
+  }),
+  input({
+    name: 'destination-rule',
+    form: "use the name of the Istio DestinationRule of the shared Service: lowercase letters, digits, '-' and '.', e.g. \"my-app\"",
+    parse: kubeName(DNS_SUBDOMAIN, 253, 'is not a valid Kubernetes resource name'),
+  }),
+  input({
+    name: 'subset-label',
+    default: 'app.kubernetes.io/instance',
+    form: 'use a Kubernetes label key, e.g. "app.kubernetes.io/instance" or "version"',
+    parse: labelKey,
   }),
   input({
     name: 'service',
@@ -624,6 +641,29 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Several names, one per line, each checked by `one`; a name given twice is an error. */
+function objectNames(one: Parser<string>): Parser<string[]> {
+  return (v, c) => {
+    const names = splitLines(v);
+    const parsed = names.map((n) => one(n, c));
+    const twice = names.filter((n, i) => names.indexOf(n) !== i);
+    if (twice.length > 0) c.bad(twice[0], 'is listed twice');
+    return parsed.every((n) => n !== undefined) && twice.length === 0 ? names : undefined;
+  };
+}
+
+/** A label key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters. */
+function labelKey(v: string, c: InputContext): string | undefined {
+  const slash = v.lastIndexOf('/');
+  const prefix = slash >= 0 ? v.slice(0, slash) : undefined;
+  const name = v.slice(slash + 1);
+  const nameOk = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name) && name.length <= 63;
+  const prefixOk = prefix === undefined || (DNS_SUBDOMAIN.test(prefix) && prefix.length <= 253);
+  if (nameOk && prefixOk) return v;
+  c.bad(v, 'is not a valid label key');
+  return undefined;
+}
+
 // --- rules that involve several inputs -----------------------------------------------------------
 
 /** Inputs each command needs. */
@@ -693,8 +733,24 @@ export function crossRules(
     contextFor(INPUT_BY_NAME[name], p, '').bad(value, problem, form);
   const given = (name: InputName): boolean => (raw[name] ?? '').trim() !== '';
 
-  for (const name of REQUIRED_INPUTS[v.command])
-    if (!given(name)) bad(name, undefined, `is required for command "${v.command}" but empty`);
+  for (const name of REQUIRED_INPUTS[v.command]) {
+    // The routing object: a VirtualService or an HTTPRoute, exactly one.
+    if (name === 'virtual-service' && given('http-route')) continue;
+    if (!given(name))
+      bad(
+        name,
+        undefined,
+        `is required for command "${v.command}" but empty` +
+          (name === 'virtual-service' ? `; set exactly one of 'virtual-service' / 'http-route'` : ''),
+      );
+  }
+  if (given('virtual-service') && given('http-route'))
+    bad(
+      'http-route',
+      textOf('http-route', raw),
+      `cannot be combined with 'virtual-service'`,
+      `set exactly one of 'virtual-service' (an Istio VirtualService) / 'http-route' (a Gateway API HTTPRoute)`,
+    );
 
   const probing = v['verify-url'] !== undefined;
   const maxBake = v['max-bake'];
@@ -752,6 +808,8 @@ export function crossRules(
       `is not a context of the given kubeconfig (it has ${contexts.length} contexts${contexts.length ? `: ${contexts.join(', ')}` : ''})`,
     );
   }
+  if (given('subset-label') && v['destination-rule'] === undefined)
+    p.warn("Input 'subset-label' has no effect without 'destination-rule'.");
   if (v['chart-version'] !== undefined && v.chart?.local)
     p.warn(`Input 'chart-version' (${v['chart-version']}) is ignored for a local chart ("${v.chart.ref}").`);
 

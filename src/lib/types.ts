@@ -49,6 +49,25 @@ export type MetricSpec =
   | { kind: 'builtin'; name: 'request-success-rate' | 'request-duration' }
   | { kind: 'custom'; name: string; query: string; min?: number; max?: number };
 
+/** What Prometheus gave for one version in a step (the report's metrics table). */
+export interface MetricsVersionFigures {
+  requests?: number;
+  errors?: number;
+  p95Ms?: number;
+  /** Whose series: the destination sidecar's, or the gateway's when the workload has none. */
+  reporter?: 'destination' | 'source';
+  /** The requests query used. */
+  query: string;
+}
+
+/** The metrics signal of one step. */
+export interface MetricsStepFigures {
+  canary?: MetricsVersionFigures;
+  stable?: MetricsVersionFigures;
+  custom: Array<{ name: string; query: string; value?: number; min?: number; max?: number }>;
+  verdict: 'passed' | 'failed' | 'inconclusive';
+}
+
 /** Metrics analysis (`prometheus-url`, `metrics`, `metrics-interval`, `prometheus-token`). */
 export interface MetricsSettings {
   /** http(s)://… or k8s://NAMESPACE/SERVICE:PORT (through the Kubernetes API service proxy). */
@@ -75,7 +94,16 @@ export interface Settings {
   /** Secret: never log. key=value pairs for `helm --set`. */
   set: string[];
   helmArgs: string[];
+  /** The first of `virtualServices` (the one routing object of most runs). */
   virtualService: string;
+  /** Every VirtualService of the run, in input order: all are stepped and restored together. */
+  virtualServices: string[];
+  /** Subset mode: the DestinationRule of the shared Service (input 'destination-rule'). */
+  destinationRule?: string;
+  /** Subset mode: the pod label whose value names the release. */
+  subsetLabel: string;
+  /** Input 'http-route': a Gateway API HTTPRoute instead of the VirtualService. */
+  httpRoute?: string;
   route?: string;
   service?: string;
   steps: Step[];
@@ -123,6 +151,31 @@ export interface VersionFigures {
   bad: number;
   p50Ms?: number;
   p95Ms?: number;
+}
+
+/** One stream's evidence in a step, as reports show it. */
+export interface StreamFigures {
+  responses: number;
+  failures: number;
+  /** 'continue': still running; 'inconclusive': not enough evidence either way. */
+  decision: 'pass' | 'fail' | 'continue' | 'inconclusive';
+  /**
+   * 1 - the bound on the probability that this decision is wrong (a pass of a clearly worse
+   * canary, a fail of a good one), when the decision rests on a test; absent otherwise.
+   */
+  confidence?: number;
+  /** Which test decided: 'sequential', 'guard', 'binomial', 'insufficient'. */
+  test?: string;
+}
+
+/** The evidence behind a step's verdict, per version. */
+export interface StepEvidenceFigures {
+  /** Pinned probes + users' responses attributed to the canary (when trusted). */
+  canary: StreamFigures & { pinned: number; attributed: number; needed: number };
+  /** With canary-match: users' responses attributed to the stable. */
+  stable?: StreamFigures;
+  /** Every unpinned response, attributed or not. */
+  users: StreamFigures & { unattributed: number };
 }
 
 /** Where every layer logs (core.info/warning/group in the action, an array in tests). */

@@ -3,7 +3,7 @@
 // signal conclusively fails (the other is stopped), and passes only when both pass: the metrics
 // need sufficient evidence from the bake's end on (extended up to max-bake while inconclusive,
 // like the probes). The baseline and the pre-traffic check are the probes' alone.
-import type { MetricsSettings } from '../lib/types.js';
+import type { MetricsSettings, MetricsStepFigures } from '../lib/types.js';
 import type { VerifyFn, VerifyRequest } from '../verify/verifier.js';
 import type { StepPhase } from '../verify/analysis.js';
 import {
@@ -41,6 +41,24 @@ export function describeFigures(f: MetricsFigures): string {
   return [...v('canary', f.canary), ...v('stable', f.stable), ...custom].join('; ');
 }
 
+/** The figures as the report keeps them. */
+export function reportFigures(f: MetricsFigures, verdict: MetricsStepFigures['verdict']): MetricsStepFigures {
+  const version = (m?: VersionMetrics) =>
+    m && {
+      requests: m.requests,
+      errors: m.errors,
+      p95Ms: m.p95Ms,
+      reporter: m.reporter,
+      query: m.queries[0] ?? '',
+    };
+  return {
+    ...(f.canary ? { canary: version(f.canary) } : {}),
+    ...(f.stable ? { stable: version(f.stable) } : {}),
+    custom: f.custom.map((c) => ({ ...c })),
+    verdict,
+  };
+}
+
 export function withMetrics(inner: VerifyFn, o: MetricsVerifierOptions): VerifyFn {
   const now = o.now ?? Date.now;
   return async (r: VerifyRequest) => {
@@ -70,12 +88,18 @@ export function withMetrics(inner: VerifyFn, o: MetricsVerifierOptions): VerifyF
       });
     const finish = async (v: Verification): Promise<Verification> => {
       r.signal.removeEventListener('abort', onAbort);
-      return v;
+      return last && !v.metrics ? { ...v, metrics: last } : v;
     };
+    let last: MetricsStepFigures | undefined;
     const failWith = async (reason: string): Promise<Verification> => {
       stopInner.abort(new Error(reason));
       const base = await innerDone.catch(() => undefined);
-      return finish({ ...(base ?? { total: { requests: 0, good: 0, bad: 0 } }), verdict: 'failed', reason });
+      return finish({
+        ...(base ?? { total: { requests: 0, good: 0, bad: 0 } }),
+        verdict: 'failed',
+        reason,
+        ...(last ? { metrics: last } : {}),
+      });
     };
 
     // Judged every metrics-interval, at the end of the bake and at max-bake.
@@ -115,6 +139,10 @@ export function withMetrics(inner: VerifyFn, o: MetricsVerifierOptions): VerifyF
         return failWith(`metrics: ${(e as Error).message}`);
       }
       const v = judgeMetrics(figures, o.thresholds, phase);
+      last = reportFigures(
+        figures,
+        v.verdict === 'failed' ? 'failed' : v.verdict === 'passed' ? 'passed' : 'inconclusive',
+      );
       r.progress(
         `metrics (${phase}): ${describeFigures(figures)}${v.verdict === 'extend' ? ` — ${v.reason}` : ''}`,
       );

@@ -1,9 +1,9 @@
 // The report of one run: written as JSON (output `report-json`), rendered as job summary and PR
 // comment. Pure data, no I/O.
 
-import type { VersionFigures } from '../lib/types.js';
+import type { MetricsStepFigures, StepEvidenceFigures, StreamFigures, VersionFigures } from '../lib/types.js';
 
-export type { VersionFigures };
+export type { StepEvidenceFigures, StreamFigures, VersionFigures };
 
 export type Verdict = 'passed' | 'failed' | 'running' | 'skipped';
 
@@ -31,6 +31,10 @@ export interface StepReport {
   expectedShareRange?: [number, number];
   verdict: Verdict;
   reason?: string;
+  /** The evidence behind the verdict per version (responses, failures, decision, confidence). */
+  evidence?: StepEvidenceFigures;
+  /** The metrics signal (with `metrics`): per version requests, errors, p95 and the query. */
+  metrics?: MetricsStepFigures;
   /** How long past its bake the step ran because the evidence was inconclusive (ms, up to max-bake). */
   extendedMs?: number;
   /** Progress samples for the chart: elapsed seconds since run start, canary success 0..1. */
@@ -62,7 +66,15 @@ export interface RunReport {
   /** Base release name (settings.release): keys the PR comment marker, stable across versions. */
   release?: string;
   /** The routing object whose weights the run moves, e.g. { kind: 'VirtualService', name: 'shop' }. */
-  routing: { kind: string; name: string };
+  routing: {
+    kind: string;
+    /** The object's name; with several objects, their names joined by ", ". */
+    name: string;
+    /** Several routing objects: each one, in the order they are written. */
+    objects?: Array<{ kind: string; name: string }>;
+    /** Subset mode: the registry of the versions (e.g. the DestinationRule). */
+    versions?: { kind: string; name: string };
+  };
   route?: string;
   stable: ReleaseInfo;
   canary: ReleaseInfo;

@@ -3,7 +3,15 @@
 // no I/O (the clock is read only for a running report's elapsed time, and `opts.now` overrides it).
 
 import { escapeInline } from '../lib/markdown.js';
-import type { Outcome, RunReport, StepReport, Verdict, VersionFigures } from './model.js';
+import type {
+  Outcome,
+  RunReport,
+  StepEvidenceFigures,
+  StepReport,
+  StreamFigures,
+  Verdict,
+  VersionFigures,
+} from './model.js';
 
 export interface RenderOptions {
   /** Start with the hidden comment marker (for the pull-request comment). */
@@ -210,6 +218,121 @@ function stepsTable(steps: StepReport[], end: number): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Evidence per version
+
+const DECISION: Record<StreamFigures['decision'], string> = {
+  pass: 'passed',
+  fail: '**failed**',
+  continue: 'still running',
+  inconclusive: 'inconclusive',
+};
+
+/** e.g. "81 / 0 · passed (sequential, 99.0%)": responses / failures · decision (test, confidence). */
+function streamCell(f: StreamFigures | undefined, oneSided = false): string {
+  if (!f) return DASH;
+  if (f.responses === 0) return oneSided ? DASH : 'no responses';
+  // The stable and the users' path need no evidence to pass, only none of a problem.
+  const decision = oneSided && f.decision !== 'fail' ? 'no problem seen' : DECISION[f.decision];
+  const basis = [f.test, f.confidence !== undefined ? confidencePct(f.confidence) : undefined].filter(
+    Boolean,
+  );
+  return `${count(f.responses)} / ${count(f.failures)} · ${decision}${basis.length ? ` (${basis.join(', ')})` : ''}`;
+}
+
+/** Confidence floored to 0.1 so that 99.99% never shows as 100%; "> 99.9%" above that. */
+function confidencePct(c: number): string {
+  if (c > 0.999) return '> 99.9%';
+  return `${(Math.floor(c * 1000 + 1e-9) / 10).toFixed(1)}%`;
+}
+
+function compositionCell(e: StepEvidenceFigures): string {
+  const c = e.canary;
+  const parts = [`${count(c.pinned)} pinned`];
+  if (c.attributed > 0) parts.push(`${count(c.attributed)} users'`);
+  const needed =
+    c.decision === 'inconclusive' || c.test === 'insufficient' ? `; needs ~${count(c.needed)}` : '';
+  return `${parts.join(' + ')}${needed}`;
+}
+
+/**
+ * Per step, what each version's verdict rests on: responses / failures, the decision, the test
+ * that made it and its confidence (1 - the bound on the probability that it is wrong).
+ */
+function evidenceTable(steps: StepReport[]): string[] {
+  const rows = steps
+    .filter((s) => s.evidence)
+    .map((s) => {
+      const e = s.evidence!;
+      const unattributed =
+        e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
+      return [
+        s.kind === 'precheck' ? '0' : String(s.index + 1),
+        streamCell(e.canary),
+        compositionCell(e),
+        streamCell(e.stable, true),
+        `${streamCell(e.users, true)}${unattributed}`,
+      ];
+    });
+  return collapsibleTable(
+    'Evidence per version (responses / failures · decision)',
+    "| # | Canary | Canary responses | Stable | Users' path |",
+    '|--:|:--|:--|:--|:--|',
+    rows,
+  );
+}
+
+/** A table folded under a <details> summary line; nothing without rows. */
+function collapsibleTable(title: string, head: string, align: string, rows: string[][]): string[] {
+  if (rows.length === 0) return [];
+  return [
+    `<details><summary>${title}</summary>`,
+    '',
+    head,
+    align,
+    ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+    '',
+    '</details>',
+  ];
+}
+
+/** Per step, what Prometheus said of each version: requests, errors, p95 and the query used. */
+function metricsTable(steps: StepReport[]): string[] {
+  const rows: string[][] = [];
+  for (const s of steps.filter((x) => x.metrics)) {
+    const m = s.metrics!;
+    const n = s.kind === 'precheck' ? '0' : String(s.index + 1);
+    for (const [who, v] of [
+      ['canary', m.canary],
+      ['stable', m.stable],
+    ] as const) {
+      if (!v) continue;
+      rows.push([
+        n,
+        who,
+        v.requests === undefined ? 'no data' : count(v.requests),
+        v.requests === undefined ? '—' : count(v.errors ?? 0),
+        v.p95Ms === undefined ? '—' : `${Math.round(v.p95Ms)} ms`,
+        v.reporter === 'source' ? 'gateway (no sidecar)' : 'sidecar',
+        code(v.query, 300),
+      ]);
+    }
+    for (const c of m.custom) {
+      const bounds = [c.min !== undefined ? `min ${c.min}` : '', c.max !== undefined ? `max ${c.max}` : '']
+        .filter(Boolean)
+        .join(', ');
+      const value = c.value === undefined ? 'no data' : String(Math.round(c.value * 1000) / 1000);
+      rows.push([n, `${escapeMarkdown(c.name, 80)} (${bounds})`, value, '', '', '', code(c.query, 300)]);
+    }
+  }
+  return collapsibleTable(
+    'Metrics per version (Prometheus)',
+    '| # | Version | Requests | Errors | p95 | Series | Query |',
+    '|--:|:--|--:|--:|--:|:--|:--|',
+    rows,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Chart
 
 export interface ChartPoint {
@@ -364,6 +487,21 @@ function safeUrl(url: string | undefined): string | undefined {
     .replace(/[()<>[\]"'`|]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
+/** The routing object(s) and, in subset mode, the registry of the versions. */
+function routingLine(r: RunReport): string {
+  const objects = r.routing.objects ?? [{ kind: r.routing.kind, name: r.routing.name }];
+  const kinds = [...new Set(objects.map((o) => o.kind))];
+  const names = objects.map((o) => code(o.name)).join(', ');
+  const head =
+    kinds.length === 1
+      ? `**${kinds[0]}${objects.length > 1 ? 's' : ''}:** ${names}`
+      : objects.map((o) => `**${o.kind}:** ${code(o.name)}`).join(', ');
+  const versions = r.routing.versions
+    ? `; **${r.routing.versions.kind}:** ${code(r.routing.versions.name)}`
+    : '';
+  return `${head}${r.route ? `, route ${code(r.route)}` : ''}${versions}`;
+}
+
 /** The Markdown job summary / pull-request comment for one run. */
 export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   const end = timeOf(r.endedAt) ?? nowMs(opts.now);
@@ -382,7 +520,7 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   out.push('');
   out.push(`${releaseText('Stable', r.stable)} → ${releaseText('Canary', r.canary)}`);
   out.push('');
-  out.push(`**${r.routing.kind}:** ${code(r.routing.name)}${r.route ? `, route ${code(r.route)}` : ''}`);
+  out.push(routingLine(r));
   out.push('');
 
   const warnings = (r.warnings ?? []).filter((w) => w && w.trim());
@@ -413,6 +551,10 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   if (r.steps.length) {
     out.push(...stepsTable(r.steps, end));
     out.push('');
+    const evidence = evidenceTable(r.steps);
+    if (evidence.length) out.push(...evidence, '');
+    const metrics = metricsTable(r.steps);
+    if (metrics.length) out.push(...metrics, '');
   }
 
   const start = timeOf(r.startedAt);

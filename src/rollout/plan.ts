@@ -49,9 +49,25 @@ export function chooseCanaryService(
     }
     svc = byPort[0];
   }
-  // Keep the stable destination's port, unless the new Service clearly listens elsewhere.
-  const onlyOtherPort = svc.ports.length === 1 && stablePort !== undefined && svc.ports[0] !== stablePort;
-  return { name: svc.name, namespace: svc.namespace, port: onlyOtherPort ? svc.ports[0] : stablePort };
+  // A canary destination keeps the stable destination's port: users and callers reach the same
+  // port whichever version answers, so a Service without it cannot take the stable's place.
+  if (stablePort !== undefined && svc.ports.length > 0 && !svc.ports.includes(stablePort))
+    throw new Error(
+      `Service "${svc.name}" of the new release has no port ${stablePort}, the port the route sends the stable ` +
+        `traffic to (it has ${svc.ports.join(', ')}); give it that port.`,
+    );
+  return { name: svc.name, namespace: svc.namespace, port: stablePort };
+}
+
+/** The manifest renders Service `svc` (a manifest object without a namespace lands in `namespace`). */
+export function rendersService(
+  manifest: string,
+  svc: { name: string; namespace: string },
+  namespace: string,
+): boolean {
+  return servicesInManifest(manifest).some(
+    (x) => x.name === svc.name && (x.namespace ?? namespace) === svc.namespace,
+  );
 }
 
 /** `helm list`'s "<chart>-<version>" (e.g. "sample-0.1.0", "my-app-1.2.3-rc.1") split in two. */

@@ -6,6 +6,8 @@ import type { IKubectl } from '../kube/kubectl-helper.js';
 import {
   compareDestinations,
   describeDestinations,
+  destinationKey,
+  parseDestinationKey,
   RouteChangedError,
   sameService,
   type Destination,
@@ -17,7 +19,7 @@ import type { Outcome, RunReport, StepReport } from '../report/model.js';
 import type { VerifyFn } from '../verify/verifier.js';
 import { readState, stateAnnotations, type RolloutState } from './state.js';
 import { isTransient, retryFor } from './retry.js';
-import { chartOf, chooseCanaryService, stepDestinations } from './plan.js';
+import { chartOf, chooseCanaryService, rendersService, stepDestinations } from './plan.js';
 
 export interface RolloutDeps {
   settings: Settings;
@@ -132,7 +134,7 @@ class Rollout {
   private weight = 0;
   private installed = false;
   /** Helm release that renders the routing object itself, if any: never uninstalled by cleanup. */
-  private routerOwnerRelease?: string;
+  private routerOwnerReleases: string[] = [];
   /** The release being rolled out: the input's for `rollout`, the recorded one for promote/rollback. */
   private canaryRelease: string;
   /** The managed route as this run last wrote (or found) it: anything else means someone changed it. */
@@ -156,13 +158,26 @@ class Rollout {
     this.s = deps.settings;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
-    this.router = deps.createRouter({ stableHostOf: (st) => readState(st).stableHost });
+    // The state records a destination as "host" or "host/subset"; the router's hint is the host.
+    this.router = deps.createRouter({
+      stableHostOf: (st) => {
+        const key = readState(st).stableHost;
+        return key ? parseDestinationKey(key).host : undefined;
+      },
+    });
     this.canaryRelease = this.s.canaryRelease;
     this.report = {
       command: this.s.command,
       namespace: this.s.namespace,
       release: this.s.release,
-      routing: { kind: this.router.kind, name: this.router.name },
+      routing: {
+        kind: this.router.kind,
+        name: this.router.name,
+        ...(this.router.objects ? { objects: this.router.objects } : {}),
+        ...(this.router.versions
+          ? { versions: { kind: this.router.versions.kind, name: this.router.versions.name } }
+          : {}),
+      },
       stable: {},
       canary: { release: this.s.canaryRelease, chart: this.s.chart, chartVersion: this.s.chartVersion },
       outcome: 'running',
@@ -220,10 +235,17 @@ class Rollout {
     // Killed during the install: a release of this run that never got traffic.
     const mine = this.canaryRelease;
     if (mine && mine !== state.stableRelease && (await this.deps.helm.status(mine, this.s.namespace))) {
-      const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
-      const svc = chooseCanaryService(manifest, this.s.service, undefined);
-      const host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
-      if ((this.findDest(snap, host)?.weight ?? 0) === 0) {
+      const versions = this.router.versions;
+      let key: string;
+      if (versions) {
+        key = destinationKey({ host: snap.destinations[0]?.host ?? '', subset: mine });
+      } else {
+        const manifest = await this.deps.helm.getManifest(mine, this.s.namespace);
+        const svc = chooseCanaryService(manifest, this.s.service, undefined);
+        key = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
+      }
+      if ((this.findDest(snap, key)?.weight ?? 0) === 0) {
+        this.canary = { ...parseDestinationKey(key), weight: 0 };
         await this.router
           .removePinnedRoute()
           .catch((e) =>
@@ -483,8 +505,26 @@ class Rollout {
     );
   }
 
-  private findDest(snap: RouteSnapshot, host: string): Destination | undefined {
-    return snap.destinations.find((d) => sameService(this.router, d.host, host));
+  /** The destination a recorded key ("host" or "host/subset") names; a key without a subset matches by Service. */
+  private findDest(snap: RouteSnapshot, key: string): Destination | undefined {
+    const want = parseDestinationKey(key);
+    return snap.destinations.find(
+      (d) =>
+        sameService(this.router, d.host, want.host) &&
+        (want.subset === undefined || d.subset === want.subset),
+    );
+  }
+
+  /** Subset mode: removes the registry entry of `d` (a release that no longer gets traffic). */
+  private async removeVersion(d: Pick<Destination, 'host' | 'subset'> | undefined): Promise<void> {
+    const versions = this.router.versions;
+    if (!versions || !d?.subset) return;
+    try {
+      if (await versions.remove(d))
+        this.log.info(`Removed subset "${d.subset}" from ${versions.kind} "${versions.name}".`);
+    } catch (e) {
+      this.warn(`Could not remove subset "${d.subset}" from ${versions.kind} "${versions.name}": ${msg(e)}`);
+    }
   }
 
   /** Clears a stale record and rolls back a superseded rollout, before this run installs. */
@@ -499,6 +539,7 @@ class Rollout {
       await this.deps.helm
         .uninstall(old.release, this.s.namespace, this.s.helmTimeoutMs)
         .catch((e) => this.warn(`Uninstalling the superseded release ${old.release} failed: ${msg(e)}`));
+      if (old.host) await this.removeVersion(parseDestinationKey(old.host));
       await this.saveState({
         status: 'rolled-back',
         weight: 0,
@@ -525,7 +566,8 @@ class Rollout {
     const router = this.router;
     const inspection = await router.inspect();
     for (const w of inspection.warnings) this.warn(w);
-    this.routerOwnerRelease = inspection.ownerRelease;
+    this.routerOwnerReleases =
+      inspection.ownerReleases ?? (inspection.ownerRelease ? [inspection.ownerRelease] : []);
     const snap = await router.getRoutes();
     const state = readState(snap.state);
     this.report.route = snap.route;
@@ -564,7 +606,21 @@ class Rollout {
     // Which destination is live now?
     this.stable = await this.findStable(snap, state);
     if (!this.stable) this.firstRoute = snap.destinations;
-    if (this.stable) {
+    if (router.versions && !this.stable)
+      throw new PreflightError(
+        `Subset mode (input 'destination-rule') needs a stable subset to start from: route ${snap.route} of ${router.kind} ` +
+          `"${router.name}" has no destination; install the first version and route to its subset by hand.`,
+      );
+    if (this.stable && router.versions) {
+      const found = await router.versions.check(this.stable);
+      this.stableRelease = found.stableRelease ?? state.stableRelease;
+      this.stableReleaseNamespace = s.namespace;
+      this.report.stable = { release: this.stableRelease, service: destinationKey(this.stable) };
+      if (this.stableRelease) {
+        const info = await helm.status(this.stableRelease, s.namespace);
+        if (info) Object.assign(this.report.stable, chartOf(info.chart), { appVersion: info.appVersion });
+      }
+    } else if (this.stable) {
       const svc = router.serviceOf(this.stable.host);
       const svcObj = await kubectl.get('services', svc.name, svc.namespace);
       if (!svcObj) {
@@ -603,19 +659,31 @@ class Rollout {
     // Render the chart once without touching the cluster: catches a missing chart or bad values,
     // and tells which Service will receive the canary traffic.
     const manifest = await helm.template(this.installOptions());
-    const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
-    this.canary = {
-      host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
-      port: svc.port,
-      weight: 0,
-    };
-    if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
-      throw new PreflightError(
-        `The new release would render Service "${svc.name}", the one the stable release already serves; ` +
-          `a canary needs its own Service (its name should include the release name).`,
-      );
+    if (router.versions && this.stable) {
+      // Every version is reached through the one shared Service: a chart that renders its own copy
+      // would take it over (or fail to install).
+      const shared = router.serviceOf(this.stable.host);
+      if (rendersService(manifest, shared, s.namespace))
+        throw new PreflightError(
+          `The new release would render Service "${shared.name}", the shared Service of subset mode (input 'destination-rule'); ` +
+            `render it outside the app chart (e.g. with the routing objects) or disable it in the chart's values.`,
+        );
+      this.canary = { ...router.versions.destinationOf(s.canaryRelease, this.stable), weight: 0 };
+    } else {
+      const svc = chooseCanaryService(manifest, s.service, this.stable?.port);
+      this.canary = {
+        host: router.hostOf({ name: svc.name, namespace: svc.namespace ?? s.namespace }),
+        port: svc.port,
+        weight: 0,
+      };
+      if (this.stable && sameService(router, this.stable.host, this.canary.host)) {
+        throw new PreflightError(
+          `The new release would render Service "${svc.name}", the one the stable release already serves; ` +
+            `a canary needs its own Service (its name should include the release name).`,
+        );
+      }
     }
-    this.report.canary.service = this.canary.host;
+    this.report.canary.service = destinationKey(this.canary);
     if (this.deps.preflightChecks) {
       const c = {
         canaryRelease: s.canaryRelease,
@@ -674,7 +742,7 @@ class Rollout {
   private async findStable(snap: RouteSnapshot, state: RolloutState): Promise<Destination | undefined> {
     const live = snap.destinations.filter((d) => d.weight > 0);
     if (state.stableHost) {
-      const d = snap.destinations.find((x) => sameService(this.router, x.host, state.stableHost!));
+      const d = this.findDest(snap, state.stableHost);
       if (d) return d;
     }
     if (snap.destinations.length === 0) return undefined;
@@ -714,10 +782,22 @@ class Rollout {
       });
       this.installed = true;
       this.installedAt = this.now();
-      // The Service we route to is taken from what was really installed.
-      const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
-      this.canary.host = this.router.hostOf({ name: svc.name, namespace: svc.namespace ?? this.s.namespace });
-      this.log.info(`Installed ${this.canaryRelease}; it serves ${this.canary.host}.`);
+      const versions = this.router.versions;
+      if (versions && this.stable) {
+        // Its subset exists before anything routes to it (the pinned route included).
+        await versions.add(this.canaryRelease, this.stable);
+        this.log.info(
+          `Installed ${this.canaryRelease}; added its subset "${this.canary.subset}" to ${versions.kind} "${versions.name}".`,
+        );
+      } else {
+        // The Service we route to is taken from what was really installed.
+        const svc = chooseCanaryService(manifest, this.s.service, this.stable?.port);
+        this.canary.host = this.router.hostOf({
+          name: svc.name,
+          namespace: svc.namespace ?? this.s.namespace,
+        });
+        this.log.info(`Installed ${this.canaryRelease}; it serves ${this.canary.host}.`);
+      }
       const info = await this.deps.helm.status(this.canaryRelease, this.s.namespace).catch(() => undefined);
       if (info) Object.assign(this.report.canary, chartOf(info.chart), { appVersion: info.appVersion });
     } catch (err) {
@@ -812,6 +892,8 @@ class Rollout {
         samples: v.samples,
         verdict: v.verdict === 'passed' ? 'passed' : 'failed',
         reason: v.reason,
+        ...(v.evidence ? { evidence: v.evidence } : {}),
+        ...(v.metrics ? { metrics: v.metrics } : {}),
         ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
       });
       this.log.info(stepLine(rep));
@@ -845,7 +927,7 @@ class Rollout {
       status: 'promoted',
       weight: 100,
       stableRelease: this.canaryRelease,
-      stableHost: this.canary.host,
+      stableHost: destinationKey(this.canary),
       canaryRelease: undefined,
       canaryHost: undefined,
     });
@@ -862,12 +944,17 @@ class Rollout {
       this.warn(
         `The old stable Service "${this.stable?.host}" is not part of a Helm release, so it was left running; remove it by hand.`,
       );
-    } else if ((stillUsed = await this.router.references(this.stable!.host)).length > 0) {
+    } else if (
+      (stillUsed = await this.router.references(
+        this.stable!.host,
+        this.router.versions ? this.stable!.subset : undefined,
+      )).length > 0
+    ) {
       this.warn(
         `The old release ${this.stableRelease} was kept: route(s) ${stillUsed.join(', ')} of ${this.router.kind} ` +
           `"${this.router.name}" still send traffic to ${this.stable!.host}. Uninstall it once they no longer do.`,
       );
-    } else if (this.routerOwnerRelease === this.stableRelease) {
+    } else if (this.routerOwnerReleases.includes(this.stableRelease)) {
       this.warn(
         `The old stable release ${this.stableRelease} also owns ${this.router.kind} "${this.router.name}", so it was ` +
           `not uninstalled (that would delete the route). Move the ${this.router.kind} to its own chart.`,
@@ -875,6 +962,8 @@ class Rollout {
     } else {
       try {
         await this.drain(this.stableRelease);
+        // Subset mode: the old subset goes first, so nothing can route to pods about to go.
+        await this.removeVersion(this.stable);
         await this.deps.helm.uninstall(
           this.stableRelease,
           this.stableReleaseNamespace ?? s.namespace,
@@ -952,6 +1041,8 @@ class Rollout {
     await this.unpin().catch((e) =>
       this.warn(`Could not remove the pinned route from the ${this.router.kind}: ${msg(e)}`),
     );
+    // The weights are back: the canary's subset is no longer routed to.
+    await this.removeVersion(this.canary);
     await this.saveState({
       status: 'rolled-back',
       weight: 0,
@@ -980,7 +1071,12 @@ class Rollout {
 
   /** Someone else changed the route: leave it as they left it, say so, and remove a canary only if it gets no traffic. */
   private async yieldRoute(err: RouteChangedError, reason: string): Promise<RolloutResult> {
-    const mine = err.found.find((d) => this.canary && sameService(this.router, d.host, this.canary.host));
+    const mine = err.found.find(
+      (d) =>
+        this.canary &&
+        sameService(this.router, d.host, this.canary.host) &&
+        (!this.canary.subset || d.subset === this.canary.subset),
+    );
     const canaryWeight = mine?.weight ?? 0;
     this.weight = canaryWeight;
     // The pinned route is this run's own, beside the route they changed: it goes either way.
@@ -989,6 +1085,7 @@ class Rollout {
     );
     let after: string;
     if (canaryWeight === 0) {
+      await this.removeVersion(this.canary);
       const uninstalled = await this.uninstallCanary(false);
       await this.saveState({
         status: 'rolled-back',
@@ -1107,9 +1204,9 @@ class Rollout {
   private async saveState(change: Partial<RolloutState>): Promise<void> {
     const st: RolloutState = {
       stableRelease: this.stableRelease,
-      stableHost: this.stable?.host,
+      stableHost: this.stable ? destinationKey(this.stable) : undefined,
       canaryRelease: this.canaryRelease,
-      canaryHost: this.canary?.host,
+      canaryHost: this.canary?.host ? destinationKey(this.canary) : undefined,
       runUrl: this.deps.runUrl,
       ...change,
     };

@@ -16,6 +16,8 @@ export interface RoutingProfile {
   argoJqPath: string;
   /** Why the jq form is used (shown in the remedy), or empty. */
   argoJqNote: string;
+  /** Where the weights sit, for remedies; default `.spec.<routesField>[].route` (Istio). */
+  weightsPath?: string;
 }
 
 export interface OwnerFinding {
@@ -237,12 +239,19 @@ export function findOwners(vs: OwnedObject, p: RoutingProfile, helmMajor?: 3 | 4
     )
       continue;
     reported.add(m);
-    findings.push(otherManager(name, m, e.operation, kind, field));
+    findings.push(otherManager(name, m, e.operation, kind, field, p.weightsPath ?? `${field}[].route`));
   }
   return findings;
 }
 
-function otherManager(name: string, m: string, operation: string, kind: string, field: string): OwnerFinding {
+function otherManager(
+  name: string,
+  m: string,
+  operation: string,
+  kind: string,
+  field: string,
+  weights: string,
+): OwnerFinding {
   const base = { manager: 'other' as const, who: `field manager "${m}"` };
   const detail = `${field} of ${kind} "${name}" was last written by field manager "${m}" (operation ${operation || 'unknown'}).`;
   if (/flagger|rollouts/i.test(m)) {
@@ -283,7 +292,7 @@ function otherManager(name: string, m: string, operation: string, kind: string, 
     ...base,
     detail,
     consequence: `If "${m}" is a controller that reconciles this ${kind}, it may reset the weights helm-canary sets.`,
-    remedy: `Check what "${m}" is; if it reconciles this ${kind}, exclude ${field}[].route from it or stop it during rollouts.`,
+    remedy: `Check what "${m}" is; if it reconciles this ${kind}, exclude ${weights} from it or stop it during rollouts.`,
     severity: 'info',
   };
 }

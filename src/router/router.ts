@@ -1,6 +1,6 @@
 // "Read and set the weights": the one interface the rollout loop uses to move traffic, in the
 // spirit of Flagger's pkg/router (Reconcile/SetRoutes/GetRoutes/Finalize). Nothing here knows a
-// traffic API: each implementation (Istio VirtualService in ./istio/, Gateway API HTTPRoute next)
+// traffic API: each implementation (Istio VirtualService in ./istio/, Gateway API HTTPRoute in ./gateway-api/)
 // sits in its own folder behind it.
 import type { OwnerFinding } from './ownership.js';
 
@@ -61,6 +61,30 @@ export interface Inspection {
   warnings: string[];
   /** Helm release that renders the object itself: uninstalling it would delete the route. */
   ownerRelease?: string;
+  /** With several routing objects: every Helm release that renders one of them. */
+  ownerReleases?: string[];
+}
+
+/**
+ * Versions as entries of a registry behind one shared Service, e.g. Istio DestinationRule
+ * subsets: every version keeps the Service's name, and the route's destinations name an entry.
+ */
+export interface VersionRegistry {
+  /** e.g. "DestinationRule" */
+  readonly kind: string;
+  readonly name: string;
+  /**
+   * Reads only, before anything changes: the registry exists, belongs to the shared Service of
+   * `stable`, and the stable's entry selects the stable release's pods. Returns the shared Service
+   * and the stable release (from the entry's labels).
+   */
+  check(stable: Destination): Promise<{ service: ServiceRef; stableRelease?: string }>;
+  /** The destination of `release` behind the same Service as `stable` (weight left to the caller). */
+  destinationOf(release: string, stable: Destination): Omit<Destination, 'weight'>;
+  /** Adds the entry of `release` (other fields copied from the entry of `like`), guarded; a no-op when it is there. */
+  add(release: string, like: Destination): Promise<void>;
+  /** Removes the entry a destination names, guarded; true when it removed something. */
+  remove(d: Pick<Destination, 'host' | 'subset'>): Promise<boolean>;
 }
 
 /** A route in front of the managed one that sends requests carrying `header: value` to `destination`. */
@@ -97,8 +121,9 @@ export interface TrafficRouter {
    * may replace unverified.
    */
   externalHost(host: string): Promise<string | undefined>;
-  /** Routes other than the managed one (and the pinned one) that still send traffic to `host`. */
-  references(host: string): Promise<string[]>;
+  /** Routes other than the managed one (and the pinned one) that still send traffic to `host`
+   *  (to its entry `subset`, when given). */
+  references(host: string, subset?: string): Promise<string[]>;
   /** Records state (keys without a prefix get `helm-canary.io/`); null removes a key. */
   setState(state: Record<string, string | null>): Promise<void>;
   /** The command a person runs to set the managed route to `destinations` by hand. */
@@ -107,6 +132,25 @@ export interface TrafficRouter {
   serviceOf(host: string): ServiceRef;
   /** How a destination names the Service `svc`. */
   hostOf(svc: ServiceRef): string;
+  /** Subset mode: versions are entries of this registry behind one shared Service. */
+  readonly versions?: VersionRegistry;
+  /** With several routing objects: each one's kind and name, in the order they are written. */
+  readonly objects?: Array<{ kind: string; name: string }>;
+}
+
+/** Same Service and same entry (subset): the same backend. */
+export function sameBackend(
+  router: Pick<TrafficRouter, 'serviceOf'>,
+  a: Pick<Destination, 'host' | 'subset'>,
+  b: Pick<Destination, 'host' | 'subset'>,
+): boolean {
+  return sameService(router, a.host, b.host) && (a.subset ?? '') === (b.subset ?? '');
+}
+
+/** The inverse of destinationKey: "host" or "host/subset" (hosts never hold a '/'). */
+export function parseDestinationKey(key: string): { host: string; subset?: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { host: key } : { host: key.slice(0, i), subset: key.slice(i + 1) };
 }
 
 /** Two destination hosts name the same Service. */

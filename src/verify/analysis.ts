@@ -2,20 +2,16 @@
 // accumulators, the success-rate, latency and traffic-split rules, and evaluateStep() which
 // combines them into one verdict with a one-sentence reason. No I/O.
 //
-// Two rule sets live here, chosen by evaluateStep's 4th argument:
-// - the evidence rule (a phase: 'running' | 'bake-end' | 'max-bake'): a step passes only when the
-//   canary's own responses are sufficient evidence that its success rate is at least 0.5 points
-//   above success-rate rather than 5 points below (decideCanary: sequential test, fast guard,
-//   binomial test at max-bake; 'extend' while inconclusive, then a fail naming the missing
-//   evidence), and the users' path, the stable, latency, pinning and the split show no evidence of
-//   a problem. Error budget, by construction (Ville's inequality + exact binomial tails), for the
-//   canary: P(fail | success >= threshold + 0.5 pt) <= 0.4% + 0.1% + 0.5% = 1% once the canary has
-//   the responses the binomial test needs (designFor(...).needed, 156 at 99%), and
-//   P(pass | success <= threshold - 5 pt) <= 1% + 4% = 5%. Measured figures: bench/evidence-bench.ts.
-// - the legacy rule (a boolean `final`): today's step-verifier semantics (one-sided tests, pass
-//   at the end of the bake without an evidence requirement), kept until the verifier drives phases.
+// The rule: a step passes only when the canary's own responses are sufficient evidence that its
+// success rate is at least 0.5 points above success-rate rather than 5 points below (decideCanary:
+// sequential test, fast guard, binomial test at max-bake; 'extend' while inconclusive, then a fail
+// naming the missing evidence), and the users' path, the stable, latency, pinning and the split
+// show no evidence of a problem. Error budget, by construction (Ville's inequality + exact
+// binomial tails), for the canary: P(fail | success >= threshold + 0.5 pt) <= 0.4% + 0.1% + 0.5% =
+// 1% once the canary has the responses the binomial test needs (designFor(...).needed, 156 at
+// 99%), and P(pass | success <= threshold - 5 pt) <= 1% + 4% = 5%. Measured: bench/evidence-bench.ts.
 
-import type { VerifySettings } from '../lib/types.js';
+import type { StepEvidenceFigures, StreamFigures, VerifySettings } from '../lib/types.js';
 import type { VersionFigures } from '../lib/types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -134,7 +130,7 @@ function round1(x: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Success rate: one-sided rule (the stable and the users' path; every stream in the legacy rule)
+// Success rate: one-sided rule (the stable and the users' path)
 
 export interface DecideOptions {
   /**
@@ -491,40 +487,6 @@ export function pinnedShare(
 // ---------------------------------------------------------------------------------------------
 // Latency
 
-export interface LatencyCheckOptions {
-  /** Samples a version needs before its latency is judged at all. Default 20. */
-  minSamples?: number;
-  /** Planned number of responses of this version in the whole step, for the early "certain" rule. */
-  planned?: number;
-  final?: boolean;
-}
-
-/**
- * p95 latency rule for one version (or for all responses), counting responses slower than max.
- * Nothing is judged below minSamples (20): the first responses of a fresh pod are often slow
- * (connection set-up, JIT warm-up) and say nothing about its steady state.
- * - 'fail' early when already more than 5% of the PLANNED responses of the step were slower than
- *   max: the end-of-bake p95 must then exceed max even if every later response is fast;
- * - 'fail' early when the slow fraction is conclusively above 5% by the same one-sided SPRT as the
- *   success rate (a response "succeeds" when it is not slower than max, threshold 95%, alpha 1%);
- * - at the end, 'fail' when the observed nearest-rank p95 exceeds max; else 'pass'.
- */
-export function latencyCheck(
-  stats: VersionStats,
-  maxMs: number,
-  opts: LatencyCheckOptions = {},
-): { decision: Decision; p95Ms?: number; slow: number; n: number } {
-  const n = stats.requests;
-  const slow = stats.countAbove(maxMs);
-  const done: Decision = opts.final ? 'pass' : 'continue';
-  if (n < (opts.minSamples ?? 20)) return { decision: done, slow, n };
-  if (opts.planned !== undefined && slow > 0.05 * opts.planned) return { decision: 'fail', slow, n };
-  if (decideSuccess(n - slow, n, 0.95) === 'fail') return { decision: 'fail', slow, n };
-  if (!opts.final) return { decision: 'continue', slow, n };
-  const p95Ms = stats.percentile(95)!;
-  return { decision: p95Ms > maxMs ? 'fail' : 'pass', p95Ms, slow, n };
-}
-
 /** What the latency rule reads of a stream (a VersionStats, or counts from a histogram). */
 export type LatencySource = Pick<VersionStats, 'requests' | 'countAbove' | 'percentile'>;
 
@@ -678,10 +640,7 @@ export class StepState {
   readonly unattributed: VersionStats;
   /** Pinned responses whose marker says 'stable': the pin did not reach the canary. */
   misrouted = 0;
-  /** Legacy rule: planned responses of the whole step, for the latency "already certain" shortcut. */
-  plannedRequests?: number;
-
-  constructor(opts: { maxLatencyMs?: number; plannedRequests?: number } = {}) {
+  constructor(opts: { maxLatencyMs?: number } = {}) {
     const stats = (): VersionStats => new VersionStats(opts.maxLatencyMs);
     this.total = stats();
     this.canary = stats();
@@ -690,7 +649,6 @@ export class StepState {
     this.pinned = stats();
     this.attributedCanary = stats();
     this.unattributed = stats();
-    this.plannedRequests = opts.plannedRequests;
   }
 
   add(o: Observation): void {
@@ -764,7 +722,7 @@ export interface StepEvaluation {
 }
 
 export interface EvaluateOptions {
-  /** One-sided rule of the stable and the users' path (and of every stream in the legacy rule). */
+  /** One-sided rule of the stable and the users' path. */
   decide?: Omit<DecideOptions, 'final'>;
   /** Canary evidence test (evidence rule). */
   evidence?: EvidenceOptions;
@@ -780,8 +738,7 @@ export interface EvaluateOptions {
 /**
  * Judge one step at canary weight `weight` (percent).
  *
- * evaluateStep(state, settings, weight, phase) — the evidence rule; judged in this order, the
- * first failing check gives the reason:
+ * Judged in this order, the first failing check gives the reason:
  *  1. canary success rate (decideCanary on pinned + attributed canary responses; pinned only when
  *     the users' path has unattributed failures, see CanaryEvidence.attributedUsed): conclusive
  *     failures at any time;
@@ -795,18 +752,14 @@ export interface EvaluateOptions {
  *     `earlySplitMinTotal` (100) responses on;
  *  5. the canary's decision: 'running' -> 'continue'; 'pass' -> 'passed'; inconclusive ->
  *     'extend' at 'bake-end', 'failed' at 'max-bake' naming the missing evidence.
- *
- * evaluateStep(state, settings, weight, final: boolean) — the legacy rule, today's semantics
- * (see evaluateLegacy); its verdict is never 'extend'.
  */
 export function evaluateStep(
   state: StepState,
   settings: VerifySettings,
   weight: number,
-  phase: StepPhase | boolean,
+  phase: StepPhase,
   opts: EvaluateOptions = {},
 ): StepEvaluation {
-  if (typeof phase === 'boolean') return evaluateLegacy(state, settings, weight, phase, opts);
   return evaluateEvidence(state, settings, weight, phase, opts);
 }
 
@@ -846,8 +799,7 @@ function evaluateEvidence(
   };
   if (cd.maxFailures !== undefined) canary.maxFailures = cd.maxFailures;
 
-  // 2. Stable and users' path: no evidence needed to pass, only none of a problem. 99% (not the
-  // legacy 95%) at the end: 1 failure in 5 responses is no evidence against a 99% stable.
+  // 2. Stable and users' path: no evidence needed to pass, only none of a problem. 99% (not 95%) at the end: 1 failure in 5 responses is no evidence against a 99% stable.
   const decide: DecideOptions = { finalConfidence: 0.99, ...opts.decide, final: ending };
   const oneSided = (s: VersionStats): { ev: StreamEvidence; kind?: FailKind } => {
     const r = decideSuccessDetailed(s.good, s.requests, threshold, decide);
@@ -943,6 +895,63 @@ function evaluateEvidence(
   return out('passed', evidencePassReason(state, settings, weight, evidence, split));
 }
 
+/**
+ * The evidence of a step as reports show it, with the confidence of each decision: 1 - the bound
+ * on the probability that it is wrong. Canary: a sequential pass is wrong with probability <=
+ * exp(llr) (Ville, under "clearly worse"), a sequential or guard fail <= exp(-llr) (under "good
+ * enough" / "at the threshold"), a binomial pass <= P(X <= failures | clearly worse), a binomial
+ * fail <= P(X >= failures | good enough). Stable and users' path: only a fail rests on a test.
+ * Computed once per report, not per response.
+ */
+export function evidenceFigures(
+  e: StepEvidence,
+  threshold: number,
+  opts: EvidenceOptions = {},
+): StepEvidenceFigures {
+  const c = e.canary;
+  const d = designFor(threshold, opts);
+  const canary: StepEvidenceFigures['canary'] = {
+    responses: c.responses,
+    failures: c.failures,
+    decision: c.decision,
+    pinned: c.pinned,
+    attributed: c.attributedUsed ? c.attributed : 0,
+    needed: c.needed,
+  };
+  let wrong: number | undefined;
+  if (c.kind === 'guard') wrong = Math.exp(-llrOf(c.responses, c.failures, d.guardBad, d.guardGood));
+  else if (c.kind === 'sequential') wrong = Math.exp(c.decision === 'pass' ? c.llr! : -c.llr!);
+  else if (c.kind === 'final')
+    wrong =
+      c.decision === 'pass'
+        ? binomialLowerTail(c.responses, c.failures, d.e1)
+        : binomialUpperTail(c.responses, c.failures, d.e0);
+  if (c.kind) canary.test = c.kind === 'final' ? 'binomial' : c.kind;
+  if (wrong !== undefined) canary.confidence = clamp01(1 - wrong);
+  const oneSided = (s: StreamEvidence): StreamFigures => {
+    const f: StreamFigures = { responses: s.responses, failures: s.failures, decision: s.decision };
+    if (s.decision !== 'fail') return f;
+    if (s.pValue !== undefined) {
+      f.test = 'binomial';
+      f.confidence = clamp01(1 - s.pValue);
+    } else if (s.llr !== undefined) {
+      f.test = 'sequential';
+      f.confidence = clamp01(1 - Math.exp(-s.llr));
+    }
+    return f;
+  };
+  const out: StepEvidenceFigures = {
+    canary,
+    users: { ...oneSided(e.users), unattributed: e.users.unattributed },
+  };
+  if (e.stable) out.stable = oneSided(e.stable);
+  return out;
+}
+
+function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
+}
+
 /** Canary share among the unpinned responses attributed to a version. */
 function unpinnedSplit(state: StepState, weight: number, opts: EvaluateOptions): SplitCheckResult {
   const n = state.attributedCanary.requests + state.stable.requests;
@@ -1029,119 +1038,6 @@ function rateOf(s: StreamEvidence, note?: string): string {
   return `${pct(1 - s.failures / s.responses)} (${s.responses - s.failures}/${s.responses}${note ? `, ${note}` : ''})`;
 }
 
-/**
- * The legacy rule (today's step-verifier semantics), for one step at canary weight `weight`
- * (percent). Judged in this order; the first failing check gives the reason:
- *  1. success rate of the canary, then of the stable (only with canary-match), then of all
- *     responses (always: it also covers responses that have no version, e.g. timeouts);
- *  2. p95 latency (when max-latency is set): canary, then stable with canary-match, else all responses;
- *  3. traffic split (only with canary-match): at the end from 30 responses on, before the end only
- *     from `earlySplitMinTotal` (100) on, so that the first seconds of a step, while the gateway
- *     may still route by the previous weights, cannot fail it on their own. A wrong split is no
- *     danger to users (errors of whatever receives traffic are caught by 1.), so waiting is cheap.
- * Before the end the verdict is 'failed' or 'continue'; at the end (final) 'failed' or 'passed'.
- */
-function evaluateLegacy(
-  state: StepState,
-  settings: VerifySettings,
-  weight: number,
-  final: boolean,
-  opts: EvaluateOptions,
-): StepEvaluation {
-  const perVersion = settings.canaryMatch !== undefined;
-  const threshold = settings.successRate;
-  const streams: Array<{ name: string; stats: VersionStats; share: number }> = perVersion
-    ? [
-        { name: 'canary', stats: state.canary, share: weight / 100 },
-        { name: 'stable', stats: state.stable, share: 1 - weight / 100 },
-        { name: 'all responses', stats: state.total, share: 1 },
-      ]
-    : [{ name: 'all responses', stats: state.total, share: 1 }];
-
-  for (const s of streams) {
-    const r = decideSuccessDetailed(s.stats.good, s.stats.requests, threshold, { ...opts.decide, final });
-    if (r.decision === 'fail') {
-      const subject = s.name === 'all responses' ? 'success rate of all responses' : `${s.name} success rate`;
-      const rate = `${pct(s.stats.good / s.stats.requests)} (${s.stats.good}/${s.stats.requests})`;
-      const how =
-        r.kind === 'final'
-          ? `is below ${pct(threshold, true)} (${pct(opts.decide?.finalConfidence ?? 0.95, true)} confidence)`
-          : `is conclusively below ${pct(threshold, true)}`;
-      return { verdict: 'failed', reason: `${subject} ${rate} ${how}`, split: splitOf() };
-    }
-  }
-
-  if (settings.maxLatencyMs !== undefined) {
-    const max = settings.maxLatencyMs;
-    // With canary-match only per version: a slow canary is then named as such (responses without a
-    // version are timeouts, which the success rate already counts as bad).
-    for (const s of perVersion ? streams.slice(0, 2) : streams) {
-      const planned = state.plannedRequests !== undefined ? state.plannedRequests * s.share : undefined;
-      const r = latencyCheck(s.stats, max, { final, planned, minSamples: opts.latencyMinSamples });
-      if (r.decision === 'fail') {
-        const subject = s.name === 'all responses' ? 'p95 latency of all responses' : `${s.name} p95 latency`;
-        const reason =
-          r.p95Ms !== undefined
-            ? `${subject} ${fmtMs(r.p95Ms)} exceeds ${fmtMs(max)} (${r.slow} of ${r.n} responses slower)`
-            : `${subject} is conclusively above ${fmtMs(max)}: ${r.slow} of ${r.n} responses slower`;
-        return { verdict: 'failed', reason, split: splitOf() };
-      }
-    }
-  }
-
-  const split = splitOf();
-  if (split && !split.ok) {
-    const n = state.attributedCanary.requests + state.stable.requests;
-    const judgeNow = final || n >= (opts.earlySplitMinTotal ?? 100);
-    if (judgeNow) {
-      return {
-        verdict: 'failed',
-        reason:
-          `observed canary share ${pct(split.observed)} (${state.attributedCanary.requests}/${n}) is outside the ` +
-          `expected ${pct(split.low)}–${pct(split.high)} for weight ${weight}%`,
-        split,
-      };
-    }
-  }
-
-  if (!final) return { verdict: 'continue', split };
-  return { verdict: 'passed', reason: passReason(state, settings, weight, streams, split), split };
-
-  function splitOf(): SplitCheckResult | undefined {
-    return perVersion ? unpinnedSplit(state, weight, opts) : undefined;
-  }
-}
-
-function passReason(
-  state: StepState,
-  settings: VerifySettings,
-  weight: number,
-  streams: Array<{ name: string; stats: VersionStats }>,
-  split: SplitCheckResult | undefined,
-): string {
-  if (state.total.requests === 0) return 'no probe responses were received during the bake';
-  const shown = streams.length > 1 ? streams.slice(0, 2) : streams;
-  const parts = shown.map((s) =>
-    s.stats.requests === 0
-      ? `${s.name}: no responses`
-      : `${s.name} ${pct(s.stats.good / s.stats.requests)} (${s.stats.good}/${s.stats.requests})`,
-  );
-  let text = `success rate ${parts.join(', ')} meets ${pct(settings.successRate, true)}`;
-  if (settings.maxLatencyMs !== undefined) {
-    const p95s = shown
-      .filter((s) => s.stats.requests > 0)
-      .map((s) => `${shown.length > 1 ? `${s.name} ` : ''}${fmtMs(s.stats.percentile(95)!)}`);
-    if (p95s.length) text += `; p95 ${p95s.join(', ')} within ${fmtMs(settings.maxLatencyMs)}`;
-  }
-  if (split) {
-    text += split.judged
-      ? `; canary share ${pct(split.observed)} within ${pct(split.low)}–${pct(split.high)} for weight ${weight}%`
-      : `; canary share ${pct(split.observed)} not judged (too few responses)`;
-  }
-  return text;
-}
-
-/** 0.987 -> "98.7%"; compact (for thresholds): 0.99 -> "99%", 0.995 -> "99.5%". */
 export function pct(x: number, compact = false): string {
   const v = x * 100;
   if (compact) return `${Number.parseFloat(v.toFixed(2))}%`;

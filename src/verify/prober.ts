@@ -39,8 +39,13 @@ export interface ProbeResult {
 export interface PinOptions {
   header: string;
   value: string;
-  /** 'all': every probe is pinned; 'alternate': every other one (the others take the users' path). */
+  /**
+   * 'all': every probe is pinned; 'alternate': a share of them, spread evenly (the others take the
+   * users' path).
+   */
   mode: 'all' | 'alternate';
+  /** With 'alternate': the share of probes pinned, 0..1, starting with a pinned one. Default 0.5. */
+  share?: number;
 }
 
 export type ProbeSettings = Pick<
@@ -201,8 +206,8 @@ export class Prober {
       for (const k of Object.keys(headers)) if (k.toLowerCase() === 'host') delete headers[k];
       headers.host = this.settings.host;
     }
-    // Pinned probes alternate with unpinned ones, starting with a pinned one.
-    const pinned = this.pin !== undefined && (this.pin.mode === 'all' || this.sent % 2 === 0);
+    // Pinned probes are spread evenly among the unpinned ones, starting with a pinned one.
+    const pinned = this.pin !== undefined && (this.pin.mode === 'all' || pinnedAt(this.sent, this.pin.share));
     if (pinned) headers[this.pin!.header] = this.pin!.value;
     const reqOpts: https.RequestOptions = { method: 'GET', agent: this.agent, headers };
     // TLS: present the overridden host name for SNI and certificate checks, like a browser would.
@@ -284,6 +289,12 @@ export class Prober {
       this.callbackError ??= err;
     }
   }
+}
+
+/** Is probe number i (from 0) pinned, with `share` of the probes pinned? */
+export function pinnedAt(i: number, share = 0.5): boolean {
+  const p = Math.min(1, Math.max(0, share));
+  return Math.ceil((i + 1) * p - 1e-9) > Math.ceil(i * p - 1e-9);
 }
 
 function transportError(err: unknown, latencyMs: number, pinned: boolean): Omit<ProbeResult, 'at'> {

@@ -1,6 +1,5 @@
-// Seeded simulation of one step: shared by the operating-characteristics tests,
-// bench/prober-bench.ts (legacy rule) and bench/evidence-bench.ts (evidence rule). Pure; not
-// used by the action itself.
+// Seeded simulation of one step, judged by the real rule: shared by the operating-characteristics
+// tests and bench/evidence-bench.ts. Pure; not used by the action itself.
 import type { VerifySettings } from '../lib/types.js';
 import { evaluateStep, pinnedShare, StepState, type Observation, type StepPhase } from './analysis.js';
 
@@ -19,36 +18,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-export interface SimulatedStep {
-  settings: VerifySettings;
-  /** Canary weight in percent. */
-  weight: number;
-  /** Error rates of each version, 0..1. */
-  canaryErr: number;
-  stableErr: number;
-  /** Responses in the step. */
-  n: number;
-}
-
-/** Legacy rule: weighted routing, judging after every response, then the final judging. */
-export function simulateStep(
-  rnd: () => number,
-  o: SimulatedStep,
-): { failed: boolean; early: boolean; at: number; reason?: string } {
-  const st = new StepState({ plannedRequests: o.n });
-  const match = o.settings.canaryMatch !== undefined;
-  for (let i = 1; i <= o.n; i++) {
-    const isCanary = rnd() < o.weight / 100;
-    const bad = rnd() < (isCanary ? o.canaryErr : o.stableErr);
-    st.add({ good: !bad, latencyMs: 5, version: match ? (isCanary ? 'canary' : 'stable') : 'unknown' });
-    const ev = evaluateStep(st, o.settings, o.weight, false);
-    if (ev.verdict === 'failed') return { failed: true, early: true, at: i, reason: ev.reason };
-  }
-  const ev = evaluateStep(st, o.settings, o.weight, true);
-  return { failed: ev.verdict === 'failed', early: false, at: o.n, reason: ev.reason };
-}
-
-/** One step probed the new way: pinned + unpinned probes, judged by the evidence rule. */
+/** One step: pinned + unpinned probes, judged by the evidence rule. */
 export interface EvidenceStep {
   /** successRate, canaryMatch, maxLatencyMs matter; rps is the total probe rate. */
   settings: VerifySettings;

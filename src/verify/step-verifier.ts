@@ -7,15 +7,16 @@
 // that is a verdict.
 
 import type { VerifySettings } from '../lib/types.js';
-import type { VersionFigures } from '../lib/types.js';
+import type { MetricsStepFigures, StepEvidenceFigures, VersionFigures } from '../lib/types.js';
 import {
   evaluateStep,
+  evidenceFigures,
   StepState,
-  VersionStats,
-  splitCheck,
   type EvaluateOptions,
   type Observation,
+  type SplitCheckResult,
   type StepEvaluation,
+  type StepPhase,
 } from './analysis.js';
 import { describeSetupProblem } from './diagnose.js';
 import { Prober, type PinOptions, type ProberOptions, type ProbeResult } from './prober.js';
@@ -99,134 +100,55 @@ export interface StepVerification {
   extendedMs?: number;
   /** Responses received while settling (not judged). */
   settlingResponses?: number;
+  /** Per-version evidence behind the verdict (responses, failures, decision, its confidence). */
+  evidence?: StepEvidenceFigures;
+  /** Set by the metrics signal (metrics/metrics-verifier.ts). */
+  metrics?: MetricsStepFigures;
   /** Set when the verify-command ran. */
   command?: VerifyCommandResult;
 }
 
 /**
- * An observation as the analysis takes it, marked with where it came from: a pinned response is
- * the canary's by construction (the analysis' per-version evidence rule reads `pinned`; the rule
- * before it knows only the version).
+ * A probe response as the analysis takes it. A pinned response is the canary's by construction,
+ * whatever the weight; with canary-match its marker still says which version answered (a pinned
+ * response from the stable means the pin did not reach the canary, see StepState.misrouted).
  */
-export type MarkedObservation = Observation & { pinned?: boolean };
-
 export function observationOf(
   r: Pick<ProbeResult, 'good' | 'latencyMs' | 'version' | 'pinned'>,
-): MarkedObservation {
-  return { good: r.good, latencyMs: r.latencyMs, version: r.pinned ? 'canary' : r.version, pinned: r.pinned };
-}
-
-const SPLIT_PROBE: VerifySettings = {
-  headers: {},
-  statuses: [[200, 399]],
-  rps: 1,
-  timeoutMs: 1000,
-  successRate: 0.99,
-  canaryMatch: { kind: 'header', name: 'x-version', value: 'canary' },
-};
-const splitCountsPinnedOf = new WeakMap<StepRule, boolean>();
-
-/**
- * Does `rule` count pinned responses in the traffic split? Asked once of the rule itself: 100
- * pinned and 100 users' stable responses at weight 10 are a perfect split when pinned ones are left
- * out, and an impossible one (50%) when they are counted. The rule before per-version evidence
- * counts every 'canary' response; then the users' and the pinned responses are judged apart here,
- * so pinned probes can never skew the split. A rule that knows pinned responses judges them together.
- */
-export function splitCountsPinned(rule: StepRule = evaluateStep): boolean {
-  const known = splitCountsPinnedOf.get(rule);
-  if (known !== undefined) return known;
-  const st = new StepState();
-  for (let i = 0; i < 100; i++) {
-    st.add(observationOf({ good: true, latencyMs: 1, version: 'canary', pinned: true }));
-    st.add(observationOf({ good: true, latencyMs: 1, version: 'stable', pinned: false }));
-  }
-  const counts = rule(st, SPLIT_PROBE, 10, true).split?.ok === false;
-  splitCountsPinnedOf.set(rule, counts);
-  return counts;
+  canaryMatch = false,
+): Observation {
+  if (!r.pinned) return { good: r.good, latencyMs: r.latencyMs, version: r.version };
+  const o: Observation = { good: r.good, latencyMs: r.latencyMs, version: 'pinned' };
+  if (canaryMatch) o.marker = r.version;
+  return o;
 }
 
 /** The responses of one step: what the rule judges, and the figures the report shows. */
 class Evidence {
-  /** Every judged response, marked pinned or not. */
   readonly state: StepState;
-  /** Only for a rule that counts pinned responses in the split: the users' and the pinned apart. */
-  private readonly apart?: { users: StepState; pinned: StepState };
-  readonly total: VersionStats;
-  readonly canary: VersionStats;
-  readonly stable: VersionStats;
-  private usersCanary = 0;
-  private usersClassified = 0;
-  pinnedCount = 0;
 
   constructor(
     private readonly verify: VerifySettings,
     private readonly weight: number,
-    plannedRequests: number,
     private readonly rule: StepRule,
     private readonly opts: EvaluateOptions | undefined,
     private readonly pinMode: PinOptions['mode'] | undefined,
   ) {
-    const maxLatencyMs = verify.maxLatencyMs;
-    this.state = new StepState({ maxLatencyMs, plannedRequests });
-    if (pinMode === 'alternate' && verify.canaryMatch && splitCountsPinned(rule)) {
-      const half = plannedRequests / 2;
-      this.apart = {
-        users: new StepState({ maxLatencyMs, plannedRequests: half }),
-        pinned: new StepState({ maxLatencyMs, plannedRequests: half }),
-      };
-    }
-    this.total = new VersionStats();
-    this.canary = new VersionStats();
-    this.stable = new VersionStats();
+    this.state = new StepState({ maxLatencyMs: verify.maxLatencyMs });
   }
 
   add(r: ProbeResult): void {
-    const o = observationOf(r);
-    this.state.add(o);
-    if (this.apart) (r.pinned ? this.apart.pinned : this.apart.users).add(o);
-    this.total.add(r.good, r.latencyMs);
-    if (o.version === 'canary') this.canary.add(r.good, r.latencyMs);
-    else if (o.version === 'stable') this.stable.add(r.good, r.latencyMs);
-    if (r.pinned) this.pinnedCount++;
-    else if (r.version !== 'unknown') {
-      this.usersClassified++;
-      if (r.version === 'canary') this.usersCanary++;
-    }
+    this.state.add(observationOf(r, this.verify.canaryMatch !== undefined));
   }
 
-  judge(final: boolean): StepEvaluation {
-    if (!this.apart) return this.rule(this.state, this.verify, this.weight, final, this.opts);
-    // Pinned responses all come from the canary: judged as a step at 100%; the users' at the weight.
-    const pinned = this.rule(this.apart.pinned, this.verify, 100, final, this.opts);
-    const users = this.rule(this.apart.users, this.verify, this.weight, final, this.opts);
-    if (pinned.verdict === 'failed')
-      return { ...pinned, reason: `${pinned.reason} (pinned probes)`, split: users.split };
-    if (users.verdict !== 'passed' || !final) return users;
-    if (pinned.verdict !== 'passed') return { ...pinned, split: users.split };
-    const p = this.apart.pinned.canary;
-    const pinnedText =
-      p.requests === 0
-        ? 'no pinned responses'
-        : `pinned probes ${pct(p.good / p.requests)} (${p.good}/${p.requests})`;
-    return { ...users, reason: `${users.reason}; ${pinnedText}` };
+  judge(phase: StepPhase): StepEvaluation {
+    return this.rule(this.state, this.verify, this.weight, phase, this.opts);
   }
 
-  /**
-   * The users' split for the report: the rule's, unless it counts pinned responses (then computed
-   * here from the users' responses alone); none when every probe is pinned.
-   */
-  split(judged?: StepEvaluation): { observed: number; low: number; high: number } | undefined {
+  /** The users' split for the report (with canary-match); none when every probe is pinned. */
+  split(judged: StepEvaluation | undefined): SplitCheckResult | undefined {
     if (!this.verify.canaryMatch || this.pinMode === 'all') return undefined;
-    if (!this.apart && judged?.split) return judged.split;
-    if (this.usersClassified === 0) return undefined;
-    return splitCheck(
-      this.usersCanary,
-      this.usersClassified,
-      this.weight / 100,
-      this.opts?.z ?? 4,
-      this.opts?.split,
-    );
+    return judged?.split;
   }
 }
 
@@ -239,7 +161,8 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
   const startedMs = now();
   const origin = opts.timeOrigin ?? startedMs;
   const perVersion = verify.canaryMatch !== undefined;
-  const ev = new Evidence(verify, weight, (verify.rps * bakeMs) / 1000, rule, opts.evaluate, opts.pin?.mode);
+  const ev = new Evidence(verify, weight, rule, opts.evaluate, opts.pin?.mode);
+  const st = ev.state;
   const samples: StepVerification['samples'] = [];
   let settling = settleMs > 0;
   let settlingResponses = 0;
@@ -251,7 +174,7 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
     samples.push({
       t: Math.round((now() - origin) / 100) / 10,
       weight,
-      ...(knowsCanary() && ev.canary.requests > 0 ? { canarySuccess: ev.canary.successRate } : {}),
+      ...(knowsCanary() && st.canary.requests > 0 ? { canarySuccess: st.canary.successRate } : {}),
     });
   };
   const result = (
@@ -263,15 +186,17 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
     const r: StepVerification = {
       verdict,
       reason,
-      total: ev.total.figures(),
+      total: st.total.figures(),
       samples,
       startedAt: new Date(startedMs).toISOString(),
       endedAt: new Date(now()).toISOString(),
       stoppedEarly,
     };
-    if (knowsCanary()) r.canary = ev.canary.figures();
+    if (knowsCanary()) r.canary = st.canary.figures();
+    if (judged?.evidence)
+      r.evidence = evidenceFigures(judged.evidence, verify.successRate, opts.evaluate?.evidence);
     if (perVersion) {
-      r.stable = ev.stable.figures();
+      r.stable = st.stable.figures();
       const split = ev.split(judged);
       if (split) {
         r.observedCanaryShare = split.observed;
@@ -295,6 +220,10 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
     );
   }
 
+  // A step planned with no bake time ("100@0s") is not judged: there is no evidence to gather.
+  if (bakeMs <= 0)
+    return withCommand(result('passed', 'no bake time at this weight (0 s): not verified here', false));
+
   let decided: StepEvaluation | undefined;
   let poke: (() => void) | undefined;
   let prober: Prober;
@@ -308,9 +237,9 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
         }
         ev.add(r);
         if (decided) return;
-        const e = ev.judge(false);
         // Before the end only a conclusive failure stops a step; past the bake a pass does too.
-        if (e.verdict === 'failed' || (extending && (e.verdict as string) === 'passed')) {
+        const e = ev.judge(extending ? 'bake-end' : 'running');
+        if (e.verdict === 'failed' || e.verdict === 'passed') {
           decided = e;
           poke?.();
         }
@@ -338,18 +267,18 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
   const progressTimer = setInterval(() => {
     sample();
     if (!opts.onProgress) return;
-    const judged = perVersion && !settling ? ev.judge(false) : undefined;
+    const judged = perVersion && !settling ? ev.judge('running') : undefined;
     const snap: StepProgress = {
       elapsedMs: now() - judgingFrom,
       bakeMs,
       weight,
-      total: ev.total.figures(),
+      total: st.total.figures(),
     };
     if (settling) snap.settling = true;
     if (extending) snap.extended = true;
-    if (knowsCanary()) snap.canary = ev.canary.figures();
+    if (knowsCanary()) snap.canary = st.canary.figures();
     if (perVersion) {
-      snap.stable = ev.stable.figures();
+      snap.stable = st.stable.figures();
       const split = ev.split(judged);
       if (split) {
         snap.observedCanaryShare = split.observed;
@@ -371,9 +300,10 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
       judgingFrom = now();
     }
     await wait(bakeMs);
-    if (!decided && !signal?.aborted && maxBakeMs > bakeMs) {
-      const atBake = ev.judge(true);
-      if (!conclusive(atBake)) {
+    if (!decided && !signal?.aborted) {
+      const atBake = ev.judge('bake-end');
+      if (atBake.verdict !== 'extend') decided = atBake;
+      else if (maxBakeMs > bakeMs) {
         extending = true;
         opts.onExtend?.(
           `The evidence is inconclusive at the end of the ${secs(bakeMs)} bake; probing on for up to ${secs(maxBakeMs - bakeMs)} more (max-bake ${secs(maxBakeMs)}).`,
@@ -412,7 +342,8 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
       decided,
     );
   }
-  const final = decided ?? ev.judge(true);
+  // Neither decided at the end of the bake nor during the extension: the last judgment.
+  const final = decided ?? ev.judge('max-bake');
   const extendedBy = extending
     ? ` (decided ${secs(Math.max(0, elapsed - bakeMs))} past the ${secs(bakeMs)} bake)`
     : '';
@@ -461,12 +392,6 @@ export async function verifyStep(opts: VerifyStepOptions): Promise<StepVerificat
   }
 }
 
-/** A verdict the rule is sure of (the rule may also answer 'continue' or 'inconclusive'). */
-function conclusive(e: StepEvaluation): boolean {
-  const v = e.verdict as string;
-  return v === 'passed' || v === 'failed';
-}
-
 export interface BaselineOptions {
   verify: VerifySettings;
   /**
@@ -508,7 +433,7 @@ export async function verifyBaseline(opts: BaselineOptions): Promise<BaselineVer
   const rule = opts.rule ?? evaluateStep;
   const startedMs = now();
   const n = baselineCount(verify.rps);
-  const state = new StepState({ maxLatencyMs: verify.maxLatencyMs, plannedRequests: n });
+  const state = new StepState({ maxLatencyMs: verify.maxLatencyMs });
   const results: ProbeResult[] = [];
   const end = (verdict: BaselineVerification['verdict'], reason: string): BaselineVerification => ({
     verdict,
@@ -534,8 +459,9 @@ export async function verifyBaseline(opts: BaselineOptions): Promise<BaselineVer
         if (results.length >= n || failed) return;
         const r = answered(raw);
         results.push(r);
-        state.add(observationOf(r));
-        const e = rule(state, verify, 0, false, opts.evaluate);
+        // Nothing is installed yet: every response is the users' path, whatever its marker says.
+        state.add(observationOf({ ...r, version: 'unknown' }));
+        const e = rule(state, verify, 0, 'running', opts.evaluate);
         if (e.verdict === 'failed') failed = e;
         if (failed || results.length >= n) done();
       },
@@ -560,7 +486,9 @@ export async function verifyBaseline(opts: BaselineOptions): Promise<BaselineVer
     timeoutMs: verify.timeoutMs,
     ca: verify.ca !== undefined,
   };
-  const verdict = failed ?? rule(state, verify, 0, true, opts.evaluate);
+  // There is no canary yet: only the users' path (the stable) is judged, as at the end of a bake
+  // (the canary's missing evidence makes that 'extend', which is no failure here).
+  const verdict = failed ?? rule(state, verify, 0, 'bake-end', opts.evaluate);
   if (verdict.verdict === 'failed')
     return end(
       'failed',
@@ -611,10 +539,6 @@ function secs(ms: number): string {
   const m = Math.floor(s / 60);
   const r = Math.round(s - m * 60);
   return r ? `${m} min ${r} s` : `${m} min`;
-}
-
-function pct(x: number): string {
-  return `${(100 * x).toFixed(1)}%`;
 }
 
 function truncate(s: string, n: number): string {

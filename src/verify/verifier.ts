@@ -1,6 +1,7 @@
 // What the rollout loop asks of verification (the baseline, the pre-traffic check, one step at a
 // time), and its implementation bound to the settings of this run.
 import type { Settings } from '../lib/types.js';
+import { pinnedShare } from './analysis.js';
 import { describeProgress, verifyBaseline, verifyStep, type StepVerification } from './step-verifier.js';
 
 export interface VerifyRequest {
@@ -58,7 +59,7 @@ export function createVerifier(settings: Settings, o: VerifierOptions = {}): Ver
       bakeMs: r.bakeMs,
       maxBakeMs: r.maxBakeMs,
       settleMs: r.settleMs,
-      pin: r.pin ? { ...r.pin, mode: precheck ? 'all' : 'alternate' } : undefined,
+      pin: r.pin ? { ...r.pin, ...pinMode(r, settings, precheck) } : undefined,
       // The pre-traffic check is probes only: verify-command runs with the user weights.
       runCommand: !precheck,
       signal: r.signal,
@@ -76,4 +77,23 @@ export function createVerifier(settings: Settings, o: VerifierOptions = {}): Ver
       commandTimeoutMs: settings.timeoutMs,
     });
   };
+}
+
+/**
+ * Every probe of the pre-traffic check is pinned; at a weight, half of them — more when the rate is
+ * too low for the canary's evidence to arrive by max-bake (analysis.ts pinnedShare).
+ */
+function pinMode(
+  r: VerifyRequest,
+  settings: Settings,
+  precheck: boolean,
+): { mode: 'all' | 'alternate'; share?: number } {
+  if (precheck) return { mode: 'all' };
+  const share = pinnedShare({
+    rps: settings.verify.rps,
+    weight: r.weight,
+    maxBakeMs: r.maxBakeMs ?? r.bakeMs,
+    successRate: settings.verify.successRate,
+  });
+  return { mode: 'alternate', share };
 }

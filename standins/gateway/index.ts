@@ -12,6 +12,7 @@ import {
   decideRoute,
   echoBehaviour,
   emptySnapshot,
+  filteredHeaders,
   pickUpstream,
   pickWeighted,
   stripPort,
@@ -48,6 +49,12 @@ export interface GatewayStats {
   /** Successful polls of the Kubernetes API, and failed ones. */
   polls: number;
   pollErrors: number;
+  /**
+   * Every answer of a Deployment with status >= 500 (injected or its own), in order, at most the
+   * last 10,000: when (epoch ms) a version first failed and through which route, e.g. for "stable
+   * within 2 s of the first failure".
+   */
+  failures: Array<{ at: number; route: string; backend: string; status: number }>;
 }
 
 // Each list is read from the first path that is not 404 (older API versions are fallbacks for a
@@ -65,6 +72,7 @@ const LISTS: Array<[keyof ClusterSnapshot, string[]]> = [
     'httpRoutes',
     ['/apis/gateway.networking.k8s.io/v1/httproutes', '/apis/gateway.networking.k8s.io/v1beta1/httproutes'],
   ],
+  ['gateways', ['/apis/gateway.networking.k8s.io/v1/gateways']],
   ['services', ['/api/v1/services']],
   ['deployments', ['/apis/apps/v1/deployments']],
   [
@@ -102,6 +110,7 @@ export class GatewayServer {
     injectedErrors: 0,
     polls: 0,
     pollErrors: 0,
+    failures: [],
   };
 
   private snapshot: ClusterSnapshot = emptySnapshot();
@@ -327,6 +336,8 @@ export class GatewayServer {
     const key = `${backend.namespace}/${backend.service}`;
     this.count(this.stats.routed, key);
     this.count(this.stats.byRoute, `${decision.route ?? '(rule)'} ${key}`);
+    if (backend.invalid) return send(500, backend.invalid);
+    const filters = [...(decision.filters ?? []), ...(backend.filters ?? [])];
     const upstream = pickUpstream(this.snapshot, backend, this.random);
     const baseHeaders: Array<[string, string]> = [['x-standin-backend', key]];
     routed = {
@@ -343,13 +354,19 @@ export class GatewayServer {
     const depName = upstream.deployment.metadata?.name ?? '';
     this.count(this.stats.deployments, `${upstream.namespace}/${depName}`);
     const echo = echoBehaviour(upstream.deployment);
-    const headers: Array<[string, string]> = [
+    const headers = filteredHeaders(filters, info.headers, [
       ...baseHeaders,
       ['x-standin-deployment', depName],
       ...echo.headers,
-    ];
+    ]);
     const fail = echo.errorRate > 0 && this.random() < echo.errorRate;
     const answer = () => {
+      const status = fail ? 500 : echo.status;
+      if (status >= 500) {
+        const f = this.stats.failures;
+        f.push({ at: Date.now(), route: decision.route ?? '(rule)', backend: key, status });
+        if (f.length > 10_000) f.splice(0, f.length - 10_000);
+      }
       if (fail) {
         this.stats.injectedErrors++;
         send(500, 'injected error', headers);

@@ -21,6 +21,8 @@ export interface ClusterSnapshot {
   services: KubeObject[];
   deployments: KubeObject[];
   destinationRules: KubeObject[];
+  /** Gateway API Gateways (HTTPRoutes attach to their listeners); none known = every HTTPRoute is served. */
+  gateways?: KubeObject[];
 }
 
 export const emptySnapshot = (): ClusterSnapshot => ({
@@ -29,6 +31,7 @@ export const emptySnapshot = (): ClusterSnapshot => ({
   services: [],
   deployments: [],
   destinationRules: [],
+  gateways: [],
 });
 
 export interface RequestInfo {
@@ -45,6 +48,10 @@ export interface WeightedBackend {
   service: string;
   subsetLabels?: Record<string, string>;
   weight: number;
+  /** HTTPRoute backendRef filters (applied after the rule's). */
+  filters?: unknown[];
+  /** A backend the gateway cannot resolve (Gateway API: its share of requests gets 500). */
+  invalid?: string;
 }
 
 export type RouteDecision =
@@ -57,6 +64,8 @@ export type RouteDecision =
       source: string;
       /** The http route (rule) that matched: its name, else "#<index>". */
       route?: string;
+      /** HTTPRoute rule filters. */
+      filters?: unknown[];
     };
 
 export type UpstreamDecision =
@@ -210,7 +219,10 @@ function subsetLabelsFor(snapshot: ClusterSnapshot, namespace: string, service: 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Gateway API HTTPRoute matching
+// Gateway API HTTPRoute: attachment to Gateways, hostnames, matches with Gateway API precedence,
+// relative backend weights, header filters. See https://gateway-api.sigs.k8s.io/reference/spec/#httproutespec.
+
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
 function normalisePath(p: string): string {
   return p.length > 1 && p.endsWith('/') ? p.replace(/\/+$/, '') || '/' : p;
@@ -233,7 +245,7 @@ function gatewayValueMatches(m: any, v: string | undefined): boolean {
   return v === String(m?.value);
 }
 
-function gatewayMatchOne(m: any, req: RequestInfo): boolean {
+export function gatewayMatchOne(m: any, req: RequestInfo): boolean {
   if (!gatewayPathMatches(m?.path, req.path)) return false;
   if (m?.method && String(m.method).toUpperCase() !== req.method) return false;
   for (const h of Array.isArray(m?.headers) ? m.headers : []) {
@@ -246,13 +258,12 @@ function gatewayMatchOne(m: any, req: RequestInfo): boolean {
   return true;
 }
 
-/** Gateway API precedence: Exact path, longest prefix, method, most headers, most query params. */
-function gatewayMatchRank(m: any): number[] {
+/** Gateway API precedence of one match: Exact path, longest prefix, method, most headers, most query params. */
+export function gatewayMatchRank(m: any): number[] {
   const type = m?.path?.type ?? 'PathPrefix';
-  const len = String(m?.path?.value ?? '/').length;
   return [
     type === 'Exact' ? 2 : type === 'PathPrefix' ? 1 : 0,
-    len,
+    type === 'PathPrefix' ? normalisePath(String(m?.path?.value ?? '/')).length : 0,
     m?.method ? 1 : 0,
     Array.isArray(m?.headers) ? m.headers.length : 0,
     Array.isArray(m?.queryParams) ? m.queryParams.length : 0,
@@ -264,11 +275,176 @@ function compareRanks(a: number[], b: number[]): number {
   return 0;
 }
 
+/**
+ * The hostnames (undefined = any) of the Gateway listeners `route` is attached to, or null when it
+ * is attached to none. With no Gateway in the cluster at all every route is served (lenient, as a VS
+ * without `gateways`). A parentRef names a Gateway (group/kind defaults), in the route's namespace
+ * unless it says otherwise, optionally one listener (sectionName) or port; the listener must allow
+ * the route (allowedRoutes.namespaces.from: Same (default) or All; Selector is treated as All;
+ * allowedRoutes.kinds, when set, must list HTTPRoute).
+ */
+export function attachedHostnames(
+  route: KubeObject,
+  gateways: KubeObject[],
+): Array<string | undefined> | null {
+  if (gateways.length === 0) return [undefined];
+  const out: Array<string | undefined> = [];
+  for (const p of Array.isArray(route.spec?.parentRefs) ? route.spec.parentRefs : []) {
+    if ((p?.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (p?.kind ?? 'Gateway') !== 'Gateway') continue;
+    const gwNs = p?.namespace ?? ns(route);
+    const gw = gateways.find((g) => ns(g) === gwNs && g.metadata?.name === p?.name);
+    for (const l of Array.isArray(gw?.spec?.listeners) ? gw.spec.listeners : []) {
+      if (p?.sectionName && l?.name !== p.sectionName) continue;
+      if (p?.port !== undefined && Number(l?.port) !== Number(p.port)) continue;
+      if (!['HTTP', 'HTTPS'].includes(String(l?.protocol ?? 'HTTP'))) continue;
+      const from = l?.allowedRoutes?.namespaces?.from ?? 'Same';
+      if (from === 'Same' && gwNs !== ns(route)) continue;
+      const kinds = l?.allowedRoutes?.kinds;
+      if (Array.isArray(kinds) && kinds.length > 0 && !kinds.some((k: any) => k?.kind === 'HTTPRoute'))
+        continue;
+      out.push(l?.hostname ? String(l.hostname) : undefined);
+    }
+  }
+  return out.length > 0 ? out : null;
+}
+
+/** How specifically the route's hostnames (within its listeners') match `host`; -1 none. */
+function httpRouteHostScore(route: KubeObject, host: string, gateways: KubeObject[]): number {
+  const listeners = attachedHostnames(route, gateways);
+  if (!listeners) return -1;
+  const hostnames: string[] = Array.isArray(route.spec?.hostnames) ? route.spec.hostnames : [];
+  let best = -1;
+  for (const l of listeners) {
+    if (l !== undefined && hostMatchScore(l, host) < 0) continue;
+    const own =
+      hostnames.length > 0 ? bestHostScore(hostnames, host) : l !== undefined ? hostMatchScore(l, host) : 0;
+    best = Math.max(best, own);
+  }
+  return best;
+}
+
+interface HttpRouteHit {
+  route: KubeObject;
+  rule: any;
+  order: number;
+  match: any;
+  score: number;
+}
+
+/** Every (route, rule, match) that matches the request, best first by Gateway API precedence. */
+export function httpRouteHits(
+  routes: KubeObject[],
+  gateways: KubeObject[],
+  req: RequestInfo,
+): HttpRouteHit[] {
+  const hits: HttpRouteHit[] = [];
+  for (const route of routes) {
+    const score = httpRouteHostScore(route, req.host, gateways);
+    if (score < 0) continue;
+    (Array.isArray(route.spec?.rules) ? route.spec.rules : []).forEach((rule: any, order: number) => {
+      const matches = Array.isArray(rule?.matches) && rule.matches.length ? rule.matches : [{}];
+      for (const match of matches)
+        if (gatewayMatchOne(match, req)) hits.push({ route, rule, order, match, score });
+    });
+  }
+  return hits.sort(
+    (a, b) =>
+      b.score - a.score ||
+      compareRanks(gatewayMatchRank(a.match), gatewayMatchRank(b.match)) ||
+      byAge(a.route, b.route) ||
+      a.order - b.order,
+  );
+}
+
+function decideHttpRoute(hit: HttpRouteHit): RouteDecision {
+  const { route, rule, order } = hit;
+  const source = `HTTPRoute ${ns(route)}/${route.metadata?.name}`;
+  const refs: any[] = Array.isArray(rule?.backendRefs) ? rule.backendRefs : [];
+  const backends: WeightedBackend[] = refs.map((r) => {
+    const service = (r?.kind ?? 'Service') === 'Service' && (r?.group ?? '') === '';
+    return {
+      namespace: String(r?.namespace ?? ns(route)),
+      service: String(r?.name ?? ''),
+      weight: Math.max(0, numberOr(r?.weight, 1)),
+      ...(Array.isArray(r?.filters) && r.filters.length ? { filters: r.filters } : {}),
+      ...(service ? {} : { invalid: `backendRef kind ${r?.group ?? ''}/${r?.kind} is not supported` }),
+    };
+  });
+  // Gateway API: no backends, or all weights 0 -> 500.
+  if (backends.every((b) => b.weight <= 0))
+    return { kind: 'no-backends', status: 500, body: 'no backends', source };
+  const filters = Array.isArray(rule?.filters) ? rule.filters : [];
+  return {
+    kind: 'backends',
+    backends,
+    source,
+    route: typeof rule?.name === 'string' && rule.name ? rule.name : `#${order}`,
+    ...(filters.length ? { filters } : {}),
+  };
+}
+
+/** RequestHeaderModifier: the headers the backend gets (names lower-cased). */
+export function modifyRequestHeaders(
+  filters: unknown[] | undefined,
+  headers: Record<string, string>,
+): Record<string, string> {
+  const out = { ...headers };
+  for (const f of (filters ?? []) as any[]) {
+    if (f?.type !== 'RequestHeaderModifier') continue;
+    const m = f.requestHeaderModifier ?? {};
+    for (const h of m.set ?? []) out[String(h.name).toLowerCase()] = String(h.value);
+    for (const h of m.add ?? []) {
+      const k = String(h.name).toLowerCase();
+      out[k] = out[k] === undefined ? String(h.value) : `${out[k]},${h.value}`;
+    }
+    for (const name of m.remove ?? []) delete out[String(name).toLowerCase()];
+  }
+  return out;
+}
+
+/** ResponseHeaderModifier applied to the answer's headers. */
+export function modifyResponseHeaders(
+  filters: unknown[] | undefined,
+  headers: Array<[string, string]>,
+): Array<[string, string]> {
+  let out = [...headers];
+  for (const f of (filters ?? []) as any[]) {
+    if (f?.type !== 'ResponseHeaderModifier') continue;
+    const m = f.responseHeaderModifier ?? {};
+    const drop = (name: string) => (out = out.filter(([k]) => k.toLowerCase() !== name.toLowerCase()));
+    for (const h of m.set ?? []) {
+      drop(String(h.name));
+      out.push([String(h.name), String(h.value)]);
+    }
+    for (const h of m.add ?? []) out.push([String(h.name), String(h.value)]);
+    for (const name of m.remove ?? []) drop(String(name));
+  }
+  return out;
+}
+
+/**
+ * The answer's headers for a request that went through `filters`: the http-echo backend does not
+ * echo requests, so the stand-in shows each request header a RequestHeaderModifier set, added or
+ * removed as `x-standin-request-<name>` (value "" when removed), then applies ResponseHeaderModifier.
+ */
+export function filteredHeaders(
+  filters: unknown[] | undefined,
+  request: Record<string, string>,
+  headers: Array<[string, string]>,
+): Array<[string, string]> {
+  if (!filters || filters.length === 0) return headers;
+  const after = modifyRequestHeaders(filters, request);
+  const changed = [...new Set([...Object.keys(after), ...Object.keys(request)])]
+    .filter((k) => after[k] !== request[k])
+    .map((k): [string, string] => [`x-standin-request-${k}`, after[k] ?? '']);
+  return modifyResponseHeaders(filters, [...headers, ...changed]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The decision
 
 interface Candidate {
-  kind: 'vs' | 'httproute';
+  kind: 'vs';
   obj: KubeObject;
   score: number;
 }
@@ -321,34 +497,8 @@ function decideVirtualService(
   return null;
 }
 
-function decideHttpRoute(route: KubeObject, req: RequestInfo): RouteDecision | null {
-  const source = `HTTPRoute ${ns(route)}/${route.metadata?.name}`;
-  const rules: any[] = Array.isArray(route.spec?.rules) ? route.spec.rules : [];
-  const pairs: Array<{ rule: any; match: any; order: number }> = [];
-  rules.forEach((rule, i) => {
-    const matches = Array.isArray(rule?.matches) && rule.matches.length ? rule.matches : [{}];
-    for (const match of matches) pairs.push({ rule, match, order: i });
-  });
-  const hits = pairs.filter((p) => gatewayMatchOne(p.match, req));
-  if (hits.length === 0) return null;
-  hits.sort(
-    (a, b) => compareRanks(gatewayMatchRank(a.match), gatewayMatchRank(b.match)) || a.order - b.order,
-  );
-  const rule = hits[0].rule;
-  const refs: any[] = Array.isArray(rule?.backendRefs) ? rule.backendRefs : [];
-  const backends: WeightedBackend[] = refs
-    .filter((r) => (r?.kind ?? 'Service') === 'Service' && (r?.group ?? '') === '')
-    .map((r) => ({
-      namespace: String(r?.namespace ?? ns(route)),
-      service: String(r?.name ?? ''),
-      weight: Math.max(0, numberOr(r?.weight, 1)),
-    }));
-  // Gateway API: no backends, or all weights 0 -> 500.
-  if (backends.length === 0) return { kind: 'no-backends', status: 500, body: 'no backends', source };
-  return { kind: 'backends', backends, source };
-}
-
-/** Which route (if any) handles this request. */
+/** Which route (if any) handles this request: by host specificity (VS before HTTPRoutes on ties),
+ *  then the first VS whose http route matches, or the best HTTPRoute match. */
 export function decideRoute(snapshot: ClusterSnapshot, req: RequestInfo): RouteDecision {
   const candidates: Candidate[] = [];
   for (const vs of snapshot.virtualServices) {
@@ -356,19 +506,32 @@ export function decideRoute(snapshot: ClusterSnapshot, req: RequestInfo): RouteD
     const score = bestHostScore(vs.spec?.hosts, req.host, ns(vs));
     if (score >= 0) candidates.push({ kind: 'vs', obj: vs, score });
   }
-  for (const r of snapshot.httpRoutes) {
-    const hostnames = r.spec?.hostnames;
-    const score = Array.isArray(hostnames) && hostnames.length ? bestHostScore(hostnames, req.host) : 0;
-    if (score >= 0) candidates.push({ kind: 'httproute', obj: r, score });
-  }
-  candidates.sort(
-    (a, b) => b.score - a.score || (a.kind === b.kind ? byAge(a.obj, b.obj) : a.kind === 'vs' ? -1 : 1),
-  );
+  const hits = httpRouteHits(snapshot.httpRoutes, snapshot.gateways ?? [], req);
+  candidates.sort((a, b) => b.score - a.score || byAge(a.obj, b.obj));
   for (const c of candidates) {
-    const d = c.kind === 'vs' ? decideVirtualService(c.obj, req, snapshot) : decideHttpRoute(c.obj, req);
+    if (hits.length > 0 && hits[0].score > c.score) return decideHttpRoute(hits[0]);
+    const d = decideVirtualService(c.obj, req, snapshot);
     if (d) return d;
   }
-  return { kind: 'not-found' };
+  if (hits.length > 0) return decideHttpRoute(hits[0]);
+  return meshInternal(snapshot, req.host) ?? { kind: 'not-found' };
+}
+
+/**
+ * A call inside the mesh to "<svc>.<ns>.svc[.cluster.local]" that no route claims reaches the
+ * Service's pods directly (every pod its selector matches, whatever subset it is in), as a
+ * sidecar does without a VirtualService for that host.
+ */
+function meshInternal(snapshot: ClusterSnapshot, host: string): RouteDecision | undefined {
+  const m = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?$/.exec(host);
+  if (!m) return undefined;
+  const [, service, namespace] = m;
+  if (!snapshot.services.some((x) => ns(x) === namespace && x.metadata?.name === service)) return undefined;
+  return {
+    kind: 'backends',
+    backends: [{ namespace, service, weight: 100 }],
+    source: `Service ${namespace}/${service} (mesh-internal)`,
+  };
 }
 
 /** Weighted random choice; null when every weight is 0. */

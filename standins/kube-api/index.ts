@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { Controller } from './controller.js';
+import { celProgram, crdSchema, type CrdVersionSchema } from './crd-schema.js';
+import { applySchemaDefaults, celCauses, prune, schemaCauses } from './crd-structural.js';
 import { applyDefaults } from './defaults.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from './patch.js';
 import { decodeKubeProtobuf, ProtobufError } from './protobuf.js';
@@ -23,13 +25,7 @@ import {
 import { Store, storeKey, type StoredEvent } from './store.js';
 import { forwardRequest, parseServiceProxyPath, resolveServiceLocation } from './service-proxy.js';
 import { clone, deepEqual, isObj, nowTimestamp, type Obj } from './util.js';
-import {
-  decodeCheck,
-  httpRouteCauses,
-  istioVirtualServiceDenial,
-  validateMeta,
-  type FieldCause,
-} from './validation.js';
+import { decodeCheck, istioVirtualServiceDenial, validateMeta, type FieldCause } from './validation.js';
 
 export { NEVER_READY } from './controller.js';
 
@@ -90,6 +86,7 @@ const REASONS: Record<number, string> = {
 
 function statusBody(code: number, reason: string, message: string, details?: Obj): Obj {
   const s: Obj = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+  if (!reason) delete s.reason;
   if (details) s.details = details;
   return s;
 }
@@ -143,11 +140,19 @@ interface Target {
   sub?: string;
 }
 
+type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
 interface WriteOptions {
   manager: string;
   dryRun: boolean;
   subresource?: string;
   managedFields?: ManagedFieldsEntry[]; // set by server-side apply
+  /** The request's `fieldValidation` (the apiserver's default is Warn). */
+  fieldValidation?: FieldValidation;
+  /** How the object arrived: unknown fields are a decoding error for create/update, a patch error for patches. */
+  op?: 'create' | 'update' | 'patch' | 'apply';
+  /** `Warning` headers for the response. */
+  warnings?: string[];
 }
 
 export class KubeApiServer {
@@ -330,12 +335,13 @@ export class KubeApiServer {
     return o;
   }
 
-  private send(res: ServerResponse, code: number, body: unknown): void {
+  private send(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): void {
     const text = JSON.stringify(body);
     res.writeHead(code, {
       'Content-Type': 'application/json',
       'Content-Length': Buffer.byteLength(text),
       'Cache-Control': 'no-cache, private',
+      ...(warnings.length ? { Warning: warnings.map((w) => `299 - ${JSON.stringify(w)}`) } : {}),
     });
     res.end(text);
   }
@@ -522,6 +528,12 @@ export class KubeApiServer {
     const q = u.searchParams;
     const manager = q.get('fieldManager') || String(req.headers['user-agent'] ?? 'unknown').split('/')[0];
     const dryRun = q.getAll('dryRun').includes('All');
+    const fv = q.get('fieldValidation');
+    if (fv && fv !== 'Strict' && fv !== 'Warn' && fv !== 'Ignore')
+      throw badRequest(`fieldValidation parameter unsupported: ${fv}`);
+    const fieldValidation = (fv || 'Warn') as FieldValidation;
+    const warnings: string[] = [];
+    const w = (op: WriteOptions['op']): WriteOptions => ({ manager, dryRun, fieldValidation, op, warnings });
     const { def, namespace, name, sub } = target;
     if (sub && !def.subresources.includes(sub))
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
@@ -542,7 +554,7 @@ export class KubeApiServer {
             'MethodNotAllowed',
             'the server does not allow this method on the requested resource',
           );
-        return this.send(res, 201, this.create(target, this.decodeBody(req, body), { manager, dryRun }));
+        return this.send(res, 201, this.create(target, this.decodeBody(req, body), w('create')), warnings);
       case 'PUT':
         if (!name)
           throw new ApiError(
@@ -553,7 +565,8 @@ export class KubeApiServer {
         return this.send(
           res,
           200,
-          this.update(target, this.decodeBody(req, body), { manager, dryRun, subresource: sub }),
+          this.update(target, this.decodeBody(req, body), { ...w('update'), subresource: sub }),
+          warnings,
         );
       case 'PATCH': {
         if (!name)
@@ -566,10 +579,10 @@ export class KubeApiServer {
           target,
           String(req.headers['content-type'] ?? ''),
           body,
-          { manager, dryRun, subresource: sub },
+          { ...w('patch'), subresource: sub },
           q,
         );
-        return this.send(res, code, obj);
+        return this.send(res, code, obj, warnings);
       }
       case 'DELETE': {
         let opts: Obj = {};
@@ -825,6 +838,8 @@ export class KubeApiServer {
     obj.kind = def.kind;
     if (def.namespaced) obj.metadata.namespace = t.namespace;
     else delete obj.metadata.namespace;
+    const crd = crdSchema(def.group, def.kind, t.version);
+    if (crd) this.pruneAndDefault(t, obj, crd.schema, w);
     const hasStatusSub = def.subresources.includes('status');
     if (old) {
       obj.metadata.name = old.metadata.name;
@@ -855,8 +870,7 @@ export class KubeApiServer {
     applyDefaults(def, obj, old);
 
     const causes = validateMeta(def, obj);
-    if (def.group === 'gateway.networking.k8s.io' && def.resource === 'httproutes')
-      causes.push(...httpRouteCauses(obj));
+    if (crd) causes.push(...this.schemaCauses(obj, crd));
     if (causes.length) throw invalid(def, obj.metadata.name ?? '', causes);
     if (
       def.group === 'networking.istio.io' &&
@@ -890,6 +904,35 @@ export class KubeApiServer {
     const stored = this.store.put(def, obj);
     this.afterWrite(def, stored);
     return this.present(def, t.version, stored);
+  }
+
+  /**
+   * The decoder's part for a custom resource with a schema: unknown fields dropped (Warn: with a
+   * warning; Strict: rejected), then the schema's defaults. Server-side apply checked its applied
+   * configuration before (apply() below), so the merged result has nothing unknown left.
+   */
+  private pruneAndDefault(t: Target, obj: Obj, schema: Obj, w: WriteOptions): void {
+    const unknown = prune(obj, schema);
+    if (unknown.length && w.op !== 'apply') {
+      const list = unknown.map((f) => `unknown field ${JSON.stringify(f)}`);
+      if (w.fieldValidation === 'Strict') {
+        const detail = `strict decoding error: ${list.join(', ')}`;
+        if (w.op === 'patch') throw badRequest(detail);
+        throw badRequest(
+          `${t.def.kind} in version ${JSON.stringify(t.version)} cannot be handled as a ${t.def.kind}: ${detail}`,
+        );
+      }
+      if (w.fieldValidation !== 'Ignore') w.warnings?.push(...list);
+    }
+    applySchemaDefaults(obj, schema);
+  }
+
+  /** The CRD's structural schema (Ajv), then its CEL rules when the structure is valid. */
+  private schemaCauses(obj: Obj, crd: CrdVersionSchema): FieldCause[] {
+    // metadata is ObjectMeta, checked by validateMeta; the schema covers the rest
+    const target = { ...obj, metadata: {} };
+    if (!crd.validate(target)) return schemaCauses(crd.validate.errors ?? [], target);
+    return celCauses(obj, crd.schema, celProgram);
   }
 
   private afterWrite(def: ResourceDef, stored: Obj): void {
@@ -1071,6 +1114,20 @@ export class KubeApiServer {
     if (!old && t.def.namespaced && !this.namespaceExists(t.namespace!))
       throw notFound(this.defFor('', 'namespaces'), t.namespace!);
     applied.metadata.name = t.name;
+    const crd = crdSchema(t.def.group, t.def.kind, t.version);
+    if (crd) {
+      const unknown = prune(clone(applied), crd.schema);
+      if (unknown.length)
+        throw new ApiError(
+          500,
+          '',
+          `failed to create typed patch object (${t.namespace ? `${t.namespace}/` : ''}${t.name}; ${gvString(t.def.group, t.version)}, Kind=${t.def.kind}): ${
+            unknown.length === 1
+              ? `.${unknown[0]}: field not declared in schema`
+              : `errors:\n${unknown.map((f) => `  .${f}: field not declared in schema`).join('\n')}`
+          }`,
+        );
+    }
     const force = q.get('force') === 'true';
     const result = serverSideApply(old ? this.present(t.def, t.version, old) : undefined, applied, {
       manager: w.manager,
@@ -1088,7 +1145,7 @@ export class KubeApiServer {
       });
     }
     const mf = result.obj.metadata.managedFields as ManagedFieldsEntry[];
-    const stored = this.commit(t, old, result.obj, { ...w, managedFields: mf });
+    const stored = this.commit(t, old, result.obj, { ...w, managedFields: mf, op: 'apply' });
     return [old ? 200 : 201, stored];
   }
 

@@ -96,7 +96,7 @@ export function builtinDefs(): ResourceDef[] {
     d('networking.istio.io', istio, 'gateways', 'Gateway', true, ['gw'], ['status'], false),
     d('networking.istio.io', istio, 'serviceentries', 'ServiceEntry', true, ['se'], ['status'], false),
     d('gateway.networking.k8s.io', ['v1'], 'gateways', 'Gateway', true, ['gtw'], ['status'], false),
-    d('gateway.networking.k8s.io', ['v1'], 'httproutes', 'HTTPRoute', true, [], ['status'], false),
+    d('gateway.networking.k8s.io', ['v1', 'v1beta1'], 'httproutes', 'HTTPRoute', true, [], ['status'], false),
     d(
       'gateway.networking.k8s.io',
       ['v1'],

@@ -1,5 +1,5 @@
 // Validation the stand-in performs on writes: object metadata (like the apiserver), Istio's
-// validating webhook for VirtualServices and the Gateway API CRD schema for HTTPRoute weights.
+// validating webhook for VirtualServices. CRD schemas: crd-structural.ts.
 import type { ResourceDef } from './resources.js';
 import { isObj, type Obj } from './util.js';
 
@@ -141,37 +141,4 @@ export function istioVirtualServiceDenial(obj: Obj, requireWeightSum100: boolean
   }
   if (!errors.length) return undefined;
   return `admission webhook "validation.istio.io" denied the request: configuration is invalid: ${errors.join(', ')}`;
-}
-
-/** Gateway API CRD schema: backendRefs[].weight is 0..1,000,000. */
-export function httpRouteCauses(obj: Obj): FieldCause[] {
-  const causes: FieldCause[] = [];
-  const rules: unknown[] = Array.isArray(obj.spec?.rules) ? obj.spec.rules : [];
-  rules.forEach((rule, i) => {
-    if (!isObj(rule) || !Array.isArray(rule.backendRefs)) return;
-    rule.backendRefs.forEach((ref: unknown, j: number) => {
-      if (!isObj(ref) || ref.weight === undefined) return;
-      const f = `spec.rules[${i}].backendRefs[${j}].weight`;
-      const w = ref.weight;
-      if (typeof w !== 'number' || !Number.isInteger(w))
-        causes.push({
-          field: f,
-          reason: 'FieldValueTypeInvalid',
-          message: `Invalid value: "${typeName(w)}": ${f} in body must be of type integer: "${typeName(w)}"`,
-        });
-      else if (w < 0)
-        causes.push({
-          field: f,
-          reason: 'FieldValueInvalid',
-          message: `Invalid value: ${w}: ${f} in body should be greater than or equal to 0`,
-        });
-      else if (w > 1000000)
-        causes.push({
-          field: f,
-          reason: 'FieldValueInvalid',
-          message: `Invalid value: ${w}: ${f} in body should be less than or equal to 1000000`,
-        });
-    });
-  });
-  return causes;
 }

@@ -1,14 +1,9 @@
 // TrafficRouter for an Istio VirtualService, through IKubectl. Writes only the managed route's
 // `route` list and the pinned route in front of it (guarded JSON patches), and the
 // helm-canary.io/ annotations.
-import {
-  FIELD_MANAGER,
-  KubeConflictError,
-  KubeNotFoundError,
-  type IKubectl,
-  type JsonPatchOp,
-} from '../../kube/kubectl-helper.js';
+import { KubeNotFoundError, type IKubectl } from '../../kube/kubectl-helper.js';
 import { findOwners, type RoutingProfile } from '../ownership.js';
+import { RoutingObject, STATE_PREFIX, stateOf } from '../routing-object.js';
 import {
   compareDestinations,
   validateDestinations,
@@ -20,6 +15,7 @@ import {
   type WriteGuard,
   type ServiceRef,
   type TrafficRouter,
+  type VersionRegistry,
 } from '../router.js';
 import { hostForms, hostOfService, isServiceForm, sameService, serviceOfHost } from './hosts.js';
 import { buildPinPatch, buildUnpinPatch, buildWeightPatch, readDestinations } from './patch.js';
@@ -37,7 +33,7 @@ import {
 
 export { VIRTUAL_SERVICE_RESOURCE };
 export const SERVICE_ENTRY_RESOURCE = 'serviceentries.networking.istio.io';
-export const STATE_PREFIX = 'helm-canary.io/';
+export { STATE_PREFIX };
 
 export const VIRTUAL_SERVICE_PROFILE: RoutingProfile = {
   kind: 'VirtualService',
@@ -61,36 +57,37 @@ export interface IstioRouterOptions {
   maxAttempts?: number;
   /** Sleep between attempts; default real timers with 100, 200, 400 ms … (+ jitter). */
   sleep?: (ms: number) => Promise<void>;
+  /** Subset mode: the DestinationRule whose subsets are the versions. */
+  versions?: VersionRegistry;
 }
 
 export class IstioRouter implements TrafficRouter {
   readonly kind = 'VirtualService';
   /** The route chosen at the first read. */
   private resolved?: ResolvedRoute;
-  /** The last object read, so a write guarded by its version needs no second read. */
-  private last?: VirtualServiceObject;
+  private readonly obj: RoutingObject<VirtualServiceObject>;
+  readonly versions?: VersionRegistry;
 
   constructor(
     private readonly kubectl: IKubectl,
     readonly name: string,
     readonly namespace: string,
     private readonly opts: IstioRouterOptions = {},
-  ) {}
-
-  private async read(): Promise<VirtualServiceObject> {
-    const vs = await this.kubectl.get<VirtualServiceObject>(
+  ) {
+    this.versions = opts.versions;
+    this.obj = new RoutingObject(
+      kubectl,
       VIRTUAL_SERVICE_RESOURCE,
-      this.name,
-      this.namespace,
+      'VirtualService',
+      name,
+      namespace,
+      'http',
+      opts,
     );
-    if (!vs) {
-      const input = this.opts.inputName ? `Input '${this.opts.inputName}': ` : '';
-      throw new KubeNotFoundError(
-        `${input}VirtualService "${this.name}" was not found in namespace "${this.namespace}".`,
-      );
-    }
-    this.last = vs;
-    return vs;
+  }
+
+  private read(): Promise<VirtualServiceObject> {
+    return this.obj.read();
   }
 
   async inspect(): Promise<Inspection> {
@@ -126,7 +123,7 @@ export class IstioRouter implements TrafficRouter {
       destinations: readDestinations(vs, index),
       version: String(vs?.metadata?.resourceVersion ?? ''),
       state: stateOf(vs),
-      changedBy: lastOtherWriter(vs),
+      changedBy: this.obj.lastOtherWriter(vs),
     };
   }
 
@@ -137,7 +134,7 @@ export class IstioRouter implements TrafficRouter {
 
   async setRoutes(destinations: Destination[], guard: WriteGuard = {}): Promise<RouteSnapshot> {
     validateDestinations(destinations);
-    await this.guardedPatch('setting weights', guard.version, (vs) => {
+    await this.obj.guardedPatch('setting weights', guard.version, (vs) => {
       const index = this.locate(vs);
       if (guard.current) {
         const found = this.snapshot(vs, index);
@@ -168,14 +165,14 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async setPinnedRoute(pin: PinnedRoute): Promise<void> {
-    await this.guardedPatch('adding the pinned route', undefined, (vs) =>
+    await this.obj.guardedPatch('adding the pinned route', undefined, (vs) =>
       buildPinPatch(vs, this.locate(vs), pin),
     );
   }
 
   async removePinnedRoute(): Promise<boolean> {
     let removed = false;
-    await this.guardedPatch('removing the pinned route', undefined, (vs) => {
+    await this.obj.guardedPatch('removing the pinned route', undefined, (vs) => {
       const ops = buildUnpinPatch(vs);
       removed = ops !== undefined;
       return ops;
@@ -223,7 +220,7 @@ export class IstioRouter implements TrafficRouter {
     }
   }
 
-  async references(host: string): Promise<string[]> {
+  async references(host: string, subset?: string): Promise<string[]> {
     const vs = await this.read();
     const managed = this.locate(vs);
     return httpRoutes(vs)
@@ -233,78 +230,17 @@ export class IstioRouter implements TrafficRouter {
           i !== managed &&
           !isPinned(r) &&
           (r.route ?? []).some(
-            (d) => d.destination?.host && sameService(d.destination.host, host, this.namespace),
+            (d) =>
+              d.destination?.host &&
+              sameService(d.destination.host, host, this.namespace) &&
+              (subset === undefined || d.destination.subset === subset),
           ),
       )
       .map(({ r, i }) => routeLabel(r, i));
   }
 
-  /**
-   * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
-   * has that version) or a fresh read; on a conflict re-read, re-derive and retry. `build` returns
-   * undefined when there is nothing to change.
-   */
-  private async guardedPatch(
-    what: string,
-    expect: string | undefined,
-    build: (vs: VirtualServiceObject) => JsonPatchOp[] | undefined,
-  ): Promise<void> {
-    const max = this.opts.maxAttempts ?? 5;
-    let lastConflict: Error | undefined;
-    for (let attempt = 1; attempt <= max; attempt++) {
-      const cached = attempt === 1 && expect !== undefined && this.last?.metadata?.resourceVersion === expect;
-      const vs = cached ? this.last! : await this.read();
-      const ops = build(vs);
-      if (!ops) return;
-      try {
-        await this.kubectl.patchJson(VIRTUAL_SERVICE_RESOURCE, this.name, ops, this.namespace);
-        return;
-      } catch (err) {
-        if (!(err instanceof KubeConflictError)) throw err;
-        lastConflict = err;
-        // A 422 on a guarded patch means "a test failed" only if the object really changed; if it
-        // is unchanged, the patch itself was rejected (schema or webhook): do not retry.
-        const now = await this.read();
-        if (
-          err.reason === 'Invalid' &&
-          String(now?.metadata?.resourceVersion) === String(vs.metadata?.resourceVersion)
-        ) {
-          throw new Error(
-            `VirtualService "${this.name}": the patch for ${what} was rejected: ${err.message}`,
-          );
-        }
-        this.opts.logger?.info(
-          `VirtualService "${this.name}" changed while ${what} (attempt ${attempt}/${max}); re-reading and retrying.`,
-        );
-        if (attempt < max) await this.backoff(attempt);
-      }
-    }
-    throw new KubeConflictError(
-      `VirtualService "${this.name}" kept changing while helm-canary was ${what} (${max} attempts); ` +
-        `another controller is probably writing it. Last error: ${lastConflict?.message ?? 'conflict'}`,
-    );
-  }
-
-  async setState(annotations: Record<string, string | null>): Promise<void> {
-    const out: Record<string, string | null> = {};
-    for (const [k, v] of Object.entries(annotations)) {
-      const key = k.includes('/') ? k : STATE_PREFIX + k;
-      if (!key.startsWith(STATE_PREFIX)) {
-        throw new Error(`setState writes only ${STATE_PREFIX} annotations; refusing "${key}".`);
-      }
-      out[key] = v;
-    }
-    if (Object.keys(out).length === 0) return;
-    const max = this.opts.maxAttempts ?? 5;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.kubectl.annotate(VIRTUAL_SERVICE_RESOURCE, this.name, out, this.namespace);
-        return;
-      } catch (err) {
-        if (!(err instanceof KubeConflictError) || attempt >= max) throw err;
-        await this.backoff(attempt);
-      }
-    }
+  setState(annotations: Record<string, string | null>): Promise<void> {
+    return this.obj.setState(annotations);
   }
 
   restoreCommand(destinations: Destination[]): string {
@@ -316,9 +252,9 @@ export class IstioRouter implements TrafficRouter {
     });
     let index: number | string =
       `<index of route ${this.resolved?.name ?? `#${this.resolved?.position ?? 0}`}>`;
-    if (this.last && this.resolved) {
+    if (this.obj.last && this.resolved) {
       try {
-        index = locateRoute(this.last, this.resolved);
+        index = locateRoute(this.obj.last, this.resolved);
       } catch {
         // the route is gone from the last read: the placeholder says which one to edit
       }
@@ -334,11 +270,6 @@ export class IstioRouter implements TrafficRouter {
   hostOf(svc: ServiceRef): string {
     return hostOfService(svc, this.namespace);
   }
-
-  private backoff(attempt: number): Promise<void> {
-    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
-    return sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
-  }
 }
 
 interface ServiceEntryObject {
@@ -346,28 +277,6 @@ interface ServiceEntryObject {
   spec?: { hosts?: unknown[] };
 }
 
-/** The helm-canary.io/* annotations: the state earlier runs recorded. */
-function stateOf(vs: VirtualServiceObject): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(vs?.metadata?.annotations ?? {}))
-    if (k.startsWith(STATE_PREFIX)) out[k] = String(v);
-  return out;
-}
-
 function weights(ds: Destination[]): string {
   return ds.map((d) => `${d.host}${d.subset ? '/' + d.subset : ''} ${d.weight}%`).join(', ') || '(none)';
-}
-
-/** The most recent field manager other than helm-canary that owns spec.http, e.g. `"kubectl-patch" (Update, 2026-12-01T10:00:00Z)`. */
-function lastOtherWriter(vs: VirtualServiceObject): string | undefined {
-  const entries = (vs?.metadata?.managedFields ?? []).filter(
-    (e) =>
-      e?.manager &&
-      e.manager !== FIELD_MANAGER &&
-      e.fieldsV1?.['f:spec'] &&
-      'f:http' in (e.fieldsV1['f:spec'] as object),
-  );
-  const last = entries.sort((a, b) => String(b.time ?? '').localeCompare(String(a.time ?? '')))[0];
-  if (!last) return undefined;
-  return `field manager "${last.manager}" (${[last.operation, last.time].filter(Boolean).join(', ')})`;
 }
