@@ -48503,16 +48503,17 @@ class Kubectl {
 /* eslint-enable @typescript-eslint/no-explicit-any */
 /** The body kubectl -v=6 quotes when an error answer is not a Status ("Body was not decodable"). */
 function undecodableBody(stderr) {
-    const m = /"Body was not decodable[^"]*" err=("(?:[^"\\]|\\.)*")/.exec(stderr);
-    if (!m)
-        return undefined;
-    try {
-        const err = JSON.parse(m[1]);
-        return /is missing in '([\s\S]*)'$/.exec(err)?.[1];
+    // kubectl 1.35 logs it structured (err="…" quoted), 1.31 as plain text at the end of the line.
+    const quoted = /"Body was not decodable[^"]*" err=("(?:[^"\\]|\\.)*")/.exec(stderr);
+    if (quoted) {
+        try {
+            return /is missing in '([\s\S]*)'$/.exec(JSON.parse(quoted[1]))?.[1];
+        }
+        catch {
+            return undefined;
+        }
     }
-    catch {
-        return undefined;
-    }
+    return /body was not decodable[^\n]*?is missing in '(.*)'\s*$/im.exec(stderr)?.[1];
 }
 function parseJson(text, what) {
     try {

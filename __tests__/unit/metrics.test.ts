@@ -26,6 +26,7 @@ import {
   unknownPlaceholders,
   versionQueries,
 } from '../../src/metrics/queries.js';
+import { undecodableBody } from '../../src/kube/kubectl-helper.js';
 import { PROMETHEUS_MISSING, prometheusBinary, prometheusConfig } from '../../standins/prometheus.js';
 import type { MetricsSettings } from '../../src/lib/types.js';
 
@@ -456,5 +457,17 @@ describe('the Prometheus harness', () => {
     expect(c).toMatch(/scrape_interval: 1s/);
     expect(c).toMatch(/targets: \["127\.0\.0\.1:1234"\]/);
     expect(c).toMatch(/metrics_path: "\/metrics"/);
+  });
+});
+
+describe('undecodableBody (kubectl -v=6 on an error answer that is not a Status)', () => {
+  const body =
+    '{"status":"error","errorType":"bad_data","error":"invalid parameter \\"query\\": parse error"}';
+  it('reads kubectl 1.35 (structured, quoted) and 1.31 (plain) logs', () => {
+    const v135 = `I1201 request.go:1500] "Body was not decodable (unable to check for Status)" err=${JSON.stringify(`Object 'Kind' is missing in '${body}'`)}\nError from server (BadRequest): x`;
+    const v131 = `I1201 request.go:1550] body was not decodable (unable to check for Status): Object 'Kind' is missing in '${body}'\nError from server (BadRequest): x`;
+    expect(undecodableBody(v135)).toBe(body);
+    expect(undecodableBody(v131)).toBe(body);
+    expect(undecodableBody('Error from server (NotFound): services "x" not found')).toBeUndefined();
   });
 });

@@ -429,14 +429,16 @@ class Kubectl implements IKubectl {
 
 /** The body kubectl -v=6 quotes when an error answer is not a Status ("Body was not decodable"). */
 export function undecodableBody(stderr: string): string | undefined {
-  const m = /"Body was not decodable[^"]*" err=("(?:[^"\\]|\\.)*")/.exec(stderr);
-  if (!m) return undefined;
-  try {
-    const err = JSON.parse(m[1]) as string;
-    return /is missing in '([\s\S]*)'$/.exec(err)?.[1];
-  } catch {
-    return undefined;
+  // kubectl 1.35 logs it structured (err="…" quoted), 1.31 as plain text at the end of the line.
+  const quoted = /"Body was not decodable[^"]*" err=("(?:[^"\\]|\\.)*")/.exec(stderr);
+  if (quoted) {
+    try {
+      return /is missing in '([\s\S]*)'$/.exec(JSON.parse(quoted[1]) as string)?.[1];
+    } catch {
+      return undefined;
+    }
   }
+  return /body was not decodable[^\n]*?is missing in '(.*)'\s*$/im.exec(stderr)?.[1];
 }
 
 function parseJson(text: string, what: string): unknown {
