@@ -103,6 +103,16 @@ export function parseInputs(raw: RawInputs, env: InputEnv, secrets = new SecretR
     maxBakeMs: v['max-bake'],
     drainMs: v.drain,
     allowUnverified: v['allow-unverified'],
+    ...(v.metrics && v['prometheus-url']
+      ? {
+          metrics: {
+            url: v['prometheus-url'],
+            metrics: v.metrics,
+            intervalMs: v['metrics-interval'],
+            token: v['prometheus-token'],
+          },
+        }
+      : {}),
     onFailure: v['on-failure'],
     promotion: v.promotion,
     cleanup: v.cleanup,

@@ -788,7 +788,12 @@ describe('action.yml', () => {
         i.name,
         String(action.inputs[i.name].description).startsWith('Secret.'),
       ]);
-    expect(INPUTS.filter((i) => i.secret).map((i) => i.name)).toEqual(['set', 'kubeconfig', 'github-token']);
+    expect(INPUTS.filter((i) => i.secret).map((i) => i.name)).toEqual([
+      'set',
+      'prometheus-token',
+      'kubeconfig',
+      'github-token',
+    ]);
   });
 
   it('marks as multiline exactly the inputs described as one item "per line"', () => {
@@ -988,7 +993,7 @@ describe('issue 9 inputs', () => {
     const none = { ...base(), 'verify-url': '' };
     expect(errorOf(none).problems).toEqual([
       "Input 'verify-url': is empty and so is 'verify-command': nothing would verify the new release before users get it; " +
-        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz") or 'verify-command', or set 'allow-unverified: true' to roll out without verification`,
+        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz"), 'verify-command' or 'metrics' (with 'prometheus-url'), or set 'allow-unverified: true' to roll out without verification`,
     ]);
     expect(parseInputs({ ...none, 'verify-command': './smoke.sh' }, env).verify.command).toBe('./smoke.sh');
     const allowed = parseInputs({ ...none, 'allow-unverified': 'true' }, env);

@@ -259,29 +259,77 @@ function compositionCell(e: StepEvidenceFigures): string {
  * that made it and its confidence (1 - the bound on the probability that it is wrong).
  */
 function evidenceTable(steps: StepReport[]): string[] {
-  const withEvidence = steps.filter((s) => s.evidence);
-  if (withEvidence.length === 0) return [];
-  const out = [
-    '<details><summary>Evidence per version (responses / failures · decision)</summary>',
-    '',
+  const rows = steps
+    .filter((s) => s.evidence)
+    .map((s) => {
+      const e = s.evidence!;
+      const unattributed =
+        e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
+      return [
+        s.kind === 'precheck' ? '0' : String(s.index + 1),
+        streamCell(e.canary),
+        compositionCell(e),
+        streamCell(e.stable, true),
+        `${streamCell(e.users, true)}${unattributed}`,
+      ];
+    });
+  return collapsibleTable(
+    'Evidence per version (responses / failures · decision)',
     "| # | Canary | Canary responses | Stable | Users' path |",
     '|--:|:--|:--|:--|:--|',
+    rows,
+  );
+}
+
+/** A table folded under a <details> summary line; nothing without rows. */
+function collapsibleTable(title: string, head: string, align: string, rows: string[][]): string[] {
+  if (rows.length === 0) return [];
+  return [
+    `<details><summary>${title}</summary>`,
+    '',
+    head,
+    align,
+    ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+    '',
+    '</details>',
   ];
-  for (const s of withEvidence) {
-    const e = s.evidence!;
-    const unattributed =
-      e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
-    const cells = [
-      s.kind === 'precheck' ? '0' : String(s.index + 1),
-      streamCell(e.canary),
-      compositionCell(e),
-      streamCell(e.stable, true),
-      `${streamCell(e.users, true)}${unattributed}`,
-    ];
-    out.push(`| ${cells.join(' | ')} |`);
+}
+
+/** Per step, what Prometheus said of each version: requests, errors, p95 and the query used. */
+function metricsTable(steps: StepReport[]): string[] {
+  const rows: string[][] = [];
+  for (const s of steps.filter((x) => x.metrics)) {
+    const m = s.metrics!;
+    const n = s.kind === 'precheck' ? '0' : String(s.index + 1);
+    for (const [who, v] of [
+      ['canary', m.canary],
+      ['stable', m.stable],
+    ] as const) {
+      if (!v) continue;
+      rows.push([
+        n,
+        who,
+        v.requests === undefined ? 'no data' : count(v.requests),
+        v.requests === undefined ? '—' : count(v.errors ?? 0),
+        v.p95Ms === undefined ? '—' : `${Math.round(v.p95Ms)} ms`,
+        v.reporter === 'source' ? 'gateway (no sidecar)' : 'sidecar',
+        code(v.query, 300),
+      ]);
+    }
+    for (const c of m.custom) {
+      const bounds = [c.min !== undefined ? `min ${c.min}` : '', c.max !== undefined ? `max ${c.max}` : '']
+        .filter(Boolean)
+        .join(', ');
+      const value = c.value === undefined ? 'no data' : String(Math.round(c.value * 1000) / 1000);
+      rows.push([n, `${escapeMarkdown(c.name, 80)} (${bounds})`, value, '', '', '', code(c.query, 300)]);
+    }
   }
-  out.push('', '</details>');
-  return out;
+  return collapsibleTable(
+    'Metrics per version (Prometheus)',
+    '| # | Version | Requests | Errors | p95 | Series | Query |',
+    '|--:|:--|--:|--:|--:|:--|:--|',
+    rows,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,6 +553,8 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
     out.push('');
     const evidence = evidenceTable(r.steps);
     if (evidence.length) out.push(...evidence, '');
+    const metrics = metricsTable(r.steps);
+    if (metrics.length) out.push(...metrics, '');
   }
 
   const start = timeOf(r.startedAt);

@@ -23,6 +23,7 @@ import {
   type ManagedFieldsEntry,
 } from './ssa.js';
 import { Store, storeKey, type StoredEvent } from './store.js';
+import { forwardRequest, parseServiceProxyPath, resolveServiceLocation } from './service-proxy.js';
 import { clone, deepEqual, isObj, nowTimestamp, type Obj } from './util.js';
 import { decodeCheck, istioVirtualServiceDenial, validateMeta, type FieldCause } from './validation.js';
 
@@ -511,6 +512,16 @@ export class KubeApiServer {
               new ApiError(404, 'NotFound', 'the server could not find the requested resource'),
             );
       }
+    }
+    const proxy = parseServiceProxyPath(segs);
+    if (proxy) {
+      const lookup = (r: 'services' | 'endpoints', ns: string, n: string) =>
+        this.store.get(this.defFor('', r), ns, n);
+      const loc = resolveServiceLocation(proxy.namespace, proxy.id, lookup);
+      if ('error' in loc) throw new ApiError(loc.error.code, loc.error.reason, loc.error.message);
+      const fail = (e: { code: number; reason: string; message: string }) =>
+        this.sendError(res, new ApiError(e.code, e.reason, e.message));
+      return forwardRequest(req, res, loc.url, proxy.rest, u.search, body, fail);
     }
     const target = this.parseTarget(segs);
     if (!target) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
