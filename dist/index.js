@@ -46999,8 +46999,9 @@ const INPUTS = [
     }),
     input({
         name: 'verify-host',
-        form: 'use a host name with optional port, e.g. "my-app.example.com" or "my-app.example.com:8443"',
-        parse: hostPort,
+        multiline: true,
+        form: 'use host names with optional port, one per line, e.g. "my-app.example.com" or "my-app.example.com:8443"',
+        parse: objectNames(hostPort),
     }),
     input({
         name: 'verify-headers',
@@ -47524,7 +47525,8 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
         intervalMs: v.interval,
         verify: {
             url: v['verify-url'],
-            host: v['verify-host'],
+            host: v['verify-host']?.[0],
+            ...(v['verify-host'] && v['verify-host'].length > 1 ? { hosts: v['verify-host'] } : {}),
             headers: v['verify-headers'] ?? {},
             statuses: v['verify-status'],
             body: v['verify-body'],
@@ -52630,6 +52632,7 @@ class Prober {
     ticks = 0;
     /** Requests sent. */
     sent = 0;
+    pinnedSent = 0;
     /** Ticks skipped because maxInFlight requests were still outstanding. */
     skipped = 0;
     /** First exception thrown by the result callback (the prober keeps running). */
@@ -52725,20 +52728,27 @@ class Prober {
         const t0 = this.clock();
         const timeoutMs = this.settings.timeoutMs;
         const headers = { ...this.settings.headers };
-        if (this.settings.host) {
-            for (const k of Object.keys(headers))
-                if (k.toLowerCase() === 'host')
-                    delete headers[k];
-            headers.host = this.settings.host;
-        }
         // Pinned probes are spread evenly among the unpinned ones, starting with a pinned one.
         const pinned = this.pin !== undefined && (this.pin.mode === 'all' || pinnedAt(this.sent, this.pin.share));
         if (pinned)
             headers[this.pin.header] = this.pin.value;
+        // Several hosts: pinned and users' probes each take them in turn, so each host gets both.
+        const hosts = this.settings.hosts;
+        const host = hosts && hosts.length > 1
+            ? hosts[(pinned ? this.pinnedSent : this.sent - this.pinnedSent) % hosts.length]
+            : this.settings.host;
+        if (pinned)
+            this.pinnedSent++;
+        if (host) {
+            for (const k of Object.keys(headers))
+                if (k.toLowerCase() === 'host')
+                    delete headers[k];
+            headers.host = host;
+        }
         const reqOpts = { method: 'GET', agent: this.agent, headers };
         // TLS: present the overridden host name for SNI and certificate checks, like a browser would.
-        if (this.url.protocol === 'https:' && this.settings.host)
-            reqOpts.servername = this.settings.host.replace(/:\d+$/, '');
+        if (this.url.protocol === 'https:' && host)
+            reqOpts.servername = host.replace(/:\d+$/, '');
         let settle;
         const done = new Promise((resolve) => (settle = resolve));
         let finished = false;

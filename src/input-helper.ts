@@ -84,7 +84,8 @@ export function parseInputs(raw: RawInputs, env: InputEnv, secrets = new SecretR
     intervalMs: v.interval,
     verify: {
       url: v['verify-url'],
-      host: v['verify-host'],
+      host: v['verify-host']?.[0],
+      ...(v['verify-host'] && v['verify-host'].length > 1 ? { hosts: v['verify-host'] } : {}),
       headers: v['verify-headers'] ?? {},
       statuses: v['verify-status'],
       body: v['verify-body'],

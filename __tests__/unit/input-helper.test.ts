@@ -802,6 +802,7 @@ describe('action.yml', () => {
       'set',
       'helm-args',
       'virtual-service',
+      'verify-host',
       'verify-headers',
     ]);
   });
@@ -1027,6 +1028,30 @@ describe('issue 10 inputs (Istio modes)', () => {
     expect(twice.message).toMatch(/Input 'virtual-service'.*"a".*listed twice/);
     const bad = errorOf({ ...base(), 'virtual-service': 'a\nB_C' });
     expect(bad.message).toMatch(/Input 'virtual-service'.*"B_C".*not a valid Kubernetes resource name/);
+  });
+
+  it('verify-host: one host as before; several, one per line, are all probed', () => {
+    const one = parseInputs(
+      { ...base(), 'verify-url': 'http://gw/', 'verify-host': 'shop.example.com' },
+      env,
+    );
+    expect(one.verify).toMatchObject({ host: 'shop.example.com' });
+    expect(one.verify.hosts).toBeUndefined();
+    const two = parseInputs(
+      {
+        ...base(),
+        'verify-url': 'http://gw/',
+        'verify-host': 'shop.example.com\nshop.shop.svc.cluster.local',
+      },
+      env,
+    );
+    expect(two.verify).toMatchObject({
+      host: 'shop.example.com',
+      hosts: ['shop.example.com', 'shop.shop.svc.cluster.local'],
+    });
+    expect(errorOf({ ...base(), 'verify-url': 'http://gw/', 'verify-host': 'a.b\na.b' }).message).toMatch(
+      /Input 'verify-host'.*"a\.b".*listed twice/,
+    );
   });
 
   it('destination-rule and subset-label: names and label keys are checked', () => {

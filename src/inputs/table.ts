@@ -210,8 +210,9 @@ export const INPUTS = [
   }),
   input({
     name: 'verify-host',
-    form: 'use a host name with optional port, e.g. "my-app.example.com" or "my-app.example.com:8443"',
-    parse: hostPort,
+    multiline: true,
+    form: 'use host names with optional port, one per line, e.g. "my-app.example.com" or "my-app.example.com:8443"',
+    parse: objectNames(hostPort),
   }),
   input({
     name: 'verify-headers',

@@ -28,7 +28,14 @@ export type StatusRanges = Array<[number, number]>;
 
 export interface VerifySettings {
   url?: string;
+  /** Host header of the probes (the first of `hosts` when several are given). */
   host?: string;
+  /**
+   * Several hosts (input 'verify-host', one per line): e.g. the public host of a gateway
+   * VirtualService and the in-mesh host of another. Probes take them in turn, pinned and users'
+   * probes each, so every host's path is probed at every step.
+   */
+  hosts?: string[];
   headers: Record<string, string>;
   statuses: StatusRanges;
   body?: RegExp;

@@ -39,6 +39,8 @@ export interface GatewayStats {
    * reached a version through helm-canary's pinned route and which through the users' routes.
    */
   byRoute: Record<string, number>;
+  /** Requests routed to a backend per Host header (port stripped). */
+  byHost: Record<string, number>;
   /** 404 answers (no host / no matching route). */
   notFound: number;
   /** 503 `no healthy upstream` answers. */
@@ -97,6 +99,7 @@ export class GatewayServer {
     routed: {},
     deployments: {},
     byRoute: {},
+    byHost: {},
     notFound: 0,
     noHealthyUpstream: 0,
     injectedErrors: 0,
@@ -293,6 +296,7 @@ export class GatewayServer {
     const key = `${backend.namespace}/${backend.service}`;
     this.count(this.stats.routed, key);
     this.count(this.stats.byRoute, `${decision.route ?? '(rule)'} ${key}`);
+    this.count(this.stats.byHost, info.host);
     if (backend.invalid) return send(500, backend.invalid);
     const filters = [...(decision.filters ?? []), ...(backend.filters ?? [])];
     const upstream = pickUpstream(this.snapshot, backend, this.random);
