@@ -4,9 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getInputs } from './input-helper.js';
+import { preflightAccess } from './kube/access-helper.js';
 import { createHelm } from './kube/helm-helper.js';
 import { createKubectl, type IKubectl, type KubeOptions } from './kube/kubectl-helper.js';
 import { acquireLease } from './kube/lease-helper.js';
+import { accessNeeds } from './router/access-needs.js';
 import { createRouter } from './router/factory.js';
 import {
   runRecovery,
@@ -96,6 +98,7 @@ export async function run(): Promise<void> {
       runUrl: reporter.runUrl,
       onUpdate: (report, final) => reporter.update(report, final),
       lock: leaseLock(kubectl, settings, reporter.runUrl, controller.signal),
+      checkAccess: () => preflightAccess(kubectl, accessNeeds(settings), settings.namespace, log),
     };
     if (post) core.warning('The main step did not end cleanly; checking whether traffic must be restored.');
     const result = await (post ? runRecovery(deps) : runRollout(deps));

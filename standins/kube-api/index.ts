@@ -56,6 +56,8 @@ export interface LoggedRequest {
   status: number;
   at: number;
   fieldManager?: string;
+  /** The authenticated user (RBAC). */
+  user?: string;
   /** Request body (UTF-8; protobuf bodies as a decoded JSON string), for writes only, cut at 64 KiB. */
   body?: string;
 }
@@ -317,8 +319,13 @@ export class KubeApiServer {
     return [...this.pending];
   }
 
+  /** Requests that may change something (self reviews are POSTs that store nothing). */
   writes(): LoggedRequest[] {
-    return this.requests.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method));
+    return this.requests.filter(
+      (r) =>
+        ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method) &&
+        !r.path.startsWith('/apis/authorization.k8s.io/'),
+    );
   }
 
   injectFault(f: Fault): void {
@@ -491,6 +498,7 @@ export class KubeApiServer {
       return;
     }
     this.users.set(req, user);
+    entry.user = user.name;
     const attrs = this.attributes(method, u);
     if (!authorize(this.rbacObjects(), user, attrs)) {
       const details = attrs.resourceRequest
