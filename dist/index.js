@@ -53803,7 +53803,8 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
             if (!Number.isFinite(p.t) || !Number.isFinite(p.weight))
                 continue;
             const success = p.canarySuccess !== undefined && Number.isFinite(p.canarySuccess) ? p.canarySuccess * 100 : undefined;
-            pts.push({ t: p.t, weight: p.weight, success });
+            // the pre-traffic check probes the canary through the pinned route: users' weight is 0
+            pts.push({ t: p.t, weight: s.kind === 'precheck' ? 0 : p.weight, success });
         }
     }
     if (pts.length === 0) {

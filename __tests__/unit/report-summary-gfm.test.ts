@@ -116,6 +116,19 @@ describe('the summary rendered as GFM', () => {
     expect(weights.slice(-2)).toEqual([50, 0]);
   });
 
+  it("chart: the pre-traffic check's pinned probes are drawn at 0% users' weight", () => {
+    const r = report('promoted', 12); // few enough points: no downsampling
+    r.steps.unshift({
+      ...r.steps[0],
+      index: -1,
+      kind: 'precheck',
+      weight: 100,
+      samples: [{ t: 0, weight: 100, canarySuccess: 1 }],
+    });
+    r.steps.slice(1).forEach((s) => (s.samples = s.samples?.map((p) => ({ ...p, t: p.t + 5 }))));
+    expect(chart(renderSummary(r)).weights[0]).toBe(0);
+  });
+
   it('the ownership warning: code spans render as code, no escaped backticks, Remedy: on its own line', () => {
     const md = renderSummary(report('promoted', 60));
     const html = marked.parse(md, { async: false, gfm: true });
