@@ -1131,7 +1131,7 @@ exports.debug = debug; // for test
 const Client = __nccwpck_require__(3701)
 const Dispatcher = __nccwpck_require__(883)
 const Pool = __nccwpck_require__(628)
-const BalancedPool = __nccwpck_require__(837)
+const BalancedPool = __nccwpck_require__(3218)
 const Agent = __nccwpck_require__(7405)
 const ProxyAgent = __nccwpck_require__(6672)
 const EnvHttpProxyAgent = __nccwpck_require__(3137)
@@ -5406,7 +5406,7 @@ module.exports = Agent
 
 /***/ }),
 
-/***/ 837:
+/***/ 3218:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -47735,6 +47735,65 @@ async function getInputs() {
     return settings;
 }
 
+;// CONCATENATED MODULE: ./src/kube/access-helper.ts
+/** `patch virtualservices.networking.istio.io`. Pure. */
+function describeNeed(n) {
+    return `${n.verb} ${n.group ? `${n.resource}.${n.group}` : n.resource}`;
+}
+function review(n) {
+    return {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        metadata: {},
+        spec: {
+            resourceAttributes: {
+                namespace: n.namespace,
+                verb: n.verb,
+                group: n.group,
+                resource: n.resource,
+                ...(n.name ? { name: n.name } : {}),
+            },
+        },
+    };
+}
+/** Asks the API server whether the kubeconfig's user may do each of `needs`. */
+async function checkAccess(kubectl, needs) {
+    if (!needs.length)
+        return { checked: true, missing: [] };
+    let out;
+    try {
+        out = await kubectl.create({ apiVersion: 'v1', kind: 'List', metadata: {}, items: needs.map(review) });
+    }
+    catch (err) {
+        return { checked: false, why: err instanceof Error ? err.message : String(err) };
+    }
+    // one review comes back as the object itself, several as a List in request order
+    const answers = (out.kind === 'List' ? (out.items ?? []) : [out]);
+    if (answers.length !== needs.length)
+        return { checked: false, why: `kubectl answered ${answers.length} reviews for ${needs.length}` };
+    return { checked: true, missing: needs.filter((_, i) => answers[i]?.status?.allowed !== true) };
+}
+/** The error naming every missing permission once (names of objects left out). Pure. */
+function missingAccessMessage(missing, namespace) {
+    const what = [...new Set(missing.map(describeNeed))];
+    return (`The kubeconfig's user cannot: ${what.join(', ')} (namespace "${namespace}"); ` +
+        `grant them with a Role like examples/rbac.yaml of helm-canary`);
+}
+/**
+ * The preflight hook: throws naming every missing permission; when the cluster does not let the
+ * user review its own access, warns and lets the run go on (the API server still enforces RBAC).
+ */
+async function preflightAccess(kubectl, needs, namespace, log) {
+    const r = await checkAccess(kubectl, needs);
+    if (!r.checked) {
+        log.warning(`Could not check the cluster permissions before the run (SelfSubjectAccessReview): ${r.why}`);
+        return;
+    }
+    if (r.missing.length)
+        throw new Error(missingAccessMessage(r.missing, namespace));
+    log.info(`Cluster permissions: the ${needs.length} this run needs are granted.`);
+}
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/kube/exec-util.ts
@@ -48458,7 +48517,7 @@ class Kubectl {
                 throw new KubeAlreadyExistsError(`kubectl ${what} failed: ${tail(r.stderr)}`);
             throw this.fail(what, r);
         }
-        return parseJson(r.stdout, `kubectl ${verb} ${obj.kind}`);
+        return parseJsonObjects(r.stdout, `kubectl ${verb} ${obj.kind}`);
     }
     async getRaw(path, o) {
         // -v=6 logs requests and statuses (no headers, so no credentials): on an error answer that is
@@ -48524,6 +48583,38 @@ function parseJson(text, what) {
     catch {
         throw new Error(`${what}: expected JSON output, got: ${text.slice(0, 200)}`);
     }
+}
+/**
+ * `kubectl create -f - -o json` of a List prints one JSON document per item, one after the other:
+ * a single document is returned as is, several as a List of them.
+ */
+function parseJsonObjects(text, what) {
+    const docs = [];
+    let depth = 0;
+    let start = -1;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inString) {
+            if (c === '\\')
+                i++;
+            else if (c === '"')
+                inString = false;
+        }
+        else if (c === '"')
+            inString = true;
+        else if (c === '{') {
+            if (depth++ === 0)
+                start = i;
+        }
+        else if (c === '}' && --depth === 0)
+            docs.push(parseJson(text.slice(start, i + 1), what));
+    }
+    if (docs.length === 1)
+        return docs[0];
+    if (docs.length > 1)
+        return { apiVersion: 'v1', kind: 'List', items: docs };
+    return parseJson(text, what);
 }
 /** Finds kubectl on PATH and reads its client version. */
 async function createKubectl(o) {
@@ -48896,6 +48987,45 @@ class Lease {
         }
         throw new Error(`could not release the lock ${this.label}: it kept changing`);
     }
+}
+
+;// CONCATENATED MODULE: ./src/router/access-needs.ts
+const ISTIO = 'networking.istio.io';
+const GATEWAY_API = 'gateway.networking.k8s.io';
+function accessNeeds(s) {
+    const writes = s.command !== 'status' && !s.dryRun;
+    const routing = s.httpRoute
+        ? [['get', GATEWAY_API, 'httproutes', s.httpRoute]]
+        : [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].map((name) => [
+            'get',
+            ISTIO,
+            'virtualservices',
+            name,
+        ]);
+    const needs = [...routing, ['list', '', 'secrets']]; // helm status reads the release records
+    if (s.command !== 'status') {
+        needs.push(['get', '', 'namespaces', s.namespace], ['get', '', 'services']);
+        if (s.destinationRule)
+            needs.push(['get', ISTIO, 'destinationrules', s.destinationRule], ['list', '', 'pods']);
+    }
+    if (writes) {
+        needs.push(...routing.map(([, g, r, n]) => ['patch', g, r, n]));
+        if (s.destinationRule)
+            needs.push(['patch', ISTIO, 'destinationrules', s.destinationRule]);
+        needs.push(['get', 'coordination.k8s.io', 'leases'], ['create', 'coordination.k8s.io', 'leases'], ['update', 'coordination.k8s.io', 'leases'], ['delete', 'coordination.k8s.io', 'leases'], 
+        // helm's release records: install/upgrade write them, uninstall deletes them
+        ['create', '', 'secrets'], ['update', '', 'secrets'], ['delete', '', 'secrets']);
+        // helm --wait follows the chart's Deployments
+        if (s.command === 'rollout')
+            needs.push(['list', 'apps', 'deployments'], ['watch', 'apps', 'deployments']);
+    }
+    return needs.map(([verb, group, resource, name]) => ({
+        verb,
+        group,
+        resource,
+        namespace: s.namespace,
+        ...(name ? { name } : {}),
+    }));
 }
 
 ;// CONCATENATED MODULE: ./src/router/ownership.ts
@@ -50875,6 +51005,12 @@ class Rollout {
         };
     }
     async run() {
+        try {
+            await this.deps.checkAccess?.();
+        }
+        catch (err) {
+            return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
+        }
         if (this.s.command === 'status')
             return this.statusCommand();
         try {
@@ -54198,8 +54334,11 @@ const VERDICT = {
     skipped: '⏭️ skipped',
 };
 const DASH = '—';
-// Mermaid draws every band label; more than ~24 "m:ss" labels overlap at the default width.
-const MAX_CHART_POINTS = 24;
+// Mermaid draws every band label; more than ~12 "m:ss" labels overlap at GitHub's width.
+const MAX_CHART_POINTS = 12;
+/** No line break inside a figure: non-breaking spaces, a word joiner around dashes. */
+const NBSP = '\u00a0';
+const keep = (text) => text.replace(/ /g, NBSP).replace(/–/g, '\u2060–\u2060');
 // ---------------------------------------------------------------------------------------------
 // Marker
 const MARKER_PREFIX = '<!-- helm-canary:';
@@ -54237,9 +54376,15 @@ function summary_code(text, max = 200) {
     const t = clip(oneLine(text), max);
     return /[`|\\]/.test(t) ? escapeMarkdown(t, max) : `\`${t}\``;
 }
-/** Escape a line that becomes its own Markdown line (block quote content). */
+/**
+ * Escape a line that becomes its own Markdown line (block quote content). Code spans the text
+ * already holds (`helm upgrade …`, written by the router's findings) stay code spans.
+ */
 function escapeLine(line) {
-    const inline = escapeInline(clip(line.trim(), 1000));
+    const inline = clip(line.trim(), 1000)
+        .split(/(`[^`|\r\n]+`)/)
+        .map((part, i) => (i % 2 === 1 ? part : escapeInline(part)))
+        .join('');
     // A line starting with #, >, -, +, = or "1." would become a heading, quote, list or rule.
     return inline.replace(/^([#>+=-]|\d+[.)])/, (m) => m.length === 1 ? `\\${m}` : m.replace(/([.)])$/, '\\$1'));
 }
@@ -54299,7 +54444,7 @@ function nowMs(now) {
 // ---------------------------------------------------------------------------------------------
 // Steps table
 function requestsCell(s) {
-    const bad = s.total.bad > 0 ? ` (${count(s.total.bad)} bad)` : '';
+    const bad = s.total.bad > 0 ? keep(` (${count(s.total.bad)} bad)`) : '';
     return s.total.requests > 0 ? `${count(s.total.requests)}${bad}` : DASH;
 }
 function bakeCell(s, end) {
@@ -54309,7 +54454,7 @@ function bakeCell(s, end) {
     if (started !== undefined && ended !== undefined && (s.verdict === 'running' || s.verdict === 'failed')) {
         const actual = Math.max(0, ended - started);
         if (actual < s.bakeMs - 500)
-            return `${formatDuration(actual)} of ${planned}`;
+            return keep(`${formatDuration(actual)} of ${planned}`);
     }
     return planned;
 }
@@ -54317,16 +54462,16 @@ function p95Cell(s) {
     if (s.stable || s.canary) {
         const a = ms(s.stable?.p95Ms);
         const b = ms(s.canary?.p95Ms);
-        return a === DASH && b === DASH ? DASH : `${a} / ${b} ms`;
+        return a === DASH && b === DASH ? DASH : keep(`${a} / ${b} ms`);
     }
-    return s.total.p95Ms !== undefined ? `${ms(s.total.p95Ms)} ms (all)` : DASH;
+    return s.total.p95Ms !== undefined ? keep(`${ms(s.total.p95Ms)} ms (all)`) : DASH;
 }
 function shareCell(s) {
     if (s.observedCanaryShare === undefined || !Number.isFinite(s.observedCanaryShare))
         return DASH;
     const obs = `${pct1(s.observedCanaryShare)}%`;
     const r = s.expectedShareRange;
-    return r ? `${obs} (exp. ${pct1(r[0])}–${pct1(r[1])}%)` : obs;
+    return r ? keep(`${obs} (exp. ${pct1(r[0])}–${pct1(r[1])}%)`) : obs;
 }
 function verdictCell(s) {
     const v = VERDICT[s.verdict] ?? escapeMarkdown(String(s.verdict));
@@ -54342,7 +54487,7 @@ function stepsTable(steps, end) {
         if (s.canary)
             canary = successPct(s.canary);
         else
-            canary = s.total.requests > 0 ? `${successPct(s.total)} (all)` : DASH;
+            canary = s.total.requests > 0 ? keep(`${successPct(s.total)} (all)`) : DASH;
         const precheck = s.kind === 'precheck';
         const cells = [
             // The pre-traffic check is step 0: pinned probes only, no user weight.
@@ -54472,7 +54617,8 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
             if (!Number.isFinite(p.t) || !Number.isFinite(p.weight))
                 continue;
             const success = p.canarySuccess !== undefined && Number.isFinite(p.canarySuccess) ? p.canarySuccess * 100 : undefined;
-            pts.push({ t: p.t, weight: p.weight, success });
+            // the pre-traffic check probes the canary through the pinned route: users' weight is 0
+            pts.push({ t: p.t, weight: s.kind === 'precheck' ? 0 : p.weight, success });
         }
     }
     if (pts.length === 0) {
@@ -54484,6 +54630,11 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
         });
     }
     pts.sort((a, b) => a.t - b.t);
+    // A rolled-back run ends with all traffic on stable: draw the return to 0%.
+    const end = timeOf(r.endedAt);
+    const back = r.outcome === 'rolled-back' && pts.length && pts[pts.length - 1].weight > 0
+        ? { t: Math.max(pts[pts.length - 1].t, end !== undefined ? (end - start) / 1000 : 0), weight: 0 }
+        : undefined;
     // Merge points that share an x-axis label (mermaid's band axis drops duplicate categories).
     const merged = [];
     for (const p of pts) {
@@ -54493,8 +54644,18 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
         else
             merged.push({ ...p });
     }
+    if (back) {
+        const last = merged[merged.length - 1];
+        // same label as the last sample: a point of its own one second later (the band axis needs distinct labels)
+        merged.push({ t: chartLabel(back.t) === chartLabel(last.t) ? last.t + 1 : back.t, weight: 0 });
+    }
     if (merged.length <= max)
         return merged;
+    if (back)
+        return [...downsample(merged.slice(0, -1), max - 1), merged[merged.length - 1]];
+    return downsample(merged, max);
+}
+function downsample(merged, max) {
     // Downsample into `max` buckets; keep the lowest success of a bucket so that dips stay visible.
     const out = [];
     for (let i = 0; i < max; i++) {
@@ -54632,7 +54793,11 @@ function renderSummary(r, opts = {}) {
         warnings.forEach((w, i) => {
             if (i > 0)
                 out.push('>');
-            const lines = w.split(/\r\n|\r|\n/).filter((l) => l.trim());
+            // "Remedy:" starts its own line, so a long finding reads as what happens, then what to do.
+            const lines = w
+                .split(/\r\n|\r|\n/)
+                .flatMap((l) => l.split(/\s+(?=Remedy:)/))
+                .filter((l) => l.trim());
             // A trailing backslash is a hard line break, so a multi-line warning keeps its lines.
             lines.forEach((l, j) => out.push(`> ${j === 0 ? '⚠️ ' : ''}${escapeLine(l)}${j < lines.length - 1 ? '\\' : ''}`));
         });
@@ -55085,6 +55250,8 @@ class Reporter {
 
 
 
+
+
 /**
  * Entry point of the action, for the main step and the post step (`post-if: always()`). Never
  * throws: every failure ends in core.setFailed. The main step records that it started and that it
@@ -55159,6 +55326,7 @@ async function run() {
             onUpdate: (report, final) => reporter.update(report, final),
             lock: leaseLock(kubectl, settings, reporter.runUrl, controller.signal),
             ...(metrics ? { preflightChecks: metrics.preflight } : {}),
+            checkAccess: () => preflightAccess(kubectl, accessNeeds(settings), settings.namespace, log),
         };
         if (post)
             warning('The main step did not end cleanly; checking whether traffic must be restored.');

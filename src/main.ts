@@ -4,9 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getInputs } from './input-helper.js';
+import { preflightAccess } from './kube/access-helper.js';
 import { createHelm, type IHelm } from './kube/helm-helper.js';
 import { createKubectl, type IKubectl, type KubeOptions } from './kube/kubectl-helper.js';
 import { acquireLease } from './kube/lease-helper.js';
+import { accessNeeds } from './router/access-needs.js';
 import { createRouter } from './router/factory.js';
 import {
   runRecovery,
@@ -102,6 +104,7 @@ export async function run(): Promise<void> {
       onUpdate: (report, final) => reporter.update(report, final),
       lock: leaseLock(kubectl, settings, reporter.runUrl, controller.signal),
       ...(metrics ? { preflightChecks: metrics.preflight } : {}),
+      checkAccess: () => preflightAccess(kubectl, accessNeeds(settings), settings.namespace, log),
     };
     if (post) core.warning('The main step did not end cleanly; checking whether traffic must be restored.');
     const result = await (post ? runRecovery(deps) : runRollout(deps));

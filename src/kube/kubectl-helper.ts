@@ -376,7 +376,7 @@ class Kubectl implements IKubectl {
         throw new KubeAlreadyExistsError(`kubectl ${what} failed: ${tail(r.stderr)}`);
       throw this.fail(what, r);
     }
-    return parseJson(r.stdout, `kubectl ${verb} ${obj.kind}`) as T;
+    return parseJsonObjects(r.stdout, `kubectl ${verb} ${obj.kind}`) as T;
   }
 
   async getRaw(path: string, o?: KubeCallOptions): Promise<{ ok: boolean; body: string; error?: string }> {
@@ -447,6 +447,30 @@ function parseJson(text: string, what: string): unknown {
   } catch {
     throw new Error(`${what}: expected JSON output, got: ${text.slice(0, 200)}`);
   }
+}
+
+/**
+ * `kubectl create -f - -o json` of a List prints one JSON document per item, one after the other:
+ * a single document is returned as is, several as a List of them.
+ */
+function parseJsonObjects(text: string, what: string): unknown {
+  const docs: unknown[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') {
+      if (depth++ === 0) start = i;
+    } else if (c === '}' && --depth === 0) docs.push(parseJson(text.slice(start, i + 1), what));
+  }
+  if (docs.length === 1) return docs[0];
+  if (docs.length > 1) return { apiVersion: 'v1', kind: 'List', items: docs };
+  return parseJson(text, what);
 }
 
 /** Finds kubectl on PATH and reads its client version. */

@@ -43,6 +43,8 @@ export interface RolloutDeps {
   reportTimeoutMs?: number;
   /** How often a bake re-reads the route (default 5 s). */
   routeCheckMs?: number;
+  /** Preflight of the cluster permissions: throws naming the missing ones, before any read or write. */
+  checkAccess?: () => Promise<void>;
   /**
    * Checks of the verification setup that only read (e.g. every metrics query against
    * Prometheus), run at the end of preflight, before any write; a throw stops the run.
@@ -194,6 +196,11 @@ class Rollout {
   }
 
   async run(): Promise<RolloutResult> {
+    try {
+      await this.deps.checkAccess?.();
+    } catch (err) {
+      return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
+    }
     if (this.s.command === 'status') return this.statusCommand();
     try {
       if (this.s.command === 'rollout') return await this.rollout();
