@@ -2,8 +2,20 @@
 // Everything runs locally: a Kubernetes API stand-in that the real helm and kubectl talk to, an
 // Istio ingress gateway stand-in that routes by the stored VirtualService weights, and the bundled
 // action (dist/index.js) run exactly as a GitHub runner runs it.
+// `npm run demo -- --tools=helm3` uses helm 3.17 + kubectl 1.31 instead of helm 4.1 + kubectl 1.35.
 import path from 'node:path';
-import { World, CHARTS, TOOLS } from '../standins/world.js';
+
+const toolsArg = process.argv.slice(2).find((a) => a.startsWith('--tools='));
+if (toolsArg) {
+  const pair = toolsArg.slice('--tools='.length);
+  if (pair !== 'helm4' && pair !== 'helm3') {
+    console.error(`--tools must be helm4 or helm3, not "${pair}"`);
+    process.exit(2);
+  }
+  process.env.HELM_CANARY_TOOLS = pair; // read by standins/world.ts when it loads
+}
+const { World, CHARTS, TOOLS } = await import('../standins/world.js');
+type World = Awaited<ReturnType<typeof World.start>>;
 
 const HOST = '127.0.0.1.xip.io';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -25,8 +37,10 @@ async function main(): Promise<void> {
     say(
       `Local cluster stand-in at ${w.kube.url}, gateway at ${w.gateway.url} (helm/kubectl: .tools/${TOOLS})`,
     );
+    say('Tutorial step 1: kubectl label namespace default istio-injection=enabled (sidecars for the mesh)');
+    await w.must(w.kubectl('label', 'namespace', 'default', 'istio-injection=enabled', '--overwrite'));
     say(
-      'Tutorial setup: stable "foolish-penguin" (hello world v1) and gateway chart "exciting-lemur" (VirtualService, 100% to v1)',
+      'Tutorial steps 2-3: helm install foolish-penguin ./sample (hello world v1), helm install exciting-lemur ./sample-gateway (Gateway + VirtualService, 100% to v1)',
     );
     await w.tutorial('hello world v1');
     console.log(`  20 requests through the gateway: ${await sample(w, 20)}`);

@@ -1131,7 +1131,7 @@ exports.debug = debug; // for test
 const Client = __nccwpck_require__(3701)
 const Dispatcher = __nccwpck_require__(883)
 const Pool = __nccwpck_require__(628)
-const BalancedPool = __nccwpck_require__(837)
+const BalancedPool = __nccwpck_require__(3218)
 const Agent = __nccwpck_require__(7405)
 const ProxyAgent = __nccwpck_require__(6672)
 const EnvHttpProxyAgent = __nccwpck_require__(3137)
@@ -5406,7 +5406,7 @@ module.exports = Agent
 
 /***/ }),
 
-/***/ 837:
+/***/ 3218:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -46859,6 +46859,7 @@ const TOKEN_LIKE = /^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{24,}$/;
 
 
 
+
 function input(spec) {
     return { default: '', multiline: false, secret: false, ...spec };
 }
@@ -46999,8 +47000,9 @@ const INPUTS = [
     }),
     input({
         name: 'verify-host',
-        form: 'use a host name with optional port, e.g. "my-app.example.com" or "my-app.example.com:8443"',
-        parse: hostPort,
+        multiline: true,
+        form: 'use host names with optional port, one per line, e.g. "my-app.example.com" or "my-app.example.com:8443"',
+        parse: objectNames(hostPort),
     }),
     input({
         name: 'verify-headers',
@@ -47092,6 +47094,37 @@ const INPUTS = [
         parse: parseCa,
     }),
     input({ name: 'allow-unverified', default: 'false', form: BOOLEAN_FORM, parse: parsers_boolean }),
+    input({
+        name: 'prometheus-url',
+        form: 'use an http:// or https:// URL (e.g. "http://prometheus.example.com:9090"), or "k8s://NAMESPACE/SERVICE:PORT" for the in-cluster Prometheus through the Kubernetes API (e.g. "k8s://monitoring/prometheus:9090")',
+        parse: parsePrometheusUrl,
+        secrets: urlCredentials,
+    }),
+    input({
+        name: 'metrics',
+        // YAML: read whole (a multiline input's lines are trimmed, which would lose the indentation).
+        form: 'use a YAML list of "request-success-rate", "request-duration" or {name, query, min, max} entries (query: PromQL with {{ namespace }}, {{ canary }}, {{ stable }}, {{ interval }}; at least one of min/max)',
+        parse: parseMetrics,
+    }),
+    input({
+        name: 'metrics-interval',
+        default: '30s',
+        form: `${DURATION_FORM}, at least 1s`,
+        parse: (v, c) => {
+            const ms = duration({ positive: true })(v, c);
+            if (ms !== undefined && ms < 1000)
+                c.bad(v, 'is shorter than 1s (Prometheus ranges are whole seconds here)');
+            else
+                return ms;
+            return undefined;
+        },
+    }),
+    input({
+        name: 'prometheus-token',
+        secret: true,
+        form: 'use a bearer token without spaces, e.g. ${{ secrets.PROMETHEUS_TOKEN }}',
+        parse: word('contains whitespace (value not shown: secret input)'),
+    }),
     input({
         name: 'on-failure',
         default: 'rollback',
@@ -47288,6 +47321,95 @@ function parseCanaryMatch(v, c) {
     }
     return undefined;
 }
+const BUILTIN_NAMES = ['request-success-rate', 'request-duration'];
+const PLACEHOLDER_NAMES = ['namespace', 'canary', 'stable', 'interval'];
+function parsePrometheusUrl(v, c) {
+    if (/^k8s:/i.test(v)) {
+        if (/^k8s:\/\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z]([-a-z0-9]*[a-z0-9])?(:([0-9]{1,5}|[a-z][-a-z0-9]*))?\/?$/.test(v))
+            return v.replace(/\/$/, '');
+        c.bad(v, 'is not k8s://NAMESPACE/SERVICE:PORT (a namespace, a Service name and a port number or name)');
+        return undefined;
+    }
+    return httpUrl(v, c);
+}
+/** The `metrics` YAML list: built-in names, or {name, query, min?, max?}. */
+function parseMetrics(v, c) {
+    let doc;
+    try {
+        doc = (0,dist/* parse */.qg)(v);
+    }
+    catch (e) {
+        c.bad(undefined, `is not valid YAML (${e.message.split('\n')[0]})`);
+        return undefined;
+    }
+    if (!Array.isArray(doc) || doc.length === 0) {
+        c.bad(undefined, 'is not a non-empty YAML list');
+        return undefined;
+    }
+    const out = [];
+    const names = new Set();
+    let ok = true;
+    doc.forEach((e, i) => {
+        const at = `entry ${i + 1}`;
+        const bad = (problem) => {
+            ok = false;
+            c.bad(undefined, `${at} ${problem}`);
+        };
+        const builtin = typeof e === 'string'
+            ? e
+            : isRecord(e) && Object.keys(e).length === 1 && 'name' in e
+                ? e.name
+                : undefined;
+        if (typeof builtin === 'string' && BUILTIN_NAMES.includes(builtin)) {
+            if (names.has(builtin))
+                return bad(`("${builtin}") is given twice`);
+            names.add(builtin);
+            out.push({ kind: 'builtin', name: builtin });
+            return;
+        }
+        if (typeof e === 'string')
+            return bad(`("${e}") is not a built-in (request-success-rate, request-duration)`);
+        if (!isRecord(e))
+            return bad('is neither a built-in name nor a {name, query} mapping');
+        const unknown = Object.keys(e).filter((k) => !['name', 'query', 'min', 'max'].includes(k));
+        if (unknown.length)
+            return bad(`has unknown keys ${unknown.map((k) => `"${k}"`).join(', ')}`);
+        const { name, query, min, max } = e;
+        if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
+            return bad('needs a name of letters, digits, "_", "." and "-"');
+        if (names.has(name))
+            return bad(`("${name}") is given twice`);
+        if (typeof query !== 'string' || query.trim() === '')
+            return bad(`("${name}") needs a query`);
+        const unknownVars = [...query.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)]
+            .map((m) => m[1])
+            .filter((p) => !PLACEHOLDER_NAMES.includes(p));
+        if (unknownVars.length)
+            return bad(`("${name}") uses unknown placeholders ${unknownVars.map((p) => `{{ ${p} }}`).join(', ')} (known: {{ namespace }}, {{ canary }}, {{ stable }}, {{ interval }})`);
+        for (const [k, b] of [
+            ['min', min],
+            ['max', max],
+        ])
+            if (b !== undefined && (typeof b !== 'number' || !Number.isFinite(b)))
+                return bad(`("${name}") has a ${k} that is not a number`);
+        if (min === undefined && max === undefined)
+            return bad(`("${name}") needs min or max (or both)`);
+        if (typeof min === 'number' && typeof max === 'number' && min > max)
+            return bad(`("${name}") has min above max`);
+        names.add(name);
+        out.push({
+            kind: 'custom',
+            name,
+            query: query.trim(),
+            ...(min !== undefined ? { min: min } : {}),
+            ...(max !== undefined ? { max: max } : {}),
+        });
+    });
+    return ok ? out : undefined;
+}
+function isRecord(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 /** Several names, one per line, each checked by `one`; a name given twice is an error. */
 function objectNames(one) {
     return (v, c) => {
@@ -47400,7 +47522,9 @@ function crossRules(v, raw, env, p) {
     if (v['chart-version'] !== undefined && v.chart?.local)
         p.warn(`Input 'chart-version' (${v['chart-version']}) is ignored for a local chart ("${v.chart.ref}").`);
     if (v['verify-url'] === undefined) {
-        const unused = PROBE_INPUTS.filter((n) => given(n) && textOf(n, raw) !== INPUT_BY_NAME[n].default);
+        // success-rate and max-latency are the built-in metrics' thresholds too.
+        const metricInputs = given('metrics') ? ['success-rate', 'max-latency'] : [];
+        const unused = PROBE_INPUTS.filter((n) => given(n) && textOf(n, raw) !== INPUT_BY_NAME[n].default && !metricInputs.includes(n));
         if (unused.length > 0)
             p.warn(`Inputs ${unused.map((n) => `'${n}'`).join(', ')} have no effect without 'verify-url'.`);
     }
@@ -47408,12 +47532,21 @@ function crossRules(v, raw, env, p) {
         p.warn("Input 'verify-ca' has no effect: 'verify-url' is not an https:// URL.");
     }
     // Nothing may reach users unverified unless that is asked for (allow-unverified: true).
+    if (given('metrics') && !given('prometheus-url'))
+        bad('prometheus-url', undefined, "is empty but 'metrics' is set: the metrics need a Prometheus to query");
+    else if (given('metrics') && !given('verify-url') && (v.command === 'rollout' || v.command === 'promote'))
+        p.warn("Input 'verify-url' is empty: there is no pinned pre-traffic check, the canary's first user weight is judged on metrics alone.");
+    if (given('prometheus-url') && !given('metrics'))
+        p.warn("Input 'prometheus-url' has no effect without 'metrics'.");
+    if (given('prometheus-token') && v['prometheus-url']?.startsWith('k8s:'))
+        p.warn("Input 'prometheus-token' has no effect with a k8s:// 'prometheus-url' (the kubeconfig authenticates).");
     const verifies = v.command === 'rollout' || v.command === 'promote';
-    if (verifies && !given('verify-url') && !given('verify-command')) {
+    // Metrics are verification too: they judge every real request to each version.
+    if (verifies && !given('verify-url') && !given('verify-command') && !given('metrics')) {
         if (v['allow-unverified'])
             p.warn("allow-unverified is true and neither 'verify-url' nor 'verify-command' is set: nothing is verified; each step only waits its bake time, and the report says so.");
         else
-            bad('verify-url', undefined, "is empty and so is 'verify-command': nothing would verify the new release before users get it", `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz") or 'verify-command', or set 'allow-unverified: true' to roll out without verification`);
+            bad('verify-url', undefined, "is empty and so is 'verify-command': nothing would verify the new release before users get it", `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz"), 'verify-command' or 'metrics' (with 'prometheus-url'), or set 'allow-unverified: true' to roll out without verification`);
     }
     const pinHeader = v['canary-header'];
     const headers = v['verify-headers'] ?? {};
@@ -47524,7 +47657,8 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
         intervalMs: v.interval,
         verify: {
             url: v['verify-url'],
-            host: v['verify-host'],
+            host: v['verify-host']?.[0],
+            ...(v['verify-host'] && v['verify-host'].length > 1 ? { hosts: v['verify-host'] } : {}),
             headers: v['verify-headers'] ?? {},
             statuses: v['verify-status'],
             body: v['verify-body'],
@@ -47542,6 +47676,16 @@ function parseInputs(raw, env, secrets = new SecretRegistry()) {
         maxBakeMs: v['max-bake'],
         drainMs: v.drain,
         allowUnverified: v['allow-unverified'],
+        ...(v.metrics && v['prometheus-url']
+            ? {
+                metrics: {
+                    url: v['prometheus-url'],
+                    metrics: v.metrics,
+                    intervalMs: v['metrics-interval'],
+                    token: v['prometheus-token'],
+                },
+            }
+            : {}),
         onFailure: v['on-failure'],
         promotion: v.promotion,
         cleanup: v.cleanup,
@@ -47589,6 +47733,65 @@ async function getInputs() {
     for (const w of settings.warnings ?? [])
         warning(w);
     return settings;
+}
+
+;// CONCATENATED MODULE: ./src/kube/access-helper.ts
+/** `patch virtualservices.networking.istio.io`. Pure. */
+function describeNeed(n) {
+    return `${n.verb} ${n.group ? `${n.resource}.${n.group}` : n.resource}`;
+}
+function review(n) {
+    return {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        metadata: {},
+        spec: {
+            resourceAttributes: {
+                namespace: n.namespace,
+                verb: n.verb,
+                group: n.group,
+                resource: n.resource,
+                ...(n.name ? { name: n.name } : {}),
+            },
+        },
+    };
+}
+/** Asks the API server whether the kubeconfig's user may do each of `needs`. */
+async function checkAccess(kubectl, needs) {
+    if (!needs.length)
+        return { checked: true, missing: [] };
+    let out;
+    try {
+        out = await kubectl.create({ apiVersion: 'v1', kind: 'List', metadata: {}, items: needs.map(review) });
+    }
+    catch (err) {
+        return { checked: false, why: err instanceof Error ? err.message : String(err) };
+    }
+    // one review comes back as the object itself, several as a List in request order
+    const answers = (out.kind === 'List' ? (out.items ?? []) : [out]);
+    if (answers.length !== needs.length)
+        return { checked: false, why: `kubectl answered ${answers.length} reviews for ${needs.length}` };
+    return { checked: true, missing: needs.filter((_, i) => answers[i]?.status?.allowed !== true) };
+}
+/** The error naming every missing permission once (names of objects left out). Pure. */
+function missingAccessMessage(missing, namespace) {
+    const what = [...new Set(missing.map(describeNeed))];
+    return (`The kubeconfig's user cannot: ${what.join(', ')} (namespace "${namespace}"); ` +
+        `grant them with a Role like examples/rbac.yaml of helm-canary`);
+}
+/**
+ * The preflight hook: throws naming every missing permission; when the cluster does not let the
+ * user review its own access, warns and lets the run go on (the API server still enforces RBAC).
+ */
+async function preflightAccess(kubectl, needs, namespace, log) {
+    const r = await checkAccess(kubectl, needs);
+    if (!r.checked) {
+        log.warning(`Could not check the cluster permissions before the run (SelfSubjectAccessReview): ${r.why}`);
+        return;
+    }
+    if (r.missing.length)
+        throw new Error(missingAccessMessage(r.missing, namespace));
+    log.info(`Cluster permissions: the ${needs.length} this run needs are granted.`);
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -48314,7 +48517,24 @@ class Kubectl {
                 throw new KubeAlreadyExistsError(`kubectl ${what} failed: ${tail(r.stderr)}`);
             throw this.fail(what, r);
         }
-        return parseJson(r.stdout, `kubectl ${verb} ${obj.kind}`);
+        return parseJsonObjects(r.stdout, `kubectl ${verb} ${obj.kind}`);
+    }
+    async getRaw(path, o) {
+        // -v=6 logs requests and statuses (no headers, so no credentials): on an error answer that is
+        // not a Kubernetes Status (e.g. Prometheus's JSON through the service proxy) it is the only
+        // place kubectl shows the body.
+        const r = await this.run(['get', '--raw', path, '-v=6'], 'debug', o);
+        if (r.exitCode === 0)
+            return { ok: true, body: r.stdout };
+        const lines = r.stderr.split(/\r?\n/);
+        const error = lines
+            .filter((l) => /^(Error from server|error:|Unable to connect|The connection to the server)/.test(l))
+            .pop() ?? tail(r.stderr, 3);
+        return {
+            ok: false,
+            body: undecodableBody(r.stderr) ?? '',
+            error: this.message(error || `exit ${r.exitCode}`),
+        };
     }
     async delete(resource, name, namespace, o = {}) {
         const ns = namespace ?? this.o.namespace;
@@ -48342,6 +48562,20 @@ class Kubectl {
     }
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
+/** The body kubectl -v=6 quotes when an error answer is not a Status ("Body was not decodable"). */
+function undecodableBody(stderr) {
+    // kubectl 1.35 logs it structured (err="…" quoted), 1.31 as plain text at the end of the line.
+    const quoted = /"Body was not decodable[^"]*" err=("(?:[^"\\]|\\.)*")/.exec(stderr);
+    if (quoted) {
+        try {
+            return /is missing in '([\s\S]*)'$/.exec(JSON.parse(quoted[1]))?.[1];
+        }
+        catch {
+            return undefined;
+        }
+    }
+    return /body was not decodable[^\n]*?is missing in '(.*)'\s*$/im.exec(stderr)?.[1];
+}
 function parseJson(text, what) {
     try {
         return JSON.parse(text);
@@ -48349,6 +48583,38 @@ function parseJson(text, what) {
     catch {
         throw new Error(`${what}: expected JSON output, got: ${text.slice(0, 200)}`);
     }
+}
+/**
+ * `kubectl create -f - -o json` of a List prints one JSON document per item, one after the other:
+ * a single document is returned as is, several as a List of them.
+ */
+function parseJsonObjects(text, what) {
+    const docs = [];
+    let depth = 0;
+    let start = -1;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inString) {
+            if (c === '\\')
+                i++;
+            else if (c === '"')
+                inString = false;
+        }
+        else if (c === '"')
+            inString = true;
+        else if (c === '{') {
+            if (depth++ === 0)
+                start = i;
+        }
+        else if (c === '}' && --depth === 0)
+            docs.push(parseJson(text.slice(start, i + 1), what));
+    }
+    if (docs.length === 1)
+        return docs[0];
+    if (docs.length > 1)
+        return { apiVersion: 'v1', kind: 'List', items: docs };
+    return parseJson(text, what);
 }
 /** Finds kubectl on PATH and reads its client version. */
 async function createKubectl(o) {
@@ -48721,6 +48987,45 @@ class Lease {
         }
         throw new Error(`could not release the lock ${this.label}: it kept changing`);
     }
+}
+
+;// CONCATENATED MODULE: ./src/router/access-needs.ts
+const ISTIO = 'networking.istio.io';
+const GATEWAY_API = 'gateway.networking.k8s.io';
+function accessNeeds(s) {
+    const writes = s.command !== 'status' && !s.dryRun;
+    const routing = s.httpRoute
+        ? [['get', GATEWAY_API, 'httproutes', s.httpRoute]]
+        : [...new Set(s.virtualServices.length ? s.virtualServices : [s.virtualService])].map((name) => [
+            'get',
+            ISTIO,
+            'virtualservices',
+            name,
+        ]);
+    const needs = [...routing, ['list', '', 'secrets']]; // helm status reads the release records
+    if (s.command !== 'status') {
+        needs.push(['get', '', 'namespaces', s.namespace], ['get', '', 'services']);
+        if (s.destinationRule)
+            needs.push(['get', ISTIO, 'destinationrules', s.destinationRule], ['list', '', 'pods']);
+    }
+    if (writes) {
+        needs.push(...routing.map(([, g, r, n]) => ['patch', g, r, n]));
+        if (s.destinationRule)
+            needs.push(['patch', ISTIO, 'destinationrules', s.destinationRule]);
+        needs.push(['get', 'coordination.k8s.io', 'leases'], ['create', 'coordination.k8s.io', 'leases'], ['update', 'coordination.k8s.io', 'leases'], ['delete', 'coordination.k8s.io', 'leases'], 
+        // helm's release records: install/upgrade write them, uninstall deletes them
+        ['create', '', 'secrets'], ['update', '', 'secrets'], ['delete', '', 'secrets']);
+        // helm --wait follows the chart's Deployments
+        if (s.command === 'rollout')
+            needs.push(['list', 'apps', 'deployments'], ['watch', 'apps', 'deployments']);
+    }
+    return needs.map(([verb, group, resource, name]) => ({
+        verb,
+        group,
+        resource,
+        namespace: s.namespace,
+        ...(name ? { name } : {}),
+    }));
 }
 
 ;// CONCATENATED MODULE: ./src/router/ownership.ts
@@ -50694,12 +50999,18 @@ class Rollout {
             warnings: [],
             runUrl: deps.runUrl,
             dryRun: this.s.dryRun,
-            ...(!this.s.verify.url && !this.s.verify.command ? { unverified: true } : {}),
+            ...(!this.s.verify.url && !this.s.verify.command && !this.s.metrics ? { unverified: true } : {}),
             helmVersion: deps.helm.version,
             kubectlVersion: deps.kubectl.version,
         };
     }
     async run() {
+        try {
+            await this.deps.checkAccess?.();
+        }
+        catch (err) {
+            return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
+        }
         if (this.s.command === 'status')
             return this.statusCommand();
         try {
@@ -51140,6 +51451,17 @@ class Rollout {
             }
         }
         this.report.canary.service = destinationKey(this.canary);
+        if (this.deps.preflightChecks) {
+            const c = {
+                canaryRelease: s.canaryRelease,
+                stableRelease: this.stableRelease,
+                manifest,
+                signal: this.deps.signal,
+            };
+            await this.deps.preflightChecks(c).catch((e) => {
+                throw new PreflightError(msg(e));
+            });
+        }
         const plan = this.stable
             ? s.steps.map((st) => `${st.weight}%`).join(' → ') + ' then promote'
             : 'first deployment: install and route 100%';
@@ -51326,6 +51648,7 @@ class Rollout {
                 verdict: v.verdict === 'passed' ? 'passed' : 'failed',
                 reason: v.reason,
                 ...(v.evidence ? { evidence: v.evidence } : {}),
+                ...(v.metrics ? { metrics: v.metrics } : {}),
                 ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
             });
             this.log.info(stepLine(rep));
@@ -52630,6 +52953,7 @@ class Prober {
     ticks = 0;
     /** Requests sent. */
     sent = 0;
+    pinnedSent = 0;
     /** Ticks skipped because maxInFlight requests were still outstanding. */
     skipped = 0;
     /** First exception thrown by the result callback (the prober keeps running). */
@@ -52725,20 +53049,27 @@ class Prober {
         const t0 = this.clock();
         const timeoutMs = this.settings.timeoutMs;
         const headers = { ...this.settings.headers };
-        if (this.settings.host) {
-            for (const k of Object.keys(headers))
-                if (k.toLowerCase() === 'host')
-                    delete headers[k];
-            headers.host = this.settings.host;
-        }
         // Pinned probes are spread evenly among the unpinned ones, starting with a pinned one.
         const pinned = this.pin !== undefined && (this.pin.mode === 'all' || pinnedAt(this.sent, this.pin.share));
         if (pinned)
             headers[this.pin.header] = this.pin.value;
+        // Several hosts: pinned and users' probes each take them in turn, so each host gets both.
+        const hosts = this.settings.hosts;
+        const host = hosts && hosts.length > 1
+            ? hosts[(pinned ? this.pinnedSent : this.sent - this.pinnedSent) % hosts.length]
+            : this.settings.host;
+        if (pinned)
+            this.pinnedSent++;
+        if (host) {
+            for (const k of Object.keys(headers))
+                if (k.toLowerCase() === 'host')
+                    delete headers[k];
+            headers.host = host;
+        }
         const reqOpts = { method: 'GET', agent: this.agent, headers };
         // TLS: present the overridden host name for SNI and certificate checks, like a browser would.
-        if (this.url.protocol === 'https:' && this.settings.host)
-            reqOpts.servername = this.settings.host.replace(/:\d+$/, '');
+        if (this.url.protocol === 'https:' && host)
+            reqOpts.servername = host.replace(/:\d+$/, '');
         let settle;
         const done = new Promise((resolve) => (settle = resolve));
         let finished = false;
@@ -53399,6 +53730,588 @@ function pinMode(r, settings, precheck) {
     return { mode: 'alternate', share };
 }
 
+;// CONCATENATED MODULE: ./src/metrics/queries.ts
+const BUILTIN_METRICS = (/* unused pure expression or super */ null && (['request-success-rate', 'request-duration']));
+const PLACEHOLDERS = (/* unused pure expression or super */ null && (['namespace', 'canary', 'stable', 'interval']));
+/**
+ * Istio's default bucket bounds (ms) of istio_request_duration_milliseconds; the slow count for
+ * max-latency is read at the first bound at or above it.
+ */
+const ISTIO_BUCKETS_MS = [
+    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
+    3600000,
+];
+/** The placeholders a query uses that are not known ones (for the input error). */
+function unknownPlaceholders(query) {
+    const out = [];
+    for (const m of query.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g))
+        if (!PLACEHOLDERS.includes(m[1]))
+            out.push(m[1]);
+    return out;
+}
+/** Replaces `{{ namespace }}`, `{{ canary }}`, `{{ stable }}`, `{{ interval }}`. */
+function renderQuery(query, vars) {
+    return query.replace(/\{\{\s*(namespace|canary|stable|interval)\s*\}\}/g, (_, k) => vars[k]);
+}
+/** A Prometheus range duration from ms, e.g. 30000 -> "30s" (at least 1s). */
+function promDuration(ms) {
+    return `${Math.max(1, Math.round(ms / 1000))}s`;
+}
+/** PromQL string literal (double quotes, escaped). */
+function lit(v) {
+    return JSON.stringify(v);
+}
+/** The built-in queries of one workload (a Deployment) as one reporter sees it. */
+function versionQueries(o) {
+    const sel = (extra = '') => `{reporter=${lit(o.reporter)},destination_workload_namespace=${lit(o.namespace)},destination_workload=${lit(o.workload)}${extra}}`;
+    const count = (metric, extra = '') => `(sum(${metric}${sel(extra)}) - (sum(${metric}${sel(extra)} offset ${o.window}) or on() vector(0)))`;
+    const bucket = `istio_request_duration_milliseconds_bucket${sel()}`;
+    const q = {
+        requests: count('istio_requests_total'),
+        // No 5xx series at all is zero errors, not missing data: requests decides about "no data".
+        errors: `${count('istio_requests_total', ',response_code=~"5.."')} or on() vector(0)`,
+        // Per bucket series: the increase since one window ago, or all of it for a series born since.
+        p95: `histogram_quantile(0.95, sum by (le) ((${bucket} - ${bucket} offset ${o.window}) or ${bucket}))`,
+    };
+    if (o.maxLatencyMs !== undefined) {
+        const bound = ISTIO_BUCKETS_MS.find((b) => b >= o.maxLatencyMs);
+        if (bound !== undefined) {
+            q.fastBoundMs = bound;
+            q.fast = `${count('istio_request_duration_milliseconds_bucket', `,le=${lit(String(bound))}`)} or on() vector(0)`;
+        }
+    }
+    return q;
+}
+/**
+ * Reads the `data` of an /api/v1/query answer: vector and scalar results become samples
+ * (values as numbers, NaN kept); anything else is an error.
+ */
+function parseQueryData(data) {
+    const d = data;
+    if (!d || typeof d.resultType !== 'string')
+        throw new Error('the answer has no data.resultType');
+    if (d.resultType === 'scalar') {
+        const v = d.result;
+        return { resultType: 'scalar', samples: [{ metric: {}, value: Number(v?.[1]) }] };
+    }
+    if (d.resultType === 'vector') {
+        const rows = (Array.isArray(d.result) ? d.result : []);
+        return {
+            resultType: 'vector',
+            samples: rows.map((r) => ({ metric: r.metric ?? {}, value: Number(r.value?.[1]) })),
+        };
+    }
+    throw new Error(`the query gives a ${d.resultType}, not one value (an instant vector or a scalar)`);
+}
+/**
+ * The one value of a result, or undefined for "no data": an empty vector, NaN or ±Inf (e.g.
+ * histogram_quantile over no requests). Several samples are an error: the query must aggregate.
+ */
+function singleValue(r) {
+    if (r.samples.length === 0)
+        return undefined;
+    if (r.samples.length > 1)
+        throw new Error(`the query gives ${r.samples.length} series; aggregate it to one (e.g. with sum(...))`);
+    const v = r.samples[0].value;
+    return Number.isFinite(v) ? v : undefined;
+}
+/** A count as a whole number (never below 0: a counter reset can make the difference negative). */
+function asCount(v) {
+    return v === undefined ? undefined : Math.max(0, Math.round(v));
+}
+function isBuiltin(m, name) {
+    return m.kind === 'builtin' && m.name === name;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/metrics-helper.ts
+// The metrics signal's I/O: runs the configured queries against Prometheus (IPrometheus) — each
+// built-in per version, reading the sidecar's series and else the gateway's — and validates every
+// query before install. The verdict is metrics-analysis.ts's (pure).
+
+
+/** The thresholds the configured built-ins use. */
+function thresholdsFor(m, successRate, maxLatencyMs) {
+    return {
+        successRate: m.metrics.some((x) => isBuiltin(x, 'request-success-rate')) ? successRate : undefined,
+        maxLatencyMs: m.metrics.some((x) => isBuiltin(x, 'request-duration')) ? maxLatencyMs : undefined,
+    };
+}
+/** Every query of the configuration, rendered for `t` (preflight validates these). */
+function allQueries(m, t, maxLatencyMs) {
+    const window = promDuration(m.intervalMs);
+    const out = [];
+    const builtins = m.metrics.some((x) => x.kind === 'builtin');
+    if (builtins) {
+        const q = versionQueries({
+            workload: t.canary,
+            namespace: t.namespace,
+            window,
+            reporter: 'destination',
+            maxLatencyMs,
+        });
+        out.push(q.requests, q.errors, q.p95, ...(q.fast ? [q.fast] : []));
+    }
+    for (const x of m.metrics)
+        if (x.kind === 'custom')
+            out.push(renderQuery(x.query, varsOf(t, window)));
+    return out;
+}
+function varsOf(t, window) {
+    return { namespace: t.namespace, canary: t.canary, stable: t.stable ?? '', interval: window };
+}
+/** Validates every query (before install); throws naming the first bad one. */
+async function validateMetrics(prom, m, t, maxLatencyMs, signal) {
+    for (const q of allQueries(m, t, maxLatencyMs))
+        await prom.validate(q, signal);
+}
+/** The figures of one judgment: the built-ins per version over `windowMs`, the custom values. */
+async function collectMetrics(prom, m, t, o) {
+    const window = promDuration(o.windowMs);
+    const builtins = m.metrics.some((x) => x.kind === 'builtin');
+    const version = async (workload) => {
+        let last = { queries: [] };
+        // The sidecar's view first; a workload without a sidecar has only the gateway's series.
+        for (const reporter of ['destination', 'source']) {
+            const q = versionQueries({
+                workload,
+                namespace: t.namespace,
+                window,
+                reporter,
+                maxLatencyMs: o.maxLatencyMs,
+            });
+            const value = async (promql) => singleValue(await prom.query(promql, o.timeS, o.signal));
+            const requests = asCount(await value(q.requests));
+            last = { reporter, queries: [q.requests, q.errors, q.p95], requests };
+            if (requests === undefined)
+                continue;
+            last.errors = asCount(await value(q.errors));
+            last.p95Ms = await value(q.p95);
+            if (q.fast) {
+                last.queries.push(q.fast);
+                const fast = asCount(await value(q.fast));
+                if (fast !== undefined)
+                    last.slow = Math.max(0, requests - fast);
+            }
+            return last;
+        }
+        return last;
+    };
+    const figures = { custom: [] };
+    if (builtins) {
+        figures.canary = await version(t.canary);
+        if (t.stable)
+            figures.stable = await version(t.stable);
+    }
+    for (const x of m.metrics) {
+        if (x.kind !== 'custom')
+            continue;
+        const query = renderQuery(x.query, varsOf(t, window));
+        const value = singleValue(await prom.query(query, o.timeS, o.signal));
+        figures.custom.push({ name: x.name, query, value, min: x.min, max: x.max });
+    }
+    return figures;
+}
+/** Names of the Deployments in a rendered manifest (the canary's workloads), in order. */
+function deploymentNames(manifest) {
+    const out = [];
+    for (const doc of (0,dist/* parseAllDocuments */.hR)(manifest)) {
+        const o = doc.toJS();
+        if (o?.kind === 'Deployment' && o.metadata?.name)
+            out.push(o.metadata.name);
+    }
+    return out;
+}
+/**
+ * The preflight check of the metrics: every query validated against Prometheus before install,
+ * for the canary's workload as the chart renders it. Throws naming the query and Prometheus's reason.
+ */
+function metricsPreflight(prom, m, o) {
+    return async (c) => {
+        const canary = deploymentNames(c.manifest)[0] ?? c.canaryRelease;
+        const stableManifest = c.stableRelease && o.manifestOf ? await o.manifestOf(c.stableRelease) : undefined;
+        const stable = stableManifest ? deploymentNames(stableManifest)[0] : undefined;
+        const t = { namespace: o.namespace, canary, stable };
+        const n = allQueries(m, t, o.maxLatencyMs).length;
+        try {
+            await validateMetrics(prom, m, t, o.maxLatencyMs, c.signal);
+        }
+        catch (e) {
+            throw new Error(`The metrics cannot be queried, so nothing was installed: ${e.message}`);
+        }
+        o.onTargets?.(t);
+        o.log(`Metrics: ${n} queries validated against Prometheus (${prom.where}); canary workload ${canary}${stable ? `, stable workload ${stable}` : ''}.`);
+    };
+}
+
+;// CONCATENATED MODULE: ./src/metrics/metrics-analysis.ts
+// Pure: the figures Prometheus gave for each version -> the metrics signal's verdict, with the
+// decision code of the probes (verify/analysis.ts): decideCanary for the canary's counts in the
+// step's phase, decideSuccessDetailed for the stable (no evidence of a problem needed to pass), the
+// p95 latency rule on the histogram's slow count, and each custom query against its bounds.
+// "No data" is never a pass: missing canary figures are missing evidence (inconclusive, then a
+// failure at max-bake), a custom query without a value is inconclusive.
+
+/** The metrics signal of one step in `phase`. */
+function judgeMetrics(f, t, phase) {
+    const inconclusive = [];
+    const failed = (reason) => ({ verdict: 'failed', reason, inconclusive });
+    if (t.successRate !== undefined) {
+        const c = f.canary;
+        const total = c?.requests ?? 0;
+        const errors = Math.min(total, c?.errors ?? 0);
+        const d = decideCanary(total - errors, total, t.successRate, phase);
+        if (d.decision === 'fail') {
+            if (d.kind === 'insufficient')
+                return failed(total === 0
+                    ? `metrics: no data for the canary's requests in Prometheus (query ${c?.queries[0] ?? 'request-success-rate'}): not enough evidence at max-bake`
+                    : `metrics: the canary's ${total} requests (${errors} errors) are not enough evidence at max-bake (${d.needed} needed)`);
+            return failed(`metrics: the canary's success rate is ${analysis_pct((total - errors) / total)} (${errors} errors of ${total} requests), below ${analysis_pct(t.successRate)}`);
+        }
+        if (d.decision === 'inconclusive')
+            inconclusive.push(total === 0
+                ? "no data for the canary's requests"
+                : `the canary's ${total} requests are not enough evidence (${d.needed} needed)`);
+        const s = f.stable;
+        if (s?.requests) {
+            const sErr = Math.min(s.requests, s.errors ?? 0);
+            const sd = decideSuccessDetailed(s.requests - sErr, s.requests, t.successRate, {
+                final: phase !== 'running',
+            });
+            if (sd.decision === 'fail')
+                return failed(`metrics: the stable's success rate is ${analysis_pct((s.requests - sErr) / s.requests)} (${sErr} errors of ${s.requests} requests), below ${analysis_pct(t.successRate)}`);
+        }
+    }
+    if (t.maxLatencyMs !== undefined) {
+        for (const [who, v] of [
+            ['canary', f.canary],
+            ['stable', f.stable],
+        ]) {
+            if (!v?.requests || v.slow === undefined)
+                continue;
+            const slow = Math.min(v.requests, v.slow);
+            const n = v.requests;
+            const le = latencyEvidence({ requests: n, countAbove: () => slow, percentile: () => v.p95Ms }, t.maxLatencyMs, phase);
+            if (le.decision === 'fail')
+                return failed(`metrics: the ${who}'s p95 latency is ${v.p95Ms === undefined ? 'unknown' : `${Math.round(v.p95Ms)} ms`} (${slow} of ${n} requests slower than ${t.maxLatencyMs} ms), above ${t.maxLatencyMs} ms`);
+        }
+    }
+    for (const m of f.custom) {
+        if (m.value === undefined) {
+            inconclusive.push(`no data for metric "${m.name}"`);
+            continue;
+        }
+        if ((m.min !== undefined && m.value < m.min) || (m.max !== undefined && m.value > m.max)) {
+            const bound = m.min !== undefined && m.value < m.min ? `below its min ${m.min}` : `above its max ${m.max}`;
+            return failed(`metrics: "${m.name}" is ${round(m.value)}, ${bound} (query ${m.query})`);
+        }
+    }
+    if (phase === 'running')
+        return { verdict: 'continue', inconclusive };
+    if (inconclusive.length === 0)
+        return { verdict: 'passed', inconclusive };
+    if (phase === 'bake-end')
+        return { verdict: 'extend', reason: `metrics: ${inconclusive.join('; ')}`, inconclusive };
+    return failed(`metrics: not enough evidence at max-bake: ${inconclusive.join('; ')}`);
+}
+function round(v) {
+    return String(Math.round(v * 1000) / 1000);
+}
+
+;// CONCATENATED MODULE: ./src/metrics/metrics-verifier.ts
+
+
+/** One line of the figures, for progress and the reason. */
+function describeFigures(f) {
+    const v = (who, m) => !m
+        ? []
+        : m.requests === undefined
+            ? [`${who} no data`]
+            : [
+                `${who} ${m.requests} requests, ${m.errors ?? 0} errors${m.p95Ms !== undefined ? `, p95 ${Math.round(m.p95Ms)} ms` : ''}${m.reporter === 'source' ? ' (gateway series: no sidecar)' : ''}`,
+            ];
+    const custom = f.custom.map((c) => `${c.name} ${c.value === undefined ? 'no data' : String(c.value)}`);
+    return [...v('canary', f.canary), ...v('stable', f.stable), ...custom].join('; ');
+}
+/** The figures as the report keeps them. */
+function reportFigures(f, verdict) {
+    const version = (m) => m && {
+        requests: m.requests,
+        errors: m.errors,
+        p95Ms: m.p95Ms,
+        reporter: m.reporter,
+        query: m.queries[0] ?? '',
+    };
+    return {
+        ...(f.canary ? { canary: version(f.canary) } : {}),
+        ...(f.stable ? { stable: version(f.stable) } : {}),
+        custom: f.custom.map((c) => ({ ...c })),
+        verdict,
+    };
+}
+function withMetrics(inner, o) {
+    const now = o.now ?? Date.now;
+    return async (r) => {
+        if (r.phase === 'baseline' || r.phase === 'precheck')
+            return inner(r);
+        const targets = o.targets();
+        if (!targets)
+            return inner(r);
+        const start = now();
+        const maxBakeMs = Math.max(r.bakeMs, r.maxBakeMs ?? r.bakeMs);
+        const stopInner = new AbortController();
+        const onAbort = () => stopInner.abort(r.signal.reason);
+        r.signal.addEventListener('abort', onAbort, { once: true });
+        let innerResult;
+        const innerDone = inner({ ...r, signal: stopInner.signal }).then((v) => (innerResult = v));
+        let wake;
+        void innerDone.finally(() => wake?.());
+        const wait = (ms) => new Promise((resolve) => {
+            const t = setTimeout(done, Math.max(0, ms));
+            function done() {
+                clearTimeout(t);
+                r.signal.removeEventListener('abort', done);
+                wake = undefined;
+                resolve();
+            }
+            wake = done;
+            r.signal.addEventListener('abort', done, { once: true });
+        });
+        const finish = async (v) => {
+            r.signal.removeEventListener('abort', onAbort);
+            return last && !v.metrics ? { ...v, metrics: last } : v;
+        };
+        let last;
+        const failWith = async (reason) => {
+            stopInner.abort(new Error(reason));
+            const base = await innerDone.catch(() => undefined);
+            return finish({
+                ...(base ?? { total: { requests: 0, good: 0, bad: 0 } }),
+                verdict: 'failed',
+                reason,
+                ...(last ? { metrics: last } : {}),
+            });
+        };
+        // Judged every metrics-interval, at the end of the bake and at max-bake.
+        let nextAt = start + o.metrics.intervalMs;
+        let bakeJudged = false;
+        for (;;) {
+            if (innerResult && innerResult.verdict !== 'passed')
+                return finish(innerResult);
+            if (r.signal.aborted) {
+                await innerDone.catch(() => undefined);
+                return finish(innerResult ?? {
+                    verdict: 'cancelled',
+                    reason: 'verification was cancelled',
+                    total: { requests: 0, good: 0, bad: 0 },
+                });
+            }
+            const due = Math.min(nextAt, bakeJudged ? Infinity : start + r.bakeMs, start + maxBakeMs);
+            if (now() < due) {
+                await wait(due - now());
+                continue;
+            }
+            const at = now() - start;
+            const phase = at < r.bakeMs ? 'running' : at < maxBakeMs ? 'bake-end' : 'max-bake';
+            if (phase !== 'running')
+                bakeJudged = true;
+            nextAt = now() + o.metrics.intervalMs;
+            let figures;
+            try {
+                figures = await collectMetrics(o.prom, o.metrics, targets, {
+                    // The evidence of this step: everything since its routing change.
+                    windowMs: Math.max(1000, at),
+                    maxLatencyMs: o.maxLatencyMs,
+                    signal: r.signal,
+                });
+            }
+            catch (e) {
+                if (r.signal.aborted)
+                    continue;
+                return failWith(`metrics: ${e.message}`);
+            }
+            const v = judgeMetrics(figures, o.thresholds, phase);
+            last = reportFigures(figures, v.verdict === 'failed' ? 'failed' : v.verdict === 'passed' ? 'passed' : 'inconclusive');
+            r.progress(`metrics (${phase}): ${describeFigures(figures)}${v.verdict === 'extend' ? ` — ${v.reason}` : ''}`);
+            if (v.verdict === 'failed')
+                return failWith(`${v.reason} [${describeFigures(figures)}]`);
+            if (v.verdict === 'passed') {
+                const probes = await innerDone;
+                if (probes.verdict !== 'passed')
+                    return finish(probes);
+                return finish({ ...probes, reason: `${probes.reason}; metrics passed: ${describeFigures(figures)}` });
+            }
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/metrics/prometheus-helper.ts
+// Prometheus's HTTP API (instant queries) behind a small interface, created by a factory.
+//
+// Two ways in:
+// - http(s)://HOST[:PORT][/PREFIX]: direct, with a bearer token (`prometheus-token`) or basic
+//   auth from the URL's user:password (both registered secrets);
+// - k8s://NAMESPACE/SERVICE:PORT: through the Kubernetes API's service proxy
+//   (/api/v1/namespaces/NS/services/SERVICE:PORT/proxy/…), with `kubectl get --raw`. kubectl
+//   rather than an HTTP client built from the kubeconfig: kubectl already authenticates with every
+//   kind of kubeconfig the run may get (exec plugins such as aws/gke-gcloud-auth-plugin, client
+//   certificates, OIDC, proxies, CA data), and the run already depends on it.
+// Retries on 5xx and an unreachable server with a short backoff; every error names the query.
+
+
+
+class PrometheusError extends Error {
+}
+/** A moment with nothing to evaluate: validation parses and runs the query without load. */
+const HARMLESS_TIME_S = 1;
+const K8S_URL = /^k8s:\/\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z]([-a-z0-9]*[a-z0-9])?)(?::([0-9]{1,5}|[a-z][-a-z0-9]*))?\/?$/;
+/** The service-proxy path prefix of a k8s:// URL, or undefined when it is not one. */
+function serviceProxyPrefix(url) {
+    const m = K8S_URL.exec(url);
+    if (!m)
+        return undefined;
+    const id = m[5] ? `${m[3]}:${m[5]}` : m[3];
+    return `/api/v1/namespaces/${m[1]}/services/${id}/proxy`;
+}
+function createPrometheus(o) {
+    const prefix = serviceProxyPrefix(o.url);
+    let transport;
+    let where;
+    if (o.transport) {
+        transport = o.transport;
+        where = redactUrl(o.url);
+    }
+    else if (prefix) {
+        if (!o.kubectl)
+            throw new Error('a k8s:// Prometheus needs kubectl');
+        transport = kubectlTransport(o.kubectl, prefix);
+        where = o.url;
+    }
+    else {
+        transport = httpTransport(o.url, o.token, o.timeoutMs ?? 10_000);
+        where = redactUrl(o.url);
+    }
+    return new Prometheus(where, transport, o);
+}
+class Prometheus {
+    where;
+    transport;
+    o;
+    constructor(where, transport, o) {
+        this.where = where;
+        this.transport = transport;
+        this.o = o;
+    }
+    async query(promql, timeS, signal) {
+        const q = new URLSearchParams({ query: promql });
+        if (timeS !== undefined)
+            q.set('time', String(timeS));
+        const attempts = Math.max(1, this.o.attempts ?? 3);
+        const sleep = this.o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+        let last = '';
+        for (let i = 0; i < attempts; i++) {
+            if (i > 0)
+                await sleep((this.o.backoffMs ?? 500) * 2 ** (i - 1));
+            if (signal?.aborted)
+                throw new PrometheusError(`query ${promql} was cancelled`);
+            const a = await this.transport(`/api/v1/query?${q.toString()}`, signal);
+            const answer = readAnswer(a);
+            if (answer.ok) {
+                try {
+                    return parseQueryData(answer.data);
+                }
+                catch (e) {
+                    throw new PrometheusError(`Prometheus (${this.where}): query ${promql}: ${e.message}`);
+                }
+            }
+            last = answer.reason;
+            // 4xx is the query's or the credentials' fault: asking again gives the same answer.
+            if (a.status >= 400 && a.status < 500)
+                break;
+        }
+        throw new PrometheusError(`Prometheus (${this.where}): query ${promql} failed: ${last}`);
+    }
+    async validate(promql, signal) {
+        await this.query(promql, HARMLESS_TIME_S, signal);
+    }
+}
+/** Prometheus's JSON envelope: data on success, else the most telling reason. */
+function readAnswer(a) {
+    let doc;
+    try {
+        doc = JSON.parse(a.body);
+    }
+    catch {
+        doc = undefined;
+    }
+    if (a.status >= 200 && a.status < 300 && doc?.status === 'success')
+        return { ok: true, data: doc.data };
+    if (doc?.status === 'error')
+        return { ok: false, reason: `${doc.errorType ?? 'error'}: ${doc.error ?? ''} (HTTP ${a.status})` };
+    const text = a.error ?? (a.body.trim().slice(0, 300) || 'no answer');
+    return { ok: false, reason: a.status ? `HTTP ${a.status}: ${text}` : `unreachable: ${text}` };
+}
+/** The URL without user:password (for messages). */
+function redactUrl(url) {
+    try {
+        const u = new URL(url);
+        if (!u.username && !u.password)
+            return url;
+        u.username = '';
+        u.password = '';
+        return u.toString();
+    }
+    catch {
+        return url.replace(/\/\/[^@/]*@/, '//');
+    }
+}
+function httpTransport(url, token, timeoutMs) {
+    const base = new URL(url);
+    const headers = { accept: 'application/json' };
+    if (token)
+        headers.authorization = `Bearer ${token}`;
+    else if (base.username || base.password)
+        headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64')}`;
+    base.username = '';
+    base.password = '';
+    const root = base.toString().replace(/\/+$/, '');
+    const mod = base.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
+    return (pathAndQuery, signal) => new Promise((resolve) => {
+        const req = mod.get(`${root}${pathAndQuery}`, { headers, timeout: timeoutMs, signal }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+            res.on('error', (e) => resolve({ status: 0, body: '', error: e.message }));
+        });
+        req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000}s`)));
+        req.on('error', (e) => resolve({ status: 0, body: '', error: e.code ?? e.message }));
+    });
+}
+// kubectl prints "Error from server (Reason): …" for an API error; the reason gives the status.
+const REASON_STATUS = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    MethodNotAllowed: 405,
+    TooManyRequests: 429,
+    InternalError: 500,
+    ServiceUnavailable: 503,
+    Timeout: 504,
+};
+function kubectlTransport(kubectl, prefix) {
+    return async (pathAndQuery, signal) => {
+        const r = await kubectl.getRaw(`${prefix}${pathAndQuery}`, { signal });
+        if (r.ok)
+            return { status: 200, body: r.body };
+        const error = r.error ?? 'kubectl failed';
+        const m = /Error from server \((\w+)\)/.exec(error);
+        const status = m ? (REASON_STATUS[m[1]] ?? 500) : 0;
+        // Prometheus's own error JSON, passed on by the proxy, when kubectl showed it.
+        return { status, body: r.body, error: `kubectl get --raw: ${error}` };
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/report/summary.ts
 // Markdown rendering of a RunReport for the job summary and the pull-request comment, and a
 // one-line form for the log (secrets are redacted by the Reporter, with the SecretRegistry). Pure:
@@ -53421,8 +54334,11 @@ const VERDICT = {
     skipped: '⏭️ skipped',
 };
 const DASH = '—';
-// Mermaid draws every band label; more than ~24 "m:ss" labels overlap at the default width.
-const MAX_CHART_POINTS = 24;
+// Mermaid draws every band label; more than ~12 "m:ss" labels overlap at GitHub's width.
+const MAX_CHART_POINTS = 12;
+/** No line break inside a figure: non-breaking spaces, a word joiner around dashes. */
+const NBSP = '\u00a0';
+const keep = (text) => text.replace(/ /g, NBSP).replace(/–/g, '\u2060–\u2060');
 // ---------------------------------------------------------------------------------------------
 // Marker
 const MARKER_PREFIX = '<!-- helm-canary:';
@@ -53460,9 +54376,15 @@ function summary_code(text, max = 200) {
     const t = clip(oneLine(text), max);
     return /[`|\\]/.test(t) ? escapeMarkdown(t, max) : `\`${t}\``;
 }
-/** Escape a line that becomes its own Markdown line (block quote content). */
+/**
+ * Escape a line that becomes its own Markdown line (block quote content). Code spans the text
+ * already holds (`helm upgrade …`, written by the router's findings) stay code spans.
+ */
 function escapeLine(line) {
-    const inline = escapeInline(clip(line.trim(), 1000));
+    const inline = clip(line.trim(), 1000)
+        .split(/(`[^`|\r\n]+`)/)
+        .map((part, i) => (i % 2 === 1 ? part : escapeInline(part)))
+        .join('');
     // A line starting with #, >, -, +, = or "1." would become a heading, quote, list or rule.
     return inline.replace(/^([#>+=-]|\d+[.)])/, (m) => m.length === 1 ? `\\${m}` : m.replace(/([.)])$/, '\\$1'));
 }
@@ -53522,7 +54444,7 @@ function nowMs(now) {
 // ---------------------------------------------------------------------------------------------
 // Steps table
 function requestsCell(s) {
-    const bad = s.total.bad > 0 ? ` (${count(s.total.bad)} bad)` : '';
+    const bad = s.total.bad > 0 ? keep(` (${count(s.total.bad)} bad)`) : '';
     return s.total.requests > 0 ? `${count(s.total.requests)}${bad}` : DASH;
 }
 function bakeCell(s, end) {
@@ -53532,7 +54454,7 @@ function bakeCell(s, end) {
     if (started !== undefined && ended !== undefined && (s.verdict === 'running' || s.verdict === 'failed')) {
         const actual = Math.max(0, ended - started);
         if (actual < s.bakeMs - 500)
-            return `${formatDuration(actual)} of ${planned}`;
+            return keep(`${formatDuration(actual)} of ${planned}`);
     }
     return planned;
 }
@@ -53540,16 +54462,16 @@ function p95Cell(s) {
     if (s.stable || s.canary) {
         const a = ms(s.stable?.p95Ms);
         const b = ms(s.canary?.p95Ms);
-        return a === DASH && b === DASH ? DASH : `${a} / ${b} ms`;
+        return a === DASH && b === DASH ? DASH : keep(`${a} / ${b} ms`);
     }
-    return s.total.p95Ms !== undefined ? `${ms(s.total.p95Ms)} ms (all)` : DASH;
+    return s.total.p95Ms !== undefined ? keep(`${ms(s.total.p95Ms)} ms (all)`) : DASH;
 }
 function shareCell(s) {
     if (s.observedCanaryShare === undefined || !Number.isFinite(s.observedCanaryShare))
         return DASH;
     const obs = `${pct1(s.observedCanaryShare)}%`;
     const r = s.expectedShareRange;
-    return r ? `${obs} (exp. ${pct1(r[0])}–${pct1(r[1])}%)` : obs;
+    return r ? keep(`${obs} (exp. ${pct1(r[0])}–${pct1(r[1])}%)`) : obs;
 }
 function verdictCell(s) {
     const v = VERDICT[s.verdict] ?? escapeMarkdown(String(s.verdict));
@@ -53565,7 +54487,7 @@ function stepsTable(steps, end) {
         if (s.canary)
             canary = successPct(s.canary);
         else
-            canary = s.total.requests > 0 ? `${successPct(s.total)} (all)` : DASH;
+            canary = s.total.requests > 0 ? keep(`${successPct(s.total)} (all)`) : DASH;
         const precheck = s.kind === 'precheck';
         const cells = [
             // The pre-traffic check is step 0: pinned probes only, no user weight.
@@ -53621,29 +54543,66 @@ function compositionCell(e) {
  * that made it and its confidence (1 - the bound on the probability that it is wrong).
  */
 function evidenceTable(steps) {
-    const withEvidence = steps.filter((s) => s.evidence);
-    if (withEvidence.length === 0)
-        return [];
-    const out = [
-        '<details><summary>Evidence per version (responses / failures · decision)</summary>',
-        '',
-        "| # | Canary | Canary responses | Stable | Users' path |",
-        '|--:|:--|:--|:--|:--|',
-    ];
-    for (const s of withEvidence) {
+    const rows = steps
+        .filter((s) => s.evidence)
+        .map((s) => {
         const e = s.evidence;
         const unattributed = e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
-        const cells = [
+        return [
             s.kind === 'precheck' ? '0' : String(s.index + 1),
             streamCell(e.canary),
             compositionCell(e),
             streamCell(e.stable, true),
             `${streamCell(e.users, true)}${unattributed}`,
         ];
-        out.push(`| ${cells.join(' | ')} |`);
+    });
+    return collapsibleTable('Evidence per version (responses / failures · decision)', "| # | Canary | Canary responses | Stable | Users' path |", '|--:|:--|:--|:--|:--|', rows);
+}
+/** A table folded under a <details> summary line; nothing without rows. */
+function collapsibleTable(title, head, align, rows) {
+    if (rows.length === 0)
+        return [];
+    return [
+        `<details><summary>${title}</summary>`,
+        '',
+        head,
+        align,
+        ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+        '',
+        '</details>',
+    ];
+}
+/** Per step, what Prometheus said of each version: requests, errors, p95 and the query used. */
+function metricsTable(steps) {
+    const rows = [];
+    for (const s of steps.filter((x) => x.metrics)) {
+        const m = s.metrics;
+        const n = s.kind === 'precheck' ? '0' : String(s.index + 1);
+        for (const [who, v] of [
+            ['canary', m.canary],
+            ['stable', m.stable],
+        ]) {
+            if (!v)
+                continue;
+            rows.push([
+                n,
+                who,
+                v.requests === undefined ? 'no data' : count(v.requests),
+                v.requests === undefined ? '—' : count(v.errors ?? 0),
+                v.p95Ms === undefined ? '—' : `${Math.round(v.p95Ms)} ms`,
+                v.reporter === 'source' ? 'gateway (no sidecar)' : 'sidecar',
+                summary_code(v.query, 300),
+            ]);
+        }
+        for (const c of m.custom) {
+            const bounds = [c.min !== undefined ? `min ${c.min}` : '', c.max !== undefined ? `max ${c.max}` : '']
+                .filter(Boolean)
+                .join(', ');
+            const value = c.value === undefined ? 'no data' : String(Math.round(c.value * 1000) / 1000);
+            rows.push([n, `${escapeMarkdown(c.name, 80)} (${bounds})`, value, '', '', '', summary_code(c.query, 300)]);
+        }
     }
-    out.push('', '</details>');
-    return out;
+    return collapsibleTable('Metrics per version (Prometheus)', '| # | Version | Requests | Errors | p95 | Series | Query |', '|--:|:--|--:|--:|--:|:--|:--|', rows);
 }
 function stepSuccess(s) {
     const f = s.canary ?? s.total;
@@ -53658,7 +54617,8 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
             if (!Number.isFinite(p.t) || !Number.isFinite(p.weight))
                 continue;
             const success = p.canarySuccess !== undefined && Number.isFinite(p.canarySuccess) ? p.canarySuccess * 100 : undefined;
-            pts.push({ t: p.t, weight: p.weight, success });
+            // the pre-traffic check probes the canary through the pinned route: users' weight is 0
+            pts.push({ t: p.t, weight: s.kind === 'precheck' ? 0 : p.weight, success });
         }
     }
     if (pts.length === 0) {
@@ -53670,6 +54630,11 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
         });
     }
     pts.sort((a, b) => a.t - b.t);
+    // A rolled-back run ends with all traffic on stable: draw the return to 0%.
+    const end = timeOf(r.endedAt);
+    const back = r.outcome === 'rolled-back' && pts.length && pts[pts.length - 1].weight > 0
+        ? { t: Math.max(pts[pts.length - 1].t, end !== undefined ? (end - start) / 1000 : 0), weight: 0 }
+        : undefined;
     // Merge points that share an x-axis label (mermaid's band axis drops duplicate categories).
     const merged = [];
     for (const p of pts) {
@@ -53679,8 +54644,18 @@ function chartPoints(r, max = MAX_CHART_POINTS) {
         else
             merged.push({ ...p });
     }
+    if (back) {
+        const last = merged[merged.length - 1];
+        // same label as the last sample: a point of its own one second later (the band axis needs distinct labels)
+        merged.push({ t: chartLabel(back.t) === chartLabel(last.t) ? last.t + 1 : back.t, weight: 0 });
+    }
     if (merged.length <= max)
         return merged;
+    if (back)
+        return [...downsample(merged.slice(0, -1), max - 1), merged[merged.length - 1]];
+    return downsample(merged, max);
+}
+function downsample(merged, max) {
     // Downsample into `max` buckets; keep the lowest success of a bucket so that dips stay visible.
     const out = [];
     for (let i = 0; i < max; i++) {
@@ -53818,7 +54793,11 @@ function renderSummary(r, opts = {}) {
         warnings.forEach((w, i) => {
             if (i > 0)
                 out.push('>');
-            const lines = w.split(/\r\n|\r|\n/).filter((l) => l.trim());
+            // "Remedy:" starts its own line, so a long finding reads as what happens, then what to do.
+            const lines = w
+                .split(/\r\n|\r|\n/)
+                .flatMap((l) => l.split(/\s+(?=Remedy:)/))
+                .filter((l) => l.trim());
             // A trailing backslash is a hard line break, so a multi-line warning keeps its lines.
             lines.forEach((l, j) => out.push(`> ${j === 0 ? '⚠️ ' : ''}${escapeLine(l)}${j < lines.length - 1 ? '\\' : ''}`));
         });
@@ -53840,6 +54819,9 @@ function renderSummary(r, opts = {}) {
         const evidence = evidenceTable(r.steps);
         if (evidence.length)
             out.push(...evidence, '');
+        const metrics = metricsTable(r.steps);
+        if (metrics.length)
+            out.push(...metrics, '');
     }
     const start = timeOf(r.startedAt);
     const total = start !== undefined ? formatDuration(Math.max(0, end - start)) : DASH;
@@ -54265,6 +55247,11 @@ class Reporter {
 
 
 
+
+
+
+
+
 /**
  * Entry point of the action, for the main step and the post step (`post-if: always()`). Never
  * throws: every failure ends in core.setFailed. The main step records that it started and that it
@@ -54312,6 +55299,8 @@ async function run() {
         const timer = setTimeout(() => controller.abort(new Error(`The run exceeded its timeout of ${settings.timeoutMs / 1000}s.`)), settings.timeoutMs);
         cleanups.push(() => clearTimeout(timer));
         const reporter = await Reporter.create(settings, github_context, log);
+        const metrics = settings.metrics ? metricsSignal(settings, kubectl, helm, log) : undefined;
+        const verify = createVerifier(settings, { kubeconfigPath: kubeconfigFile });
         const deps = {
             settings,
             helm,
@@ -54330,12 +55319,14 @@ async function run() {
                 stableHostOf,
             }),
             // verify-command gets the run's kubeconfig (the input's temp file), else the inherited one.
-            verify: createVerifier(settings, { kubeconfigPath: kubeconfigFile }),
+            verify: metrics ? metrics.wrap(verify) : verify,
             log,
             signal: controller.signal,
             runUrl: reporter.runUrl,
             onUpdate: (report, final) => reporter.update(report, final),
             lock: leaseLock(kubectl, settings, reporter.runUrl, controller.signal),
+            ...(metrics ? { preflightChecks: metrics.preflight } : {}),
+            checkAccess: () => preflightAccess(kubectl, accessNeeds(settings), settings.namespace, log),
         };
         if (post)
             warning('The main step did not end cleanly; checking whether traffic must be restored.');
@@ -54359,6 +55350,31 @@ async function run() {
         if (!post)
             saveState(STATE_ENDED, 'true');
     }
+}
+/**
+ * The metrics signal: its preflight (every query validated before install; it also learns the
+ * canary's and the stable's workloads) and the step verifier that judges them beside the probes.
+ */
+function metricsSignal(settings, kubectl, helm, log) {
+    const m = settings.metrics;
+    const prom = createPrometheus({ url: m.url, token: m.token, kubectl });
+    let targets;
+    return {
+        preflight: metricsPreflight(prom, m, {
+            namespace: settings.namespace,
+            maxLatencyMs: settings.verify.maxLatencyMs,
+            log: (l) => log.info(l),
+            manifestOf: (release) => helm.getManifest(release, settings.namespace).catch(() => undefined),
+            onTargets: (t) => (targets = t),
+        }),
+        wrap: (verify) => withMetrics(verify, {
+            prom,
+            metrics: m,
+            thresholds: thresholdsFor(m, settings.verify.successRate, settings.verify.maxLatencyMs),
+            maxLatencyMs: settings.verify.maxLatencyMs,
+            targets: () => targets,
+        }),
+    };
 }
 /**
  * One rollout at a time per routing object: a Lease `helm-canary-<name>` per object, held by this

@@ -84,7 +84,8 @@ export function parseInputs(raw: RawInputs, env: InputEnv, secrets = new SecretR
     intervalMs: v.interval,
     verify: {
       url: v['verify-url'],
-      host: v['verify-host'],
+      host: v['verify-host']?.[0],
+      ...(v['verify-host'] && v['verify-host'].length > 1 ? { hosts: v['verify-host'] } : {}),
       headers: v['verify-headers'] ?? {},
       statuses: v['verify-status'],
       body: v['verify-body'],
@@ -102,6 +103,16 @@ export function parseInputs(raw: RawInputs, env: InputEnv, secrets = new SecretR
     maxBakeMs: v['max-bake'],
     drainMs: v.drain,
     allowUnverified: v['allow-unverified'],
+    ...(v.metrics && v['prometheus-url']
+      ? {
+          metrics: {
+            url: v['prometheus-url'],
+            metrics: v.metrics,
+            intervalMs: v['metrics-interval'],
+            token: v['prometheus-token'],
+          },
+        }
+      : {}),
     onFailure: v['on-failure'],
     promotion: v.promotion,
     cleanup: v.cleanup,

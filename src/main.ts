@@ -4,9 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getInputs } from './input-helper.js';
-import { createHelm } from './kube/helm-helper.js';
+import { preflightAccess } from './kube/access-helper.js';
+import { createHelm, type IHelm } from './kube/helm-helper.js';
 import { createKubectl, type IKubectl, type KubeOptions } from './kube/kubectl-helper.js';
 import { acquireLease } from './kube/lease-helper.js';
+import { accessNeeds } from './router/access-needs.js';
 import { createRouter } from './router/factory.js';
 import {
   runRecovery,
@@ -15,7 +17,10 @@ import {
   type RolloutLock,
   type RolloutResult,
 } from './rollout/rollout.js';
-import { createVerifier } from './verify/verifier.js';
+import { createVerifier, type VerifyFn } from './verify/verifier.js';
+import { metricsPreflight, thresholdsFor, type MetricsTargets } from './metrics/metrics-helper.js';
+import { withMetrics } from './metrics/metrics-verifier.js';
+import { createPrometheus } from './metrics/prometheus-helper.js';
 import { Reporter } from './report/reporter.js';
 import type { SecretRegistry } from './lib/secrets.js';
 import type { Logger, Settings } from './lib/types.js';
@@ -71,6 +76,8 @@ export async function run(): Promise<void> {
     cleanups.push(() => clearTimeout(timer));
 
     const reporter = await Reporter.create(settings, github.context, log);
+    const metrics = settings.metrics ? metricsSignal(settings, kubectl, helm, log) : undefined;
+    const verify = createVerifier(settings, { kubeconfigPath: kubeconfigFile });
     const deps: RolloutDeps = {
       settings,
       helm,
@@ -90,12 +97,14 @@ export async function run(): Promise<void> {
           stableHostOf,
         }),
       // verify-command gets the run's kubeconfig (the input's temp file), else the inherited one.
-      verify: createVerifier(settings, { kubeconfigPath: kubeconfigFile }),
+      verify: metrics ? metrics.wrap(verify) : verify,
       log,
       signal: controller.signal,
       runUrl: reporter.runUrl,
       onUpdate: (report, final) => reporter.update(report, final),
       lock: leaseLock(kubectl, settings, reporter.runUrl, controller.signal),
+      ...(metrics ? { preflightChecks: metrics.preflight } : {}),
+      checkAccess: () => preflightAccess(kubectl, accessNeeds(settings), settings.namespace, log),
     };
     if (post) core.warning('The main step did not end cleanly; checking whether traffic must be restored.');
     const result = await (post ? runRecovery(deps) : runRollout(deps));
@@ -113,6 +122,33 @@ export async function run(): Promise<void> {
     if (kubeconfigFile) fs.rmSync(kubeconfigFile, { force: true });
     if (!post) core.saveState(STATE_ENDED, 'true');
   }
+}
+
+/**
+ * The metrics signal: its preflight (every query validated before install; it also learns the
+ * canary's and the stable's workloads) and the step verifier that judges them beside the probes.
+ */
+function metricsSignal(settings: Settings, kubectl: IKubectl, helm: IHelm, log: Logger) {
+  const m = settings.metrics!;
+  const prom = createPrometheus({ url: m.url, token: m.token, kubectl });
+  let targets: MetricsTargets | undefined;
+  return {
+    preflight: metricsPreflight(prom, m, {
+      namespace: settings.namespace,
+      maxLatencyMs: settings.verify.maxLatencyMs,
+      log: (l) => log.info(l),
+      manifestOf: (release) => helm.getManifest(release, settings.namespace).catch(() => undefined),
+      onTargets: (t) => (targets = t),
+    }),
+    wrap: (verify: VerifyFn) =>
+      withMetrics(verify, {
+        prom,
+        metrics: m,
+        thresholds: thresholdsFor(m, settings.verify.successRate, settings.verify.maxLatencyMs),
+        maxLatencyMs: settings.verify.maxLatencyMs,
+        targets: () => targets,
+      }),
+  };
 }
 
 /**

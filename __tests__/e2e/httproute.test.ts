@@ -63,7 +63,7 @@ const base = () => ({
   'http-route': ROUTE,
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
-  'verify-rps': '10',
+  'verify-rps': '100',
   precheck: '1s',
   settle: '500ms',
   drain: '1s',
@@ -74,6 +74,7 @@ const op = (command: string, extra: Record<string, string> = {}) => ({
   'http-route': ROUTE,
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
+  'verify-rps': '100',
   settle: '500ms',
   drain: '1s',
   ...extra,
@@ -111,7 +112,10 @@ describe(`HTTPRoute rollouts (${TOOLS})`, () => {
     expect(r.outputs).toMatchObject({ status: 'promoted', 'stable-release': 'sample-v2', weight: '100' });
     expect(weights()).toBe('sample-v2=100');
     // The canary's backendRef keeps the stable's port; everything else is as the chart wrote it.
-    expect(managed().backendRefs).toEqual([{ name: 'sample-v2', port: 80, weight: 100 }]);
+    // (group and kind are the CRD schema's defaults, filled in by the API server as on a real cluster)
+    expect(managed().backendRefs).toEqual([
+      { group: '', kind: 'Service', name: 'sample-v2', port: 80, weight: 100 },
+    ]);
     expect(withoutBackends(route().spec)).toEqual(withoutBackends(original.spec));
     expect(pinned()).toBeUndefined();
     // Pinned probes went through the pinned rule, users' probes through the chart's rule.
@@ -197,7 +201,8 @@ describe(`HTTPRoute rollouts (${TOOLS})`, () => {
     expect(r.log).toMatch(
       /changed during the step.*field manager "kubectl-patch".*did not write the weights again/,
     );
-    expect(managed().backendRefs).toEqual(theirs); // exactly as they left it
+    // exactly as they left it (with the schema's defaults the API server fills in)
+    expect(managed().backendRefs).toEqual(theirs.map((b) => ({ group: '', kind: 'Service', ...b })));
     expect(pinned()).toBeUndefined();
     expect(withoutBackends(route().spec)).toEqual(withoutBackends(original.spec));
     expect((await w.helm('status', 'sample-v2')).code).not.toBe(0);

@@ -76,7 +76,7 @@ const subsetInputs = () => ({
   'destination-rule': 'sample',
   'verify-url': `${w.gateway.url}/`,
   'verify-host': '127.0.0.1.xip.io',
-  'verify-rps': '10',
+  'verify-rps': '100',
   precheck: '1s',
   settle: '300ms',
   drain: '1s',
@@ -179,8 +179,9 @@ describe(`several VirtualServices (${TOOLS})`, () => {
     release: 'sample',
     'virtual-service': 'exciting-lemur-vs\nmesh-lemur-vs',
     'verify-url': `${w.gateway.url}/`,
-    'verify-host': '127.0.0.1.xip.io',
-    'verify-rps': '10',
+    // Each object's host is probed (pinned and users' probes each take them in turn).
+    'verify-host': '127.0.0.1.xip.io\nmesh.127.0.0.1.xip.io',
+    'verify-rps': '100',
     precheck: '0s',
     settle: '300ms',
     drain: '1s',
@@ -195,6 +196,7 @@ describe(`several VirtualServices (${TOOLS})`, () => {
 
   it('are promoted together, then a failing version is rolled back on both', async () => {
     await twoObjects();
+    const hostsBefore = { ...w.gateway.stats.byHost };
     const r = await w.runAction({
       ...multiInputs(),
       version: 'v2',
@@ -202,6 +204,11 @@ describe(`several VirtualServices (${TOOLS})`, () => {
       steps: '50@2s,100@1s',
     });
     expect(r.outputs.status).toBe('promoted');
+    // Verification covered both hosts, about equally.
+    const probed = (h: string) => (w.gateway.stats.byHost[h] ?? 0) - (hostsBefore[h] ?? 0);
+    expect(probed('127.0.0.1.xip.io')).toBeGreaterThan(50);
+    expect(probed('mesh.127.0.0.1.xip.io')).toBeGreaterThan(50);
+    expect(Math.abs(probed('127.0.0.1.xip.io') - probed('mesh.127.0.0.1.xip.io'))).toBeLessThan(30);
     expect(w.weights('exciting-lemur-vs')).toBe('sample-v2=100');
     expect(w.weights('mesh-lemur-vs')).toBe('sample-v2=100');
     for (const name of ['exciting-lemur-vs', 'mesh-lemur-vs'])

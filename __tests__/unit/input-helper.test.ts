@@ -788,7 +788,12 @@ describe('action.yml', () => {
         i.name,
         String(action.inputs[i.name].description).startsWith('Secret.'),
       ]);
-    expect(INPUTS.filter((i) => i.secret).map((i) => i.name)).toEqual(['set', 'kubeconfig', 'github-token']);
+    expect(INPUTS.filter((i) => i.secret).map((i) => i.name)).toEqual([
+      'set',
+      'prometheus-token',
+      'kubeconfig',
+      'github-token',
+    ]);
   });
 
   it('marks as multiline exactly the inputs described as one item "per line"', () => {
@@ -802,6 +807,7 @@ describe('action.yml', () => {
       'set',
       'helm-args',
       'virtual-service',
+      'verify-host',
       'verify-headers',
     ]);
   });
@@ -987,7 +993,7 @@ describe('issue 9 inputs', () => {
     const none = { ...base(), 'verify-url': '' };
     expect(errorOf(none).problems).toEqual([
       "Input 'verify-url': is empty and so is 'verify-command': nothing would verify the new release before users get it; " +
-        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz") or 'verify-command', or set 'allow-unverified: true' to roll out without verification`,
+        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz"), 'verify-command' or 'metrics' (with 'prometheus-url'), or set 'allow-unverified: true' to roll out without verification`,
     ]);
     expect(parseInputs({ ...none, 'verify-command': './smoke.sh' }, env).verify.command).toBe('./smoke.sh');
     const allowed = parseInputs({ ...none, 'allow-unverified': 'true' }, env);
@@ -1027,6 +1033,30 @@ describe('issue 10 inputs (Istio modes)', () => {
     expect(twice.message).toMatch(/Input 'virtual-service'.*"a".*listed twice/);
     const bad = errorOf({ ...base(), 'virtual-service': 'a\nB_C' });
     expect(bad.message).toMatch(/Input 'virtual-service'.*"B_C".*not a valid Kubernetes resource name/);
+  });
+
+  it('verify-host: one host as before; several, one per line, are all probed', () => {
+    const one = parseInputs(
+      { ...base(), 'verify-url': 'http://gw/', 'verify-host': 'shop.example.com' },
+      env,
+    );
+    expect(one.verify).toMatchObject({ host: 'shop.example.com' });
+    expect(one.verify.hosts).toBeUndefined();
+    const two = parseInputs(
+      {
+        ...base(),
+        'verify-url': 'http://gw/',
+        'verify-host': 'shop.example.com\nshop.shop.svc.cluster.local',
+      },
+      env,
+    );
+    expect(two.verify).toMatchObject({
+      host: 'shop.example.com',
+      hosts: ['shop.example.com', 'shop.shop.svc.cluster.local'],
+    });
+    expect(errorOf({ ...base(), 'verify-url': 'http://gw/', 'verify-host': 'a.b\na.b' }).message).toMatch(
+      /Input 'verify-host'.*"a\.b".*listed twice/,
+    );
   });
 
   it('destination-rule and subset-label: names and label keys are checked', () => {

@@ -150,6 +150,9 @@ class FakeLeases implements IKubectl {
     this.objects.set(obj.metadata.name!, stored);
     return clone(stored) as T;
   }
+  async getRaw(): Promise<{ ok: boolean; body: string }> {
+    throw new Error('not used');
+  }
   async delete(resource: string, name: string, _ns?: string, o: KubeDeleteOptions = {}): Promise<boolean> {
     expect(resource).toBe(LEASE_RESOURCE);
     this.signals.push(o.signal);

@@ -163,7 +163,8 @@ function tableRows(md: string): string[][] {
   const cols = splitRow(lines[head]).length;
   const rows: string[][] = [];
   for (let i = head + 2; i < lines.length && lines[i].startsWith('|'); i++) {
-    const cells = splitRow(lines[i]);
+    // figures keep their spaces and dashes unbreakable (NBSP, word joiners): compared as plain text here
+    const cells = splitRow(lines[i].replace(/\u00a0/g, ' ').replace(/\u2060/g, ''));
     expect(cells).toHaveLength(cols); // no cell broke the table
     rows.push(cells);
   }
@@ -256,8 +257,7 @@ describe('renderSummary', () => {
     const { labels, lines } = parseMermaid(md);
     expect(md.indexOf('```mermaid')).toBeGreaterThan(md.indexOf('| # |'));
     expect(lines).toHaveLength(2);
-    expect(labels.length).toBeLessThanOrEqual(30);
-    expect(labels.length).toBe(24);
+    expect(labels.length).toBe(12); // more overlap at GitHub's width
     expect(labels.length).toBeGreaterThan(10);
     expect(labels[labels.length - 1]).toBe('7:55');
     const [weight, success] = lines;
@@ -506,7 +506,8 @@ describe('skipped steps (not reached after a failure)', () => {
     };
     const md = renderSummary(r);
     expect(md).toMatch(/\| 2 \| 100% \|.*⏭️ skipped/);
-    expect(chartPoints(r).map((p) => p.weight)).toEqual([10]);
+    // charted up to the failure, then the return to 0% of the rollback
+    expect(chartPoints(r).map((p) => p.weight)).toEqual([10, 0]);
     expect(renderOneLine(r)).toMatch(/0\/2 steps passed, last weight 10%/);
   });
 });

@@ -212,6 +212,9 @@ function world(opts: {
         throw new Error('rollout replaced an object directly');
       },
       delete: async () => false,
+      getRaw: async () => {
+        throw new Error('rollout read a raw path directly');
+      },
     },
     createRouter: () => router,
     verify: async (r) => {

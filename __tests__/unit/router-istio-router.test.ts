@@ -99,6 +99,9 @@ class FakeKube implements IKubectl {
   async replace(): Promise<any> {
     throw new Error('the router does not replace objects');
   }
+  async getRaw(): Promise<{ ok: boolean; body: string }> {
+    throw new Error('not used');
+  }
   async delete(): Promise<boolean> {
     throw new Error('the router does not delete objects');
   }

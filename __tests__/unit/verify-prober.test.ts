@@ -281,6 +281,27 @@ describe('Prober against a local server', () => {
     expect(none.results.map((r) => r.pinned)).toEqual([false, false]);
   });
 
+  it('probes several hosts in turn, pinned and users’ probes each', async () => {
+    seen.length = 0;
+    const pin = { header: 'x-canary', value: 'app-v2', mode: 'alternate' as const };
+    await collect(settings({ url: `${base}/`, host: 'a.example', hosts: ['a.example', 'b.example'] }), 8, {
+      pin,
+    });
+    const sent = seen
+      .slice(0, 8)
+      .map((q) => `${q.headers['x-canary'] ? 'pinned' : 'users'}@${q.headers.host}`);
+    expect(sent).toEqual([
+      'pinned@a.example',
+      'users@a.example',
+      'pinned@b.example',
+      'users@b.example',
+      'pinned@a.example',
+      'users@a.example',
+      'pinned@b.example',
+      'users@b.example',
+    ]);
+  });
+
   it('spreads a share of pinned probes evenly, starting with a pinned one', () => {
     const pattern = (share: number, n: number) => Array.from({ length: n }, (_, i) => pinnedAt(i, share));
     expect(pattern(0.5, 6)).toEqual([true, false, true, false, true, false]);

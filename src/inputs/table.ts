@@ -5,7 +5,9 @@
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import type { CanaryMatch, Command, Step } from '../lib/types.js';
+import type { MetricSpec } from '../lib/types.js';
 import { DURATION_FORM, parseDuration } from '../lib/duration.js';
 import { splitLines } from '../lib/lines.js';
 import { canaryReleaseName, isValidReleaseName, MAX_RELEASE_NAME, slugVersion } from '../lib/release-name.js';
@@ -210,8 +212,9 @@ export const INPUTS = [
   }),
   input({
     name: 'verify-host',
-    form: 'use a host name with optional port, e.g. "my-app.example.com" or "my-app.example.com:8443"',
-    parse: hostPort,
+    multiline: true,
+    form: 'use host names with optional port, one per line, e.g. "my-app.example.com" or "my-app.example.com:8443"',
+    parse: objectNames(hostPort),
   }),
   input({
     name: 'verify-headers',
@@ -299,6 +302,36 @@ export const INPUTS = [
     parse: parseCa,
   }),
   input({ name: 'allow-unverified', default: 'false', form: BOOLEAN_FORM, parse: boolean }),
+  input({
+    name: 'prometheus-url',
+    form: 'use an http:// or https:// URL (e.g. "http://prometheus.example.com:9090"), or "k8s://NAMESPACE/SERVICE:PORT" for the in-cluster Prometheus through the Kubernetes API (e.g. "k8s://monitoring/prometheus:9090")',
+    parse: parsePrometheusUrl,
+    secrets: urlCredentials,
+  }),
+  input({
+    name: 'metrics',
+    // YAML: read whole (a multiline input's lines are trimmed, which would lose the indentation).
+    form: 'use a YAML list of "request-success-rate", "request-duration" or {name, query, min, max} entries (query: PromQL with {{ namespace }}, {{ canary }}, {{ stable }}, {{ interval }}; at least one of min/max)',
+    parse: parseMetrics,
+  }),
+  input({
+    name: 'metrics-interval',
+    default: '30s',
+    form: `${DURATION_FORM}, at least 1s`,
+    parse: (v, c) => {
+      const ms = duration({ positive: true })(v, c);
+      if (ms !== undefined && ms < 1000)
+        c.bad(v, 'is shorter than 1s (Prometheus ranges are whole seconds here)');
+      else return ms;
+      return undefined;
+    },
+  }),
+  input({
+    name: 'prometheus-token',
+    secret: true,
+    form: 'use a bearer token without spaces, e.g. ${{ secrets.PROMETHEUS_TOKEN }}',
+    parse: word('contains whitespace (value not shown: secret input)'),
+  }),
   input({
     name: 'on-failure',
     default: 'rollback',
@@ -516,6 +549,99 @@ function parseCanaryMatch(v: string, c: InputContext): CanaryMatch | undefined {
   return undefined;
 }
 
+const BUILTIN_NAMES = ['request-success-rate', 'request-duration'] as const;
+const PLACEHOLDER_NAMES = ['namespace', 'canary', 'stable', 'interval'];
+
+function parsePrometheusUrl(v: string, c: InputContext): string | undefined {
+  if (/^k8s:/i.test(v)) {
+    if (
+      /^k8s:\/\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z]([-a-z0-9]*[a-z0-9])?(:([0-9]{1,5}|[a-z][-a-z0-9]*))?\/?$/.test(
+        v,
+      )
+    )
+      return v.replace(/\/$/, '');
+    c.bad(v, 'is not k8s://NAMESPACE/SERVICE:PORT (a namespace, a Service name and a port number or name)');
+    return undefined;
+  }
+  return httpUrl(v, c);
+}
+
+/** The `metrics` YAML list: built-in names, or {name, query, min?, max?}. */
+function parseMetrics(v: string, c: InputContext): MetricSpec[] | undefined {
+  let doc: unknown;
+  try {
+    doc = parseYaml(v);
+  } catch (e) {
+    c.bad(undefined, `is not valid YAML (${(e as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+  if (!Array.isArray(doc) || doc.length === 0) {
+    c.bad(undefined, 'is not a non-empty YAML list');
+    return undefined;
+  }
+  const out: MetricSpec[] = [];
+  const names = new Set<string>();
+  let ok = true;
+  doc.forEach((e: unknown, i: number) => {
+    const at = `entry ${i + 1}`;
+    const bad = (problem: string) => {
+      ok = false;
+      c.bad(undefined, `${at} ${problem}`);
+    };
+    const builtin =
+      typeof e === 'string'
+        ? e
+        : isRecord(e) && Object.keys(e).length === 1 && 'name' in e
+          ? e.name
+          : undefined;
+    if (typeof builtin === 'string' && (BUILTIN_NAMES as readonly string[]).includes(builtin)) {
+      if (names.has(builtin)) return bad(`("${builtin}") is given twice`);
+      names.add(builtin);
+      out.push({ kind: 'builtin', name: builtin as (typeof BUILTIN_NAMES)[number] });
+      return;
+    }
+    if (typeof e === 'string')
+      return bad(`("${e}") is not a built-in (request-success-rate, request-duration)`);
+    if (!isRecord(e)) return bad('is neither a built-in name nor a {name, query} mapping');
+    const unknown = Object.keys(e).filter((k) => !['name', 'query', 'min', 'max'].includes(k));
+    if (unknown.length) return bad(`has unknown keys ${unknown.map((k) => `"${k}"`).join(', ')}`);
+    const { name, query, min, max } = e as Record<string, unknown>;
+    if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
+      return bad('needs a name of letters, digits, "_", "." and "-"');
+    if (names.has(name)) return bad(`("${name}") is given twice`);
+    if (typeof query !== 'string' || query.trim() === '') return bad(`("${name}") needs a query`);
+    const unknownVars = [...query.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)]
+      .map((m) => m[1])
+      .filter((p) => !PLACEHOLDER_NAMES.includes(p));
+    if (unknownVars.length)
+      return bad(
+        `("${name}") uses unknown placeholders ${unknownVars.map((p) => `{{ ${p} }}`).join(', ')} (known: {{ namespace }}, {{ canary }}, {{ stable }}, {{ interval }})`,
+      );
+    for (const [k, b] of [
+      ['min', min],
+      ['max', max],
+    ] as const)
+      if (b !== undefined && (typeof b !== 'number' || !Number.isFinite(b)))
+        return bad(`("${name}") has a ${k} that is not a number`);
+    if (min === undefined && max === undefined) return bad(`("${name}") needs min or max (or both)`);
+    if (typeof min === 'number' && typeof max === 'number' && min > max)
+      return bad(`("${name}") has min above max`);
+    names.add(name);
+    out.push({
+      kind: 'custom',
+      name,
+      query: query.trim(),
+      ...(min !== undefined ? { min: min as number } : {}),
+      ...(max !== undefined ? { max: max as number } : {}),
+    });
+  });
+  return ok ? out : undefined;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** Several names, one per line, each checked by `one`; a name given twice is an error. */
 function objectNames(one: Parser<string>): Parser<string[]> {
   return (v, c) => {
@@ -689,15 +815,32 @@ export function crossRules(
     p.warn(`Input 'chart-version' (${v['chart-version']}) is ignored for a local chart ("${v.chart.ref}").`);
 
   if (v['verify-url'] === undefined) {
-    const unused = PROBE_INPUTS.filter((n) => given(n) && textOf(n, raw) !== INPUT_BY_NAME[n].default);
+    // success-rate and max-latency are the built-in metrics' thresholds too.
+    const metricInputs: InputName[] = given('metrics') ? ['success-rate', 'max-latency'] : [];
+    const unused = PROBE_INPUTS.filter(
+      (n) => given(n) && textOf(n, raw) !== INPUT_BY_NAME[n].default && !metricInputs.includes(n),
+    );
     if (unused.length > 0)
       p.warn(`Inputs ${unused.map((n) => `'${n}'`).join(', ')} have no effect without 'verify-url'.`);
   } else if (v['verify-ca'] !== undefined && !/^https:/i.test(v['verify-url'])) {
     p.warn("Input 'verify-ca' has no effect: 'verify-url' is not an https:// URL.");
   }
   // Nothing may reach users unverified unless that is asked for (allow-unverified: true).
+  if (given('metrics') && !given('prometheus-url'))
+    bad('prometheus-url', undefined, "is empty but 'metrics' is set: the metrics need a Prometheus to query");
+  else if (given('metrics') && !given('verify-url') && (v.command === 'rollout' || v.command === 'promote'))
+    p.warn(
+      "Input 'verify-url' is empty: there is no pinned pre-traffic check, the canary's first user weight is judged on metrics alone.",
+    );
+  if (given('prometheus-url') && !given('metrics'))
+    p.warn("Input 'prometheus-url' has no effect without 'metrics'.");
+  if (given('prometheus-token') && v['prometheus-url']?.startsWith('k8s:'))
+    p.warn(
+      "Input 'prometheus-token' has no effect with a k8s:// 'prometheus-url' (the kubeconfig authenticates).",
+    );
   const verifies = v.command === 'rollout' || v.command === 'promote';
-  if (verifies && !given('verify-url') && !given('verify-command')) {
+  // Metrics are verification too: they judge every real request to each version.
+  if (verifies && !given('verify-url') && !given('verify-command') && !given('metrics')) {
     if (v['allow-unverified'])
       p.warn(
         "allow-unverified is true and neither 'verify-url' nor 'verify-command' is set: nothing is verified; each step only waits its bake time, and the report says so.",
@@ -707,7 +850,7 @@ export function crossRules(
         'verify-url',
         undefined,
         "is empty and so is 'verify-command': nothing would verify the new release before users get it",
-        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz") or 'verify-command', or set 'allow-unverified: true' to roll out without verification`,
+        `set 'verify-url' (probed through the gateway, e.g. "https://my-app.example.com/healthz"), 'verify-command' or 'metrics' (with 'prometheus-url'), or set 'allow-unverified: true' to roll out without verification`,
       );
   }
   const pinHeader = v['canary-header'];

@@ -140,6 +140,11 @@ export interface IKubectl {
   replace<T = any>(obj: KubeObject, o?: KubeCallOptions): Promise<T>;
   /** true when it deleted the object, false when there was none (404 is no error). */
   delete(resource: string, name: string, namespace?: string, o?: KubeDeleteOptions): Promise<boolean>;
+  /**
+   * `kubectl get --raw PATH` (e.g. a services/proxy path): the body when kubectl succeeds, else
+   * kubectl's error output (redacted). Never throws for an answer of the server.
+   */
+  getRaw(path: string, o?: KubeCallOptions): Promise<{ ok: boolean; body: string; error?: string }>;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
@@ -371,7 +376,25 @@ class Kubectl implements IKubectl {
         throw new KubeAlreadyExistsError(`kubectl ${what} failed: ${tail(r.stderr)}`);
       throw this.fail(what, r);
     }
-    return parseJson(r.stdout, `kubectl ${verb} ${obj.kind}`) as T;
+    return parseJsonObjects(r.stdout, `kubectl ${verb} ${obj.kind}`) as T;
+  }
+
+  async getRaw(path: string, o?: KubeCallOptions): Promise<{ ok: boolean; body: string; error?: string }> {
+    // -v=6 logs requests and statuses (no headers, so no credentials): on an error answer that is
+    // not a Kubernetes Status (e.g. Prometheus's JSON through the service proxy) it is the only
+    // place kubectl shows the body.
+    const r = await this.run(['get', '--raw', path, '-v=6'], 'debug', o);
+    if (r.exitCode === 0) return { ok: true, body: r.stdout };
+    const lines = r.stderr.split(/\r?\n/);
+    const error =
+      lines
+        .filter((l) => /^(Error from server|error:|Unable to connect|The connection to the server)/.test(l))
+        .pop() ?? tail(r.stderr, 3);
+    return {
+      ok: false,
+      body: undecodableBody(r.stderr) ?? '',
+      error: this.message(error || `exit ${r.exitCode}`),
+    };
   }
 
   async delete(
@@ -404,12 +427,50 @@ class Kubectl implements IKubectl {
 
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
+/** The body kubectl -v=6 quotes when an error answer is not a Status ("Body was not decodable"). */
+export function undecodableBody(stderr: string): string | undefined {
+  // kubectl 1.35 logs it structured (err="…" quoted), 1.31 as plain text at the end of the line.
+  const quoted = /"Body was not decodable[^"]*" err=("(?:[^"\\]|\\.)*")/.exec(stderr);
+  if (quoted) {
+    try {
+      return /is missing in '([\s\S]*)'$/.exec(JSON.parse(quoted[1]) as string)?.[1];
+    } catch {
+      return undefined;
+    }
+  }
+  return /body was not decodable[^\n]*?is missing in '(.*)'\s*$/im.exec(stderr)?.[1];
+}
+
 function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
     throw new Error(`${what}: expected JSON output, got: ${text.slice(0, 200)}`);
   }
+}
+
+/**
+ * `kubectl create -f - -o json` of a List prints one JSON document per item, one after the other:
+ * a single document is returned as is, several as a List of them.
+ */
+function parseJsonObjects(text: string, what: string): unknown {
+  const docs: unknown[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') {
+      if (depth++ === 0) start = i;
+    } else if (c === '}' && --depth === 0) docs.push(parseJson(text.slice(start, i + 1), what));
+  }
+  if (docs.length === 1) return docs[0];
+  if (docs.length > 1) return { apiVersion: 'v1', kind: 'List', items: docs };
+  return parseJson(text, what);
 }
 
 /** Finds kubectl on PATH and reads its client version. */

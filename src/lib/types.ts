@@ -28,7 +28,14 @@ export type StatusRanges = Array<[number, number]>;
 
 export interface VerifySettings {
   url?: string;
+  /** Host header of the probes (the first of `hosts` when several are given). */
   host?: string;
+  /**
+   * Several hosts (input 'verify-host', one per line): e.g. the public host of a gateway
+   * VirtualService and the in-mesh host of another. Probes take them in turn, pinned and users'
+   * probes each, so every host's path is probed at every step.
+   */
+  hosts?: string[];
   headers: Record<string, string>;
   statuses: StatusRanges;
   body?: RegExp;
@@ -42,6 +49,41 @@ export interface VerifySettings {
   canaryMatch?: CanaryMatch;
   /** PEM CA bundle for https probes (replaces the default roots), from `verify-ca`. */
   ca?: string;
+}
+
+/** One entry of the `metrics` input: a built-in, or a custom PromQL query with bounds. */
+export type MetricSpec =
+  | { kind: 'builtin'; name: 'request-success-rate' | 'request-duration' }
+  | { kind: 'custom'; name: string; query: string; min?: number; max?: number };
+
+/** What Prometheus gave for one version in a step (the report's metrics table). */
+export interface MetricsVersionFigures {
+  requests?: number;
+  errors?: number;
+  p95Ms?: number;
+  /** Whose series: the destination sidecar's, or the gateway's when the workload has none. */
+  reporter?: 'destination' | 'source';
+  /** The requests query used. */
+  query: string;
+}
+
+/** The metrics signal of one step. */
+export interface MetricsStepFigures {
+  canary?: MetricsVersionFigures;
+  stable?: MetricsVersionFigures;
+  custom: Array<{ name: string; query: string; value?: number; min?: number; max?: number }>;
+  verdict: 'passed' | 'failed' | 'inconclusive';
+}
+
+/** Metrics analysis (`prometheus-url`, `metrics`, `metrics-interval`, `prometheus-token`). */
+export interface MetricsSettings {
+  /** http(s)://… or k8s://NAMESPACE/SERVICE:PORT (through the Kubernetes API service proxy). */
+  url: string;
+  metrics: MetricSpec[];
+  /** Query window and cadence (ms). */
+  intervalMs: number;
+  /** Secret: bearer token for a direct http(s) Prometheus. */
+  token?: string;
 }
 
 export interface Settings {
@@ -84,6 +126,8 @@ export interface Settings {
   maxBakeMs?: number;
   /** Wait before uninstalling a release that just lost all its traffic (ms). */
   drainMs: number;
+  /** Metrics analysis, when `metrics` is set (with `prometheus-url`). */
+  metrics?: MetricsSettings;
   /** `allow-unverified: true`: neither verify-url nor verify-command is set, and that is wanted. */
   allowUnverified: boolean;
   onFailure: 'rollback' | 'pause';

@@ -1,7 +1,7 @@
 // The report of one run: written as JSON (output `report-json`), rendered as job summary and PR
 // comment. Pure data, no I/O.
 
-import type { StepEvidenceFigures, StreamFigures, VersionFigures } from '../lib/types.js';
+import type { MetricsStepFigures, StepEvidenceFigures, StreamFigures, VersionFigures } from '../lib/types.js';
 
 export type { StepEvidenceFigures, StreamFigures, VersionFigures };
 
@@ -33,6 +33,8 @@ export interface StepReport {
   reason?: string;
   /** The evidence behind the verdict per version (responses, failures, decision, confidence). */
   evidence?: StepEvidenceFigures;
+  /** The metrics signal (with `metrics`): per version requests, errors, p95 and the query. */
+  metrics?: MetricsStepFigures;
   /** How long past its bake the step ran because the evidence was inconclusive (ms, up to max-bake). */
   extendedMs?: number;
   /** Progress samples for the chart: elapsed seconds since run start, canary success 0..1. */

@@ -41,8 +41,11 @@ const VERDICT: Record<Verdict, string> = {
 };
 
 const DASH = '—';
-// Mermaid draws every band label; more than ~24 "m:ss" labels overlap at the default width.
-const MAX_CHART_POINTS = 24;
+// Mermaid draws every band label; more than ~12 "m:ss" labels overlap at GitHub's width.
+const MAX_CHART_POINTS = 12;
+/** No line break inside a figure: non-breaking spaces, a word joiner around dashes. */
+const NBSP = '\u00a0';
+const keep = (text: string): string => text.replace(/ /g, NBSP).replace(/–/g, '\u2060–\u2060');
 
 // ---------------------------------------------------------------------------------------------
 // Marker
@@ -89,9 +92,15 @@ function code(text: string | undefined, max = 200): string {
   return /[`|\\]/.test(t) ? escapeMarkdown(t, max) : `\`${t}\``;
 }
 
-/** Escape a line that becomes its own Markdown line (block quote content). */
+/**
+ * Escape a line that becomes its own Markdown line (block quote content). Code spans the text
+ * already holds (`helm upgrade …`, written by the router's findings) stay code spans.
+ */
 function escapeLine(line: string): string {
-  const inline = escapeInline(clip(line.trim(), 1000));
+  const inline = clip(line.trim(), 1000)
+    .split(/(`[^`|\r\n]+`)/)
+    .map((part, i) => (i % 2 === 1 ? part : escapeInline(part)))
+    .join('');
   // A line starting with #, >, -, +, = or "1." would become a heading, quote, list or rule.
   return inline.replace(/^([#>+=-]|\d+[.)])/, (m) =>
     m.length === 1 ? `\\${m}` : m.replace(/([.)])$/, '\\$1'),
@@ -153,7 +162,7 @@ function nowMs(now: Date | string | undefined): number {
 // Steps table
 
 function requestsCell(s: StepReport): string {
-  const bad = s.total.bad > 0 ? ` (${count(s.total.bad)} bad)` : '';
+  const bad = s.total.bad > 0 ? keep(` (${count(s.total.bad)} bad)`) : '';
   return s.total.requests > 0 ? `${count(s.total.requests)}${bad}` : DASH;
 }
 
@@ -163,7 +172,7 @@ function bakeCell(s: StepReport, end: number): string {
   const ended = timeOf(s.endedAt) ?? (s.verdict === 'running' ? end : undefined);
   if (started !== undefined && ended !== undefined && (s.verdict === 'running' || s.verdict === 'failed')) {
     const actual = Math.max(0, ended - started);
-    if (actual < s.bakeMs - 500) return `${formatDuration(actual)} of ${planned}`;
+    if (actual < s.bakeMs - 500) return keep(`${formatDuration(actual)} of ${planned}`);
   }
   return planned;
 }
@@ -172,16 +181,16 @@ function p95Cell(s: StepReport): string {
   if (s.stable || s.canary) {
     const a = ms(s.stable?.p95Ms);
     const b = ms(s.canary?.p95Ms);
-    return a === DASH && b === DASH ? DASH : `${a} / ${b} ms`;
+    return a === DASH && b === DASH ? DASH : keep(`${a} / ${b} ms`);
   }
-  return s.total.p95Ms !== undefined ? `${ms(s.total.p95Ms)} ms (all)` : DASH;
+  return s.total.p95Ms !== undefined ? keep(`${ms(s.total.p95Ms)} ms (all)`) : DASH;
 }
 
 function shareCell(s: StepReport): string {
   if (s.observedCanaryShare === undefined || !Number.isFinite(s.observedCanaryShare)) return DASH;
   const obs = `${pct1(s.observedCanaryShare)}%`;
   const r = s.expectedShareRange;
-  return r ? `${obs} (exp. ${pct1(r[0])}–${pct1(r[1])}%)` : obs;
+  return r ? keep(`${obs} (exp. ${pct1(r[0])}–${pct1(r[1])}%)`) : obs;
 }
 
 function verdictCell(s: StepReport): string {
@@ -198,7 +207,7 @@ function stepsTable(steps: StepReport[], end: number): string[] {
     const stable = s.stable ? successPct(s.stable) : DASH;
     let canary: string;
     if (s.canary) canary = successPct(s.canary);
-    else canary = s.total.requests > 0 ? `${successPct(s.total)} (all)` : DASH;
+    else canary = s.total.requests > 0 ? keep(`${successPct(s.total)} (all)`) : DASH;
     const precheck = s.kind === 'precheck';
     const cells = [
       // The pre-traffic check is step 0: pinned probes only, no user weight.
@@ -259,29 +268,77 @@ function compositionCell(e: StepEvidenceFigures): string {
  * that made it and its confidence (1 - the bound on the probability that it is wrong).
  */
 function evidenceTable(steps: StepReport[]): string[] {
-  const withEvidence = steps.filter((s) => s.evidence);
-  if (withEvidence.length === 0) return [];
-  const out = [
-    '<details><summary>Evidence per version (responses / failures · decision)</summary>',
-    '',
+  const rows = steps
+    .filter((s) => s.evidence)
+    .map((s) => {
+      const e = s.evidence!;
+      const unattributed =
+        e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
+      return [
+        s.kind === 'precheck' ? '0' : String(s.index + 1),
+        streamCell(e.canary),
+        compositionCell(e),
+        streamCell(e.stable, true),
+        `${streamCell(e.users, true)}${unattributed}`,
+      ];
+    });
+  return collapsibleTable(
+    'Evidence per version (responses / failures · decision)',
     "| # | Canary | Canary responses | Stable | Users' path |",
     '|--:|:--|:--|:--|:--|',
+    rows,
+  );
+}
+
+/** A table folded under a <details> summary line; nothing without rows. */
+function collapsibleTable(title: string, head: string, align: string, rows: string[][]): string[] {
+  if (rows.length === 0) return [];
+  return [
+    `<details><summary>${title}</summary>`,
+    '',
+    head,
+    align,
+    ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+    '',
+    '</details>',
   ];
-  for (const s of withEvidence) {
-    const e = s.evidence!;
-    const unattributed =
-      e.users.unattributed > 0 ? ` · ${count(e.users.unattributed)} without a version` : '';
-    const cells = [
-      s.kind === 'precheck' ? '0' : String(s.index + 1),
-      streamCell(e.canary),
-      compositionCell(e),
-      streamCell(e.stable, true),
-      `${streamCell(e.users, true)}${unattributed}`,
-    ];
-    out.push(`| ${cells.join(' | ')} |`);
+}
+
+/** Per step, what Prometheus said of each version: requests, errors, p95 and the query used. */
+function metricsTable(steps: StepReport[]): string[] {
+  const rows: string[][] = [];
+  for (const s of steps.filter((x) => x.metrics)) {
+    const m = s.metrics!;
+    const n = s.kind === 'precheck' ? '0' : String(s.index + 1);
+    for (const [who, v] of [
+      ['canary', m.canary],
+      ['stable', m.stable],
+    ] as const) {
+      if (!v) continue;
+      rows.push([
+        n,
+        who,
+        v.requests === undefined ? 'no data' : count(v.requests),
+        v.requests === undefined ? '—' : count(v.errors ?? 0),
+        v.p95Ms === undefined ? '—' : `${Math.round(v.p95Ms)} ms`,
+        v.reporter === 'source' ? 'gateway (no sidecar)' : 'sidecar',
+        code(v.query, 300),
+      ]);
+    }
+    for (const c of m.custom) {
+      const bounds = [c.min !== undefined ? `min ${c.min}` : '', c.max !== undefined ? `max ${c.max}` : '']
+        .filter(Boolean)
+        .join(', ');
+      const value = c.value === undefined ? 'no data' : String(Math.round(c.value * 1000) / 1000);
+      rows.push([n, `${escapeMarkdown(c.name, 80)} (${bounds})`, value, '', '', '', code(c.query, 300)]);
+    }
   }
-  out.push('', '</details>');
-  return out;
+  return collapsibleTable(
+    'Metrics per version (Prometheus)',
+    '| # | Version | Requests | Errors | p95 | Series | Query |',
+    '|--:|:--|--:|--:|--:|:--|:--|',
+    rows,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +367,8 @@ export function chartPoints(r: RunReport, max = MAX_CHART_POINTS): ChartPoint[] 
       if (!Number.isFinite(p.t) || !Number.isFinite(p.weight)) continue;
       const success =
         p.canarySuccess !== undefined && Number.isFinite(p.canarySuccess) ? p.canarySuccess * 100 : undefined;
-      pts.push({ t: p.t, weight: p.weight, success });
+      // the pre-traffic check probes the canary through the pinned route: users' weight is 0
+      pts.push({ t: p.t, weight: s.kind === 'precheck' ? 0 : p.weight, success });
     }
   }
   if (pts.length === 0) {
@@ -322,6 +380,12 @@ export function chartPoints(r: RunReport, max = MAX_CHART_POINTS): ChartPoint[] 
       });
   }
   pts.sort((a, b) => a.t - b.t);
+  // A rolled-back run ends with all traffic on stable: draw the return to 0%.
+  const end = timeOf(r.endedAt);
+  const back =
+    r.outcome === 'rolled-back' && pts.length && pts[pts.length - 1].weight > 0
+      ? { t: Math.max(pts[pts.length - 1].t, end !== undefined ? (end - start) / 1000 : 0), weight: 0 }
+      : undefined;
 
   // Merge points that share an x-axis label (mermaid's band axis drops duplicate categories).
   const merged: ChartPoint[] = [];
@@ -330,8 +394,17 @@ export function chartPoints(r: RunReport, max = MAX_CHART_POINTS): ChartPoint[] 
     if (last && chartLabel(last.t) === chartLabel(p.t)) merged[merged.length - 1] = combine([last, p]);
     else merged.push({ ...p });
   }
+  if (back) {
+    const last = merged[merged.length - 1];
+    // same label as the last sample: a point of its own one second later (the band axis needs distinct labels)
+    merged.push({ t: chartLabel(back.t) === chartLabel(last.t) ? last.t + 1 : back.t, weight: 0 });
+  }
   if (merged.length <= max) return merged;
+  if (back) return [...downsample(merged.slice(0, -1), max - 1), merged[merged.length - 1]];
+  return downsample(merged, max);
+}
 
+function downsample(merged: ChartPoint[], max: number): ChartPoint[] {
   // Downsample into `max` buckets; keep the lowest success of a bucket so that dips stay visible.
   const out: ChartPoint[] = [];
   for (let i = 0; i < max; i++) {
@@ -479,7 +552,11 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
   if (warnings.length) {
     warnings.forEach((w, i) => {
       if (i > 0) out.push('>');
-      const lines = w.split(/\r\n|\r|\n/).filter((l) => l.trim());
+      // "Remedy:" starts its own line, so a long finding reads as what happens, then what to do.
+      const lines = w
+        .split(/\r\n|\r|\n/)
+        .flatMap((l) => l.split(/\s+(?=Remedy:)/))
+        .filter((l) => l.trim());
       // A trailing backslash is a hard line break, so a multi-line warning keeps its lines.
       lines.forEach((l, j) =>
         out.push(`> ${j === 0 ? '⚠️ ' : ''}${escapeLine(l)}${j < lines.length - 1 ? '\\' : ''}`),
@@ -505,6 +582,8 @@ export function renderSummary(r: RunReport, opts: RenderOptions = {}): string {
     out.push('');
     const evidence = evidenceTable(r.steps);
     if (evidence.length) out.push(...evidence, '');
+    const metrics = metricsTable(r.steps);
+    if (metrics.length) out.push(...metrics, '');
   }
 
   const start = timeOf(r.startedAt);

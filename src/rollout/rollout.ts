@@ -43,6 +43,21 @@ export interface RolloutDeps {
   reportTimeoutMs?: number;
   /** How often a bake re-reads the route (default 5 s). */
   routeCheckMs?: number;
+  /** Preflight of the cluster permissions: throws naming the missing ones, before any read or write. */
+  checkAccess?: () => Promise<void>;
+  /**
+   * Checks of the verification setup that only read (e.g. every metrics query against
+   * Prometheus), run at the end of preflight, before any write; a throw stops the run.
+   */
+  preflightChecks?: (c: PreflightContext) => Promise<void>;
+}
+
+export interface PreflightContext {
+  canaryRelease: string;
+  stableRelease?: string;
+  /** The canary's rendered manifest (helm template). */
+  manifest: string;
+  signal: AbortSignal;
 }
 
 export interface RolloutLock {
@@ -174,13 +189,18 @@ class Rollout {
       warnings: [],
       runUrl: deps.runUrl,
       dryRun: this.s.dryRun,
-      ...(!this.s.verify.url && !this.s.verify.command ? { unverified: true } : {}),
+      ...(!this.s.verify.url && !this.s.verify.command && !this.s.metrics ? { unverified: true } : {}),
       helmVersion: deps.helm.version,
       kubectlVersion: deps.kubectl.version,
     };
   }
 
   async run(): Promise<RolloutResult> {
+    try {
+      await this.deps.checkAccess?.();
+    } catch (err) {
+      return this.finish('failed', `${sentence(msg(err))} Nothing in the cluster was changed.`);
+    }
     if (this.s.command === 'status') return this.statusCommand();
     try {
       if (this.s.command === 'rollout') return await this.rollout();
@@ -671,6 +691,17 @@ class Rollout {
       }
     }
     this.report.canary.service = destinationKey(this.canary);
+    if (this.deps.preflightChecks) {
+      const c = {
+        canaryRelease: s.canaryRelease,
+        stableRelease: this.stableRelease,
+        manifest,
+        signal: this.deps.signal,
+      };
+      await this.deps.preflightChecks(c).catch((e: unknown) => {
+        throw new PreflightError(msg(e));
+      });
+    }
 
     const plan = this.stable
       ? s.steps.map((st) => `${st.weight}%`).join(' → ') + ' then promote'
@@ -869,6 +900,7 @@ class Rollout {
         verdict: v.verdict === 'passed' ? 'passed' : 'failed',
         reason: v.reason,
         ...(v.evidence ? { evidence: v.evidence } : {}),
+        ...(v.metrics ? { metrics: v.metrics } : {}),
         ...(v.extendedMs !== undefined ? { extendedMs: v.extendedMs } : {}),
       });
       this.log.info(stepLine(rep));

@@ -487,6 +487,9 @@ export function pinnedShare(
 // ---------------------------------------------------------------------------------------------
 // Latency
 
+/** What the latency rule reads of a stream (a VersionStats, or counts from a histogram). */
+export type LatencySource = Pick<VersionStats, 'requests' | 'countAbove' | 'percentile'>;
+
 export interface LatencyEvidenceOptions {
   /** Samples a stream needs before its latency is judged at all. Default 20. */
   minSamples?: number;
@@ -523,7 +526,7 @@ export interface LatencyEvidence {
  * - otherwise 'pass' ('continue' while running).
  */
 export function latencyEvidence(
-  stats: VersionStats,
+  stats: LatencySource,
   maxMs: number,
   phase: StepPhase,
   opts: LatencyEvidenceOptions = {},

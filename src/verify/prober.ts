@@ -50,7 +50,7 @@ export interface PinOptions {
 
 export type ProbeSettings = Pick<
   VerifySettings,
-  'url' | 'host' | 'headers' | 'statuses' | 'body' | 'rps' | 'timeoutMs' | 'canaryMatch' | 'ca'
+  'url' | 'host' | 'hosts' | 'headers' | 'statuses' | 'body' | 'rps' | 'timeoutMs' | 'canaryMatch' | 'ca'
 >;
 
 export interface ProberOptions {
@@ -108,6 +108,7 @@ export class Prober {
   private ticks = 0;
   /** Requests sent. */
   sent = 0;
+  private pinnedSent = 0;
   /** Ticks skipped because maxInFlight requests were still outstanding. */
   skipped = 0;
   /** First exception thrown by the result callback (the prober keeps running). */
@@ -202,17 +203,23 @@ export class Prober {
     const t0 = this.clock();
     const timeoutMs = this.settings.timeoutMs;
     const headers: Record<string, string> = { ...this.settings.headers };
-    if (this.settings.host) {
-      for (const k of Object.keys(headers)) if (k.toLowerCase() === 'host') delete headers[k];
-      headers.host = this.settings.host;
-    }
     // Pinned probes are spread evenly among the unpinned ones, starting with a pinned one.
     const pinned = this.pin !== undefined && (this.pin.mode === 'all' || pinnedAt(this.sent, this.pin.share));
     if (pinned) headers[this.pin!.header] = this.pin!.value;
+    // Several hosts: pinned and users' probes each take them in turn, so each host gets both.
+    const hosts = this.settings.hosts;
+    const host =
+      hosts && hosts.length > 1
+        ? hosts[(pinned ? this.pinnedSent : this.sent - this.pinnedSent) % hosts.length]
+        : this.settings.host;
+    if (pinned) this.pinnedSent++;
+    if (host) {
+      for (const k of Object.keys(headers)) if (k.toLowerCase() === 'host') delete headers[k];
+      headers.host = host;
+    }
     const reqOpts: https.RequestOptions = { method: 'GET', agent: this.agent, headers };
     // TLS: present the overridden host name for SNI and certificate checks, like a browser would.
-    if (this.url.protocol === 'https:' && this.settings.host)
-      reqOpts.servername = this.settings.host.replace(/:\d+$/, '');
+    if (this.url.protocol === 'https:' && host) reqOpts.servername = host.replace(/:\d+$/, '');
 
     let settle!: () => void;
     const done = new Promise<void>((resolve) => (settle = resolve));

@@ -7,7 +7,7 @@
 // that is a verdict.
 
 import type { VerifySettings } from '../lib/types.js';
-import type { StepEvidenceFigures, VersionFigures } from '../lib/types.js';
+import type { MetricsStepFigures, StepEvidenceFigures, VersionFigures } from '../lib/types.js';
 import {
   evaluateStep,
   evidenceFigures,
@@ -102,6 +102,8 @@ export interface StepVerification {
   settlingResponses?: number;
   /** Per-version evidence behind the verdict (responses, failures, decision, its confidence). */
   evidence?: StepEvidenceFigures;
+  /** Set by the metrics signal (metrics/metrics-verifier.ts). */
+  metrics?: MetricsStepFigures;
   /** Set when the verify-command ran. */
   command?: VerifyCommandResult;
 }

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { IstioMetrics, type RoutedRequest } from './metrics.js';
 import {
   type ClusterSnapshot,
   type KubeObject,
@@ -39,6 +40,8 @@ export interface GatewayStats {
    * reached a version through helm-canary's pinned route and which through the users' routes.
    */
   byRoute: Record<string, number>;
+  /** Requests routed to a backend per Host header (port stripped). */
+  byHost: Record<string, number>;
   /** 404 answers (no host / no matching route). */
   notFound: number;
   /** 503 `no healthy upstream` answers. */
@@ -93,10 +96,18 @@ class HttpStatusError extends Error {
 export class GatewayServer {
   readonly url: string;
   readonly port: number;
+  /** Istio's standard metrics of the routed requests; served at `metricsUrl`. */
+  readonly metrics = new IstioMetrics();
+  /** `http://127.0.0.1:<port>/metrics` (a port of its own, like Envoy's merged-metrics port 15090). */
+  metricsUrl = '';
+  private metricsServer?: http.Server;
+  /** Labels of every namespace (which workloads have a sidecar), polled with the snapshot. */
+  private namespaceLabels = new Map<string, Record<string, string>>();
   readonly stats: GatewayStats = {
     routed: {},
     deployments: {},
     byRoute: {},
+    byHost: {},
     notFound: 0,
     noHealthyUpstream: 0,
     injectedErrors: 0,
@@ -150,6 +161,7 @@ export class GatewayServer {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
+    await gw.serveMetrics();
     await gw.refresh();
     gw.schedule();
     return gw;
@@ -166,15 +178,43 @@ export class GatewayServer {
     if (this.timer) clearTimeout(this.timer);
     for (const t of this.pending) clearTimeout(t);
     this.pending.clear();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = [this.server, this.metricsServer].map(
+      (srv) => new Promise<void>((resolve) => (srv ? srv.close(() => resolve()) : resolve())),
+    );
     this.server.closeAllConnections();
-    await closed;
+    this.metricsServer?.closeAllConnections();
+    await Promise.all(closed);
     this.agent.destroy();
+  }
+
+  private async serveMetrics(): Promise<void> {
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (path !== '/metrics' && path !== '/stats/prometheus') {
+        res.writeHead(404).end();
+        return;
+      }
+      const body = this.metrics.render();
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    });
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.metricsServer = srv;
+    this.metricsUrl = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/metrics`;
   }
 
   /** Poll the Kubernetes API now; resolves once this poll's result is applied (or failed). */
   async refresh(): Promise<void> {
     const seq = ++this.nextSeq;
+    // Namespaces only feed the metrics' sidecar decision: a failed poll keeps the last ones.
+    const namespaces = this.list('/api/v1/namespaces').catch(() => undefined);
     const results = await Promise.all(
       LISTS.map(async ([key, paths]) => {
         for (const path of paths) {
@@ -196,6 +236,8 @@ export class GatewayServer {
     const next = { ...this.snapshot };
     for (const [key, v] of results) if (v) next[key] = v;
     this.snapshot = next;
+    const ns = await namespaces;
+    if (ns) this.namespaceLabels = new Map(ns.map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}]));
   }
 
   private schedule(): void {
@@ -243,8 +285,11 @@ export class GatewayServer {
     req.on('error', () => undefined);
     req.resume(); // drain any body so keep-alive works
 
+    const started = performance.now();
+    let routed: Omit<RoutedRequest, 'code' | 'durationMs'> | undefined;
     const send = (status: number, body: string, headers: Array<[string, string]> = []) => {
       if (res.destroyed || res.writableEnded || res.headersSent) return;
+      if (routed) this.metrics.record({ ...routed, code: status, durationMs: performance.now() - started });
       const buf = Buffer.from(body, 'utf8');
       res.setHeader('content-type', 'text/plain; charset=utf-8');
       for (const [k, v] of headers) {
@@ -280,6 +325,7 @@ export class GatewayServer {
     const decision = decideRoute(this.snapshot, info);
     if (decision.kind === 'not-found') {
       this.stats.notFound++;
+      routed = { flags: 'NR' };
       return send(404, '');
     }
     if (decision.kind === 'direct') return send(decision.status, decision.body);
@@ -293,10 +339,18 @@ export class GatewayServer {
     const key = `${backend.namespace}/${backend.service}`;
     this.count(this.stats.routed, key);
     this.count(this.stats.byRoute, `${decision.route ?? '(rule)'} ${key}`);
+    this.count(this.stats.byHost, info.host);
     if (backend.invalid) return send(500, backend.invalid);
     const filters = [...(decision.filters ?? []), ...(backend.filters ?? [])];
     const upstream = pickUpstream(this.snapshot, backend, this.random);
     const baseHeaders: Array<[string, string]> = [['x-standin-backend', key]];
+    routed = {
+      namespace: backend.namespace,
+      service: backend.service,
+      namespaceLabels: this.namespaceLabels.get(backend.namespace),
+      flags: upstream.kind === 'deployment' ? '-' : 'UH',
+      deployment: upstream.kind === 'deployment' ? upstream.deployment : undefined,
+    };
     if (upstream.kind !== 'deployment') {
       this.stats.noHealthyUpstream++;
       return send(503, 'no healthy upstream', baseHeaders);

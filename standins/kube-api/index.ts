@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,18 @@ import { applySchemaDefaults, celCauses, prune, schemaCauses } from './crd-struc
 import { applyDefaults } from './defaults.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from './patch.js';
 import { decodeKubeProtobuf, ProtobufError } from './protobuf.js';
+import {
+  authorize,
+  Authenticator,
+  forbiddenMessage,
+  rulesFor,
+  rulesReviewStatus,
+  verbOf,
+  type RbacObjects,
+  type RequestAttributes,
+  type UserInfo,
+} from './rbac.js';
+import { startTls } from './tls.js';
 import { gvString, Registry, splitApiVersion, type ResourceDef } from './resources.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
 import {
@@ -23,6 +36,7 @@ import {
   type ManagedFieldsEntry,
 } from './ssa.js';
 import { Store, storeKey, type StoredEvent } from './store.js';
+import { forwardRequest, parseServiceProxyPath, resolveServiceLocation } from './service-proxy.js';
 import { clone, deepEqual, isObj, nowTimestamp, type Obj } from './util.js';
 import { decodeCheck, istioVirtualServiceDenial, validateMeta, type FieldCause } from './validation.js';
 
@@ -43,6 +57,8 @@ export interface LoggedRequest {
   status: number;
   at: number;
   fieldManager?: string;
+  /** The authenticated user (RBAC). */
+  user?: string;
   /** Request body (UTF-8; protobuf bodies as a decoded JSON string), for writes only, cut at 64 KiB. */
   body?: string;
 }
@@ -128,6 +144,9 @@ function invalid(def: ResourceDef, name: string, causes: FieldCause[]): ApiError
 const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
 
 const NAMESPACES_DEF_KEY = '/namespaces';
+/** The token of the kubeconfig the stand-in writes: a cluster admin (group system:masters). */
+const ADMIN_TOKEN = 'standin';
+const ADMIN: UserInfo = { name: 'standin-admin', groups: ['system:masters', 'system:authenticated'] };
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 interface Target {
@@ -166,13 +185,20 @@ export class KubeApiServer {
   private watches = new Set<ServerResponse>();
   private requireWeightSum100: boolean;
   private readyDelay: number;
+  private auth = new Authenticator();
+  /** Who sent each request being handled (for the self reviews). */
+  private users = new WeakMap<IncomingMessage, UserInfo>();
+  private tlsServer?: https.Server;
   url = '';
+  /** The HTTPS listener (started by userKubeconfig), same API. */
+  tlsUrl = '';
   kubeconfigPath = '';
 
   private constructor(private opts: KubeApiOptions) {
     this.requireWeightSum100 = !!opts.requireWeightSum100;
     this.readyDelay = opts.deploymentReadyDelayMs ?? 300;
     this.controller = new Controller(this.store, this.registry, () => this.readyDelay);
+    this.auth.addToken(ADMIN_TOKEN, ADMIN.name, ADMIN.groups);
     // What a fresh cluster has: the system namespaces, the kubernetes Service, the default ServiceAccount.
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
       this.seed('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -211,17 +237,19 @@ export class KubeApiServer {
     return s;
   }
 
-  private async listen(): Promise<void> {
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent)
-          this.sendError(
-            res,
-            new ApiError(500, 'InternalError', `stand-in error: ${(err as Error)?.stack ?? String(err)}`),
-          );
-        else res.end();
-      });
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent)
+        this.sendError(
+          res,
+          new ApiError(500, 'InternalError', `stand-in error: ${(err as Error)?.stack ?? String(err)}`),
+        );
+      else res.end();
     });
+  }
+
+  private async listen(): Promise<void> {
+    this.server = http.createServer((req, res) => this.onRequest(req, res));
     this.server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -231,27 +259,56 @@ export class KubeApiServer {
     this.url = `http://127.0.0.1:${port}`;
     this.kubeconfigPath =
       this.opts.kubeconfigPath ?? join(mkdtempSync(join(tmpdir(), 'kube-api-standin-')), 'kubeconfig');
-    const kubeconfig = {
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'standin', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'standin', user: { token: 'standin' } }],
-      contexts: [{ name: 'standin', context: { cluster: 'standin', user: 'standin', namespace: 'default' } }],
-      'current-context': 'standin',
-      preferences: {},
-    };
-    writeFileSync(this.kubeconfigPath, YAML.stringify(kubeconfig), { mode: 0o600 });
-    chmodSync(this.kubeconfigPath, 0o600);
+    this.writeKubeconfig(this.kubeconfigPath, ADMIN_TOKEN);
   }
 
   async stop(): Promise<void> {
     this.controller.stop();
     for (const w of this.watches) w.end();
     this.watches.clear();
+    if (this.tlsServer) {
+      const tls = this.tlsServer;
+      await new Promise<void>((resolve) => {
+        tls.close(() => resolve());
+        tls.closeAllConnections();
+      });
+    }
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+  }
+
+  /** A bearer token that authenticates as `user`; RBAC objects in the store decide what it may do. */
+  addToken(token: string, user: string, groups: string[] = []): void {
+    this.auth.addToken(token, user, groups);
+  }
+
+  /**
+   * Writes a kubeconfig for `token` (context "standin") and returns its path. It points at the
+   * HTTPS listener: kubectl and helm send user credentials only to https servers.
+   */
+  async userKubeconfig(path: string, token: string, namespace = 'default'): Promise<string> {
+    if (!this.tlsUrl) {
+      this.tlsServer = await startTls((req, res) => this.onRequest(req, res));
+      this.tlsUrl = `https://127.0.0.1:${(this.tlsServer.address() as AddressInfo).port}`;
+    }
+    return this.writeKubeconfig(path, token, namespace, this.tlsUrl);
+  }
+
+  private writeKubeconfig(path: string, token: string, namespace = 'default', server = this.url): string {
+    const kubeconfig = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'standin', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'standin', user: { token } }],
+      contexts: [{ name: 'standin', context: { cluster: 'standin', user: 'standin', namespace } }],
+      'current-context': 'standin',
+      preferences: {},
+    };
+    writeFileSync(path, YAML.stringify(kubeconfig), { mode: 0o600 });
+    chmodSync(path, 0o600);
+    return path;
   }
 
   clearRequests(): void {
@@ -263,8 +320,13 @@ export class KubeApiServer {
     return [...this.pending];
   }
 
+  /** Requests that may change something (self reviews are POSTs that store nothing). */
   writes(): LoggedRequest[] {
-    return this.requests.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method));
+    return this.requests.filter(
+      (r) =>
+        ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method) &&
+        !r.path.startsWith('/apis/authorization.k8s.io/'),
+    );
   }
 
   injectFault(f: Fault): void {
@@ -430,6 +492,27 @@ export class KubeApiServer {
       }
     }
 
+    // Requests without credentials act as the admin, so plain HTTP in tests keeps working.
+    const user = this.auth.authenticate(req.headers.authorization, ADMIN);
+    if (!user) {
+      this.sendError(res, new ApiError(401, 'Unauthorized', 'Unauthorized'));
+      return;
+    }
+    this.users.set(req, user);
+    entry.user = user.name;
+    const attrs = this.attributes(method, u);
+    if (!authorize(this.rbacObjects(), user, attrs)) {
+      const details = attrs.resourceRequest
+        ? {
+            ...(attrs.name ? { name: attrs.name } : {}),
+            ...(attrs.group ? { group: attrs.group } : {}),
+            kind: attrs.resource,
+          }
+        : undefined;
+      this.sendError(res, new ApiError(403, 'Forbidden', forbiddenMessage(user, attrs), details));
+      return;
+    }
+
     try {
       await this.route(req, res, method, u, body);
     } catch (err) {
@@ -512,6 +595,16 @@ export class KubeApiServer {
             );
       }
     }
+    const proxy = parseServiceProxyPath(segs);
+    if (proxy) {
+      const lookup = (r: 'services' | 'endpoints', ns: string, n: string) =>
+        this.store.get(this.defFor('', r), ns, n);
+      const loc = resolveServiceLocation(proxy.namespace, proxy.id, lookup);
+      if ('error' in loc) throw new ApiError(loc.error.code, loc.error.reason, loc.error.message);
+      const fail = (e: { code: number; reason: string; message: string }) =>
+        this.sendError(res, new ApiError(e.code, e.reason, e.message));
+      return forwardRequest(req, res, loc.url, proxy.rest, u.search, body, fail);
+    }
     const target = this.parseTarget(segs);
     if (!target) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     const q = u.searchParams;
@@ -529,6 +622,15 @@ export class KubeApiServer {
     if (def.namespaced && !namespace && method !== 'GET')
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
 
+    if (def.group === 'authorization.k8s.io') {
+      if (method !== 'POST' || name)
+        throw new ApiError(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        );
+      return this.send(res, 201, this.selfReview(req, target, this.decodeBody(req, body)));
+    }
     switch (method) {
       case 'GET':
         if (!name) {
@@ -590,6 +692,88 @@ export class KubeApiServer {
           'the server does not allow this method on the requested resource',
         );
     }
+  }
+
+  /** The request as the authorizer sees it. */
+  private attributes(method: string, u: URL): RequestAttributes {
+    const segs = u.pathname.split('/').filter(Boolean);
+    const t = this.parseTarget(segs);
+    if (!t)
+      return {
+        resourceRequest: false,
+        verb: method === 'GET' ? 'get' : method.toLowerCase(),
+        path: u.pathname,
+      };
+    const watch = ['true', '1'].includes(u.searchParams.get('watch') ?? '');
+    return {
+      resourceRequest: true,
+      verb: verbOf(method, !!t.name, watch),
+      group: t.group,
+      resource: t.def.resource,
+      subresource: t.sub,
+      // as in the apiserver, a request for a Namespace object is a request in that namespace
+      namespace: t.def.group === '' && t.def.resource === 'namespaces' ? t.name : t.namespace,
+      name: t.name,
+    };
+  }
+
+  private rbacObjects(): RbacObjects {
+    const rbac = (r: string) => this.defFor('rbac.authorization.k8s.io', r);
+    return {
+      roleBindings: (ns) => this.store.list(rbac('rolebindings'), ns),
+      role: (ns, name) => this.store.get(rbac('roles'), ns, name),
+      clusterRoleBindings: () => this.store.list(rbac('clusterrolebindings')),
+      clusterRole: (name) => this.store.get(rbac('clusterroles'), undefined, name),
+    };
+  }
+
+  /** SelfSubjectAccessReview / SelfSubjectRulesReview: answered from the same rules, stored nowhere. */
+  private selfReview(req: IncomingMessage, t: Target, review: Obj): Obj {
+    const user = this.users.get(req) ?? ADMIN;
+    const spec = isObj(review.spec) ? review.spec : {};
+    let status: Obj;
+    if (t.def.resource === 'selfsubjectrulesreviews') {
+      const ns = String(spec.namespace ?? '');
+      if (!ns)
+        throw badRequest(
+          'SelfSubjectRulesReview.authorization.k8s.io "" is invalid: spec.namespace: Required value',
+        );
+      status = user.groups.includes('system:masters')
+        ? rulesReviewStatus([
+            { verbs: ['*'], apiGroups: ['*'], resources: ['*'] },
+            { verbs: ['*'], nonResourceURLs: ['*'] },
+          ])
+        : rulesReviewStatus(rulesFor(this.rbacObjects(), user, ns));
+    } else {
+      const ra = spec.resourceAttributes;
+      const na = spec.nonResourceAttributes;
+      const attrs: RequestAttributes = isObj(ra)
+        ? {
+            resourceRequest: true,
+            verb: String(ra.verb ?? ''),
+            group: String(ra.group ?? ''),
+            resource: String(ra.resource ?? ''),
+            subresource: ra.subresource ? String(ra.subresource) : undefined,
+            namespace: ra.namespace ? String(ra.namespace) : undefined,
+            name: ra.name ? String(ra.name) : undefined,
+          }
+        : isObj(na)
+          ? { resourceRequest: false, verb: String(na.verb ?? ''), path: String(na.path ?? '') }
+          : (() => {
+              throw badRequest(
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified',
+              );
+            })();
+      const allowed = authorize(this.rbacObjects(), user, attrs);
+      status = allowed ? { allowed, reason: 'RBAC: allowed' } : { allowed };
+    }
+    return {
+      kind: t.def.kind,
+      apiVersion: gvString(t.group, t.version),
+      metadata: { creationTimestamp: null },
+      spec,
+      status,
+    };
   }
 
   private parseTarget(segs: string[]): Target | undefined {

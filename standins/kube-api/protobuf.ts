@@ -193,7 +193,48 @@ function decodeDeleteOptions(buf: Buffer): Record<string, unknown> {
   return o;
 }
 
+/** Fields by number -> name (strings only), for small messages such as ResourceAttributes. */
+function decodeStrings(buf: Buffer, names: Record<number, string>): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const f of readFields(buf)) if (names[f.no]) o[names[f.no]] = str(f);
+  return o;
+}
+
+/** authorization.k8s.io/v1 SelfSubjectAccessReview (kubectl auth can-i sends it in protobuf). */
+function decodeSelfSubjectAccessReview(buf: Buffer): Record<string, unknown> {
+  const o: Record<string, any> = { metadata: {}, spec: {} };
+  for (const f of readFields(buf)) {
+    if (f.no === 1) o.metadata = decodeObjectMeta(bytes(f));
+    else if (f.no === 2)
+      for (const s of readFields(bytes(f))) {
+        if (s.no === 1)
+          o.spec.resourceAttributes = decodeStrings(bytes(s), {
+            1: 'namespace',
+            2: 'verb',
+            3: 'group',
+            4: 'version',
+            5: 'resource',
+            6: 'subresource',
+            7: 'name',
+          });
+        else if (s.no === 2) o.spec.nonResourceAttributes = decodeStrings(bytes(s), { 1: 'path', 2: 'verb' });
+      }
+  }
+  return o;
+}
+
+function decodeSelfSubjectRulesReview(buf: Buffer): Record<string, unknown> {
+  const o: Record<string, any> = { metadata: {}, spec: {} };
+  for (const f of readFields(buf)) {
+    if (f.no === 1) o.metadata = decodeObjectMeta(bytes(f));
+    else if (f.no === 2) o.spec = decodeStrings(bytes(f), { 1: 'namespace' });
+  }
+  return o;
+}
+
 const decoders: Record<string, (b: Buffer) => Record<string, unknown>> = {
+  SelfSubjectAccessReview: decodeSelfSubjectAccessReview,
+  SelfSubjectRulesReview: decodeSelfSubjectRulesReview,
   Secret: decodeSecret,
   ConfigMap: decodeConfigMap,
   Namespace: decodeNamespace,

@@ -13,6 +13,8 @@ export interface ResourceDef {
   builtin: boolean; // built-in kind (strategic merge patch, keyed lists) vs custom resource
   subresources: string[];
   categories?: string[];
+  /** Verbs discovery lists (default VERBS). */
+  verbs?: string[];
 }
 
 export const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -81,6 +83,14 @@ export function builtinDefs(): ResourceDef[] {
     d('rbac.authorization.k8s.io', ['v1'], 'clusterroles', 'ClusterRole', false),
     d('rbac.authorization.k8s.io', ['v1'], 'clusterrolebindings', 'ClusterRoleBinding', false),
     d('storage.k8s.io', ['v1'], 'storageclasses', 'StorageClass', false, ['sc']),
+    {
+      ...d('authorization.k8s.io', ['v1'], 'selfsubjectaccessreviews', 'SelfSubjectAccessReview', false),
+      verbs: ['create'],
+    },
+    {
+      ...d('authorization.k8s.io', ['v1'], 'selfsubjectrulesreviews', 'SelfSubjectRulesReview', false),
+      verbs: ['create'],
+    },
     d('coordination.k8s.io', ['v1'], 'leases', 'Lease', true),
     d(
       'apiextensions.k8s.io',
@@ -222,7 +232,7 @@ export class Registry {
         singularName: r.singular,
         namespaced: r.namespaced,
         kind: r.kind,
-        verbs: VERBS,
+        verbs: r.verbs ?? VERBS,
       };
       if (r.shortNames.length) e.shortNames = r.shortNames;
       if (r.categories?.length) e.categories = r.categories;
