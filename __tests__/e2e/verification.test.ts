@@ -429,8 +429,10 @@ describe(`issue 9: verification you can trust (${TOOLS})`, () => {
     expect(w.weights()).toBe(STABLE_ONLY);
     const rep = report(r);
     expect(rep.steps[0]).toMatchObject({ weight: 10, verdict: 'failed' });
+    // "(pinned probes)": the evidence was the pinned ones alone once an unmarked error page had
+    // shown up on the users' path (the attributed successes may be survivors).
     expect(rep.steps[0].reason).toMatch(
-      /^canary success rate \d+\.\d% \(\d+\/\d+\) is conclusively below 99%/,
+      /^canary success rate \d+\.\d% \(\d+\/\d+\) (\(pinned probes\) )?is conclusively below 99%/,
     );
     // The evidence that decided it, per version, is in the report (and rendered in the summary).
     expect(rep.steps[0].evidence.canary).toMatchObject({
