@@ -49338,6 +49338,7 @@ function compareDestinations(want, got) {
 // JSON patches retried from a fresh read on conflicts, the helm-canary.io/ state annotations, and
 // who last wrote its routes. A router composes it with its API's pure reading and patch building.
 
+
 const STATE_PREFIX = 'helm-canary.io/';
 class RoutingObject {
     kubectl;
@@ -49375,6 +49376,33 @@ class RoutingObject {
         }
         this.last = obj;
         return obj;
+    }
+    /**
+     * The weight write of TrafficRouter.setRoutes, the same for every API: a guarded patch of the
+     * managed route's destinations (with `guard.current`, refused with RouteChangedError when the
+     * route is not what this run last wrote), then a read-back, since a controller or webhook may
+     * have changed or reverted it.
+     */
+    async setWeights(route, destinations, guard) {
+        await this.guardedPatch('setting weights', guard.version, (obj) => {
+            const index = route.locate(obj);
+            if (guard.current) {
+                const found = route.snapshot(obj, index);
+                if (compareDestinations(guard.current, found.destinations) !== undefined)
+                    throw new RouteChangedError(`${this.label}, ${route.part} ${found.route}: the weights are ${route.describe(found.destinations)}, ` +
+                        `not the ${route.describe(guard.current)} helm-canary last wrote; ` +
+                        `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`, found.destinations, found.changedBy);
+            }
+            return route.buildWeightPatch(obj, index, destinations);
+        });
+        const fresh = await this.read();
+        const back = route.snapshot(fresh, route.locate(fresh));
+        const problem = compareDestinations(destinations, back.destinations);
+        if (problem)
+            throw new Error(`${this.label}: after setting the weights the ${route.part} reads ${route.describe(back.destinations)} ` +
+                `instead of ${route.describe(destinations)} (${problem}). Something else is changing this ${this.kind}; ` +
+                `see the ownership findings.`);
+        return back;
     }
     /**
      * One guarded JSON patch: derived from the object at version `expect` (the last read, when it
@@ -49813,26 +49841,13 @@ class HttpRouteRouter {
     }
     async setRoutes(destinations, guard = {}) {
         validateDestinations(destinations);
-        await this.obj.guardedPatch('setting weights', guard.version, (route) => {
-            const index = this.locate(route);
-            if (guard.current) {
-                const found = this.snapshot(route, index);
-                if (compareDestinations(guard.current, found.destinations) !== undefined)
-                    throw new RouteChangedError(`HTTPRoute "${this.name}", rule ${found.route}: the weights are ${describeDestinations(found.destinations)}, ` +
-                        `not the ${describeDestinations(guard.current)} helm-canary last wrote; ` +
-                        `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`, found.destinations, found.changedBy);
-            }
-            return buildWeightPatch(route, index, destinations);
-        });
-        // Read back and verify: a controller or webhook may have changed or reverted it.
-        const fresh = await this.obj.read();
-        const back = this.snapshot(fresh, this.locate(fresh));
-        const problem = compareDestinations(destinations, back.destinations);
-        if (problem)
-            throw new Error(`HTTPRoute "${this.name}": after setting the weights the rule reads ${describeDestinations(back.destinations)} ` +
-                `instead of ${describeDestinations(destinations)} (${problem}). Something else is changing this HTTPRoute; ` +
-                `see the ownership findings.`);
-        return back;
+        return this.obj.setWeights({
+            part: 'rule',
+            locate: (o) => this.locate(o),
+            snapshot: (o, i) => this.snapshot(o, i),
+            buildWeightPatch: buildWeightPatch,
+            describe: describeDestinations,
+        }, destinations, guard);
     }
     async setPinnedRoute(pin) {
         await this.obj.guardedPatch('adding the pinned rule', undefined, (route) => buildPinPatch(route, this.locate(route), pin));
@@ -50287,28 +50302,13 @@ class IstioRouter {
     }
     async setRoutes(destinations, guard = {}) {
         validateDestinations(destinations);
-        await this.obj.guardedPatch('setting weights', guard.version, (vs) => {
-            const index = this.locate(vs);
-            if (guard.current) {
-                const found = this.snapshot(vs, index);
-                if (compareDestinations(guard.current, found.destinations) !== undefined) {
-                    throw new RouteChangedError(`VirtualService "${this.name}", route ${found.route}: the weights are ${weights(found.destinations)}, ` +
-                        `not the ${weights(guard.current)} helm-canary last wrote; ` +
-                        `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`, found.destinations, found.changedBy);
-                }
-            }
-            return patch_buildWeightPatch(vs, index, destinations);
-        });
-        // Read back and verify: a controller or webhook may have changed or reverted it.
-        const fresh = await this.read();
-        const back = this.snapshot(fresh, this.locate(fresh));
-        const problem = compareDestinations(destinations, back.destinations);
-        if (problem) {
-            throw new Error(`VirtualService "${this.name}": after setting the weights the route reads ${weights(back.destinations)} ` +
-                `instead of ${weights(destinations)} (${problem}). Something else is changing this VirtualService; ` +
-                `see the ownership findings.`);
-        }
-        return back;
+        return this.obj.setWeights({
+            part: 'route',
+            locate: (o) => this.locate(o),
+            snapshot: (o, i) => this.snapshot(o, i),
+            buildWeightPatch: patch_buildWeightPatch,
+            describe: weights,
+        }, destinations, guard);
     }
     async setPinnedRoute(pin) {
         await this.obj.guardedPatch('adding the pinned route', undefined, (vs) => patch_buildPinPatch(vs, this.locate(vs), pin));

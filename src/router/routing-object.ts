@@ -9,6 +9,13 @@ import {
   type JsonPatchOp,
   type KubeMetadata,
 } from '../kube/kubectl-helper.js';
+import {
+  compareDestinations,
+  RouteChangedError,
+  type Destination,
+  type RouteSnapshot,
+  type WriteGuard,
+} from './router.js';
 
 export const STATE_PREFIX = 'helm-canary.io/';
 
@@ -25,6 +32,16 @@ export interface RoutingObjectOptions {
 export interface StoredObject {
   metadata?: KubeMetadata;
   [k: string]: unknown;
+}
+
+/** How a router reads and writes its managed route, for RoutingObject.setWeights. */
+export interface ManagedRoute<T> {
+  /** What a route is called in this API, e.g. "route" (VirtualService) or "rule" (HTTPRoute). */
+  part: string;
+  locate(obj: T): number;
+  snapshot(obj: T, index: number): RouteSnapshot;
+  buildWeightPatch(obj: T, index: number, destinations: Destination[]): JsonPatchOp[] | undefined;
+  describe(destinations: Destination[]): string;
 }
 
 export class RoutingObject<T extends StoredObject> {
@@ -56,6 +73,44 @@ export class RoutingObject<T extends StoredObject> {
     }
     this.last = obj;
     return obj;
+  }
+
+  /**
+   * The weight write of TrafficRouter.setRoutes, the same for every API: a guarded patch of the
+   * managed route's destinations (with `guard.current`, refused with RouteChangedError when the
+   * route is not what this run last wrote), then a read-back, since a controller or webhook may
+   * have changed or reverted it.
+   */
+  async setWeights(
+    route: ManagedRoute<T>,
+    destinations: Destination[],
+    guard: WriteGuard,
+  ): Promise<RouteSnapshot> {
+    await this.guardedPatch('setting weights', guard.version, (obj) => {
+      const index = route.locate(obj);
+      if (guard.current) {
+        const found = route.snapshot(obj, index);
+        if (compareDestinations(guard.current, found.destinations) !== undefined)
+          throw new RouteChangedError(
+            `${this.label}, ${route.part} ${found.route}: the weights are ${route.describe(found.destinations)}, ` +
+              `not the ${route.describe(guard.current)} helm-canary last wrote; ` +
+              `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`,
+            found.destinations,
+            found.changedBy,
+          );
+      }
+      return route.buildWeightPatch(obj, index, destinations);
+    });
+    const fresh = await this.read();
+    const back = route.snapshot(fresh, route.locate(fresh));
+    const problem = compareDestinations(destinations, back.destinations);
+    if (problem)
+      throw new Error(
+        `${this.label}: after setting the weights the ${route.part} reads ${route.describe(back.destinations)} ` +
+          `instead of ${route.describe(destinations)} (${problem}). Something else is changing this ${this.kind}; ` +
+          `see the ownership findings.`,
+      );
+    return back;
   }
 
   /**

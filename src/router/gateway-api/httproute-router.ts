@@ -4,12 +4,10 @@
 import { KubeNotFoundError, type IKubectl } from '../../kube/kubectl-helper.js';
 import { findOwners, type RoutingProfile } from '../ownership.js';
 import {
-  compareDestinations,
   describeDestinations,
   validateDestinations,
   type Destination,
   type Inspection,
-  RouteChangedError,
   type PinnedRoute,
   type RouteSnapshot,
   type WriteGuard,
@@ -122,32 +120,17 @@ export class HttpRouteRouter implements TrafficRouter {
 
   async setRoutes(destinations: Destination[], guard: WriteGuard = {}): Promise<RouteSnapshot> {
     validateDestinations(destinations);
-    await this.obj.guardedPatch('setting weights', guard.version, (route) => {
-      const index = this.locate(route);
-      if (guard.current) {
-        const found = this.snapshot(route, index);
-        if (compareDestinations(guard.current, found.destinations) !== undefined)
-          throw new RouteChangedError(
-            `HTTPRoute "${this.name}", rule ${found.route}: the weights are ${describeDestinations(found.destinations)}, ` +
-              `not the ${describeDestinations(guard.current)} helm-canary last wrote; ` +
-              `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`,
-            found.destinations,
-            found.changedBy,
-          );
-      }
-      return buildWeightPatch(route, index, destinations);
-    });
-    // Read back and verify: a controller or webhook may have changed or reverted it.
-    const fresh = await this.obj.read();
-    const back = this.snapshot(fresh, this.locate(fresh));
-    const problem = compareDestinations(destinations, back.destinations);
-    if (problem)
-      throw new Error(
-        `HTTPRoute "${this.name}": after setting the weights the rule reads ${describeDestinations(back.destinations)} ` +
-          `instead of ${describeDestinations(destinations)} (${problem}). Something else is changing this HTTPRoute; ` +
-          `see the ownership findings.`,
-      );
-    return back;
+    return this.obj.setWeights(
+      {
+        part: 'rule',
+        locate: (o) => this.locate(o),
+        snapshot: (o, i) => this.snapshot(o, i),
+        buildWeightPatch,
+        describe: describeDestinations,
+      },
+      destinations,
+      guard,
+    );
   }
 
   async setPinnedRoute(pin: PinnedRoute): Promise<void> {

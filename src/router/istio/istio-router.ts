@@ -5,11 +5,9 @@ import { KubeNotFoundError, type IKubectl } from '../../kube/kubectl-helper.js';
 import { findOwners, type RoutingProfile } from '../ownership.js';
 import { RoutingObject, STATE_PREFIX, stateOf } from '../routing-object.js';
 import {
-  compareDestinations,
   validateDestinations,
   type Destination,
   type Inspection,
-  RouteChangedError,
   type PinnedRoute,
   type RouteSnapshot,
   type WriteGuard,
@@ -134,34 +132,17 @@ export class IstioRouter implements TrafficRouter {
 
   async setRoutes(destinations: Destination[], guard: WriteGuard = {}): Promise<RouteSnapshot> {
     validateDestinations(destinations);
-    await this.obj.guardedPatch('setting weights', guard.version, (vs) => {
-      const index = this.locate(vs);
-      if (guard.current) {
-        const found = this.snapshot(vs, index);
-        if (compareDestinations(guard.current, found.destinations) !== undefined) {
-          throw new RouteChangedError(
-            `VirtualService "${this.name}", route ${found.route}: the weights are ${weights(found.destinations)}, ` +
-              `not the ${weights(guard.current)} helm-canary last wrote; ` +
-              `${found.changedBy ? `they were changed by ${found.changedBy}` : 'someone else changed them'}.`,
-            found.destinations,
-            found.changedBy,
-          );
-        }
-      }
-      return buildWeightPatch(vs, index, destinations);
-    });
-    // Read back and verify: a controller or webhook may have changed or reverted it.
-    const fresh = await this.read();
-    const back = this.snapshot(fresh, this.locate(fresh));
-    const problem = compareDestinations(destinations, back.destinations);
-    if (problem) {
-      throw new Error(
-        `VirtualService "${this.name}": after setting the weights the route reads ${weights(back.destinations)} ` +
-          `instead of ${weights(destinations)} (${problem}). Something else is changing this VirtualService; ` +
-          `see the ownership findings.`,
-      );
-    }
-    return back;
+    return this.obj.setWeights(
+      {
+        part: 'route',
+        locate: (o) => this.locate(o),
+        snapshot: (o, i) => this.snapshot(o, i),
+        buildWeightPatch,
+        describe: weights,
+      },
+      destinations,
+      guard,
+    );
   }
 
   async setPinnedRoute(pin: PinnedRoute): Promise<void> {
